@@ -1,0 +1,230 @@
+/* Configuration: one table row per environment variable (name, field, default, parser); filled
+ * once at start-up, strictly parsed, read-only afterwards. */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+enum kind {
+    K_STR,   /* any non-empty string */
+    K_INT,   /* integer within [min, max] */
+    K_LONG,  /* long within [min, max] */
+    K_DOUBLE /* number within [min, max] */
+};
+
+/* One option: its variable, where it goes, its default and its bounds. */
+typedef struct option {
+    const char *name;   /* environment variable */
+    enum kind kind;
+    size_t offset;      /* offsetof the field in struct cfg */
+    const char *def;    /* default as text; NULL: computed (see below) */
+    double min, max;    /* bounds for numbers */
+} option;
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+#define STR(name, field, def) {name, K_STR, offsetof(cfg, field), def, 0, 0}
+#define INT(name, field, def, lo, hi) {name, K_INT, offsetof(cfg, field), STRINGIFY(def), lo, hi}
+#define LONG(name, field, def, lo, hi) {name, K_LONG, offsetof(cfg, field), STRINGIFY(def), lo, hi}
+#define DBL(name, field, def, lo, hi) {name, K_DOUBLE, offsetof(cfg, field), STRINGIFY(def), lo, hi}
+
+static const option options[] = {
+    STR("REDIS_URL", redis_url, CFG_DEFAULT_REDIS_URL),
+    STR("REDIS_PREFIX", redis_prefix, CFG_DEFAULT_REDIS_PREFIX),
+    STR("API_HOST", api_host, CFG_DEFAULT_API_HOST),
+    INT("API_PORT", api_port, CFG_DEFAULT_API_PORT, 1, 65535),
+    INT("API_THREADS", api_threads, 0, 0, 256), /* 0: number of cores */
+    LONG("MAX_BODY_BYTES", max_body_bytes, CFG_DEFAULT_MAX_BODY_BYTES, 1024, 1L << 30),
+    LONG("MAX_QUEUE_LENGTH", max_queue_length, CFG_DEFAULT_MAX_QUEUE_LENGTH, 1, 1L << 40),
+    INT("RESULT_TTL", result_ttl, CFG_DEFAULT_RESULT_TTL, 1, 365 * 86400),
+    INT("CLIENT_TIMEOUT", client_timeout, CFG_DEFAULT_CLIENT_TIMEOUT, 1, 3600),
+    INT("WORKER_CONCURRENCY", worker_concurrency, CFG_DEFAULT_WORKER_CONCURRENCY, 1, 1024),
+    STR("WORKER_ID", worker_id, NULL), /* NULL: host name */
+    STR("EXECUTOR", executor, CFG_DEFAULT_EXECUTOR),
+    STR("OCI_RUNTIME", oci_runtime, CFG_DEFAULT_OCI_RUNTIME),
+    STR("DOCKER_HOST", docker_host, CFG_DEFAULT_DOCKER_HOST),
+    STR("DOCKER_RUNTIME", docker_runtime, CFG_DEFAULT_DOCKER_RUNTIME),
+    STR("IMAGES_DIR", images_dir, CFG_DEFAULT_IMAGES_DIR),
+    STR("STATE_DIR", state_dir, CFG_DEFAULT_STATE_DIR),
+    STR("LANGUAGES_FILE", languages_file, CFG_DEFAULT_LANGUAGES_FILE),
+    INT("DEFAULT_TIMEOUT", default_timeout, CFG_DEFAULT_TIMEOUT, 1, 3600),
+    INT("MAX_TIMEOUT", max_timeout, CFG_DEFAULT_MAX_TIMEOUT, 1, 3600),
+    INT("DEFAULT_MEMORY_MB", default_memory_mb, CFG_DEFAULT_MEMORY_MB, 8, 1 << 20),
+    INT("MAX_MEMORY_MB", max_memory_mb, CFG_DEFAULT_MAX_MEMORY_MB, 8, 1 << 20),
+    INT("PIDS_LIMIT", pids_limit, CFG_DEFAULT_PIDS_LIMIT, 1, 1 << 20),
+    DBL("CPU_LIMIT", cpu_limit, CFG_DEFAULT_CPU_LIMIT, 0.01, 1024),
+    LONG("OUTPUT_LIMIT_BYTES", output_limit_bytes, CFG_DEFAULT_OUTPUT_LIMIT_BYTES, 1, 1L << 32),
+    INT("WORKSPACE_MB", workspace_mb, CFG_DEFAULT_WORKSPACE_MB, 1, 1 << 20),
+    INT("TASK_MAX_ATTEMPTS", task_max_attempts, CFG_DEFAULT_TASK_MAX_ATTEMPTS, 1, 1000),
+    INT("HEARTBEAT_INTERVAL", heartbeat_interval, CFG_DEFAULT_HEARTBEAT_INTERVAL, 1, 3600),
+    INT("WORKER_SHUTDOWN_GRACE", worker_shutdown_grace, CFG_DEFAULT_WORKER_SHUTDOWN_GRACE, 0,
+        86400),
+};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int set_option(cfg *c, const option *o, const char *text, char *err, size_t errlen)
+{
+    void *field = (char *)c + o->offset;
+    long l;
+    double d;
+    switch (o->kind) {
+    case K_STR:
+        if (!*text)
+            return fail(err, errlen, "%s: must not be empty", o->name);
+        *(char **)field = xstrdup(text);
+        return 0;
+    case K_INT:
+    case K_LONG:
+        if (parse_long(text, (long)o->min, (long)o->max, &l) < 0)
+            return fail(err, errlen, "%s: '%s' is not a whole number from %.0f to %.0f", o->name,
+                        text, o->min, o->max);
+        if (o->kind == K_INT)
+            *(int *)field = (int)l;
+        else
+            *(long *)field = l;
+        return 0;
+    case K_DOUBLE:
+        if (parse_double(text, o->min, o->max, &d) < 0)
+            return fail(err, errlen, "%s: '%s' is not a number from %g to %g", o->name, text,
+                        o->min, o->max);
+        *(double *)field = d;
+        return 0;
+    }
+    return fail(err, errlen, "%s: unknown option kind", o->name);
+}
+
+/* redis://[:password@]host[:port][/db] (also redis://user:password@host). */
+static int parse_redis_url(cfg *c, char *err, size_t errlen)
+{
+    const char *u = c->redis_url;
+    if (strncmp(u, "redis://", 8) != 0)
+        return fail(err, errlen, "REDIS_URL: '%s' must start with redis://", u);
+    u += 8;
+    const char *at = strrchr(u, '@');
+    if (at) {
+        const char *colon = memchr(u, ':', (size_t)(at - u));
+        const char *pw = colon ? colon + 1 : u;
+        c->redis_password = xstrndup(pw, (size_t)(at - pw));
+        u = at + 1;
+    }
+    const char *slash = strchr(u, '/');
+    const char *end = slash ? slash : u + strlen(u);
+    const char *colon = memchr(u, ':', (size_t)(end - u));
+    const char *host_end = colon ? colon : end;
+    if (host_end == u)
+        return fail(err, errlen, "REDIS_URL: no host in '%s'", c->redis_url);
+    c->redis_host = xstrndup(u, (size_t)(host_end - u));
+    c->redis_port = 6379;
+    long v;
+    if (colon) {
+        cleanup_free char *port = xstrndup(colon + 1, (size_t)(end - colon - 1));
+        if (parse_long(port, 1, 65535, &v) < 0)
+            return fail(err, errlen, "REDIS_URL: bad port in '%s'", c->redis_url);
+        c->redis_port = (int)v;
+    }
+    if (slash && slash[1]) {
+        if (parse_long(slash + 1, 0, 1000000, &v) < 0)
+            return fail(err, errlen, "REDIS_URL: bad database number in '%s'", c->redis_url);
+        c->redis_db = (int)v;
+    }
+    return 0;
+}
+
+static int parse_api_keys(cfg *c, const char *text)
+{
+    cleanup_free char *copy = xstrdup(text);
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+        c->api_keys = xrealloc(c->api_keys, (c->n_api_keys + 1) * sizeof *c->api_keys);
+        c->api_keys[c->n_api_keys++] = xstrdup(tok);
+    }
+    return 0;
+}
+
+int cfg_load(cfg *c, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < sizeof options / sizeof *options; i++) {
+        const option *o = &options[i];
+        const char *v = getenv(o->name);
+        if (!v || !*v)
+            v = o->def;
+        if (v && set_option(c, o, v, err, errlen) < 0)
+            goto fail;
+    }
+    if (!c->worker_id) {
+        char host[256] = "localhost";
+        gethostname(host, sizeof host - 1);
+        c->worker_id = xstrdup(host);
+    }
+    if (strspn(c->worker_id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+        strlen(c->worker_id)) {
+        fail(err, errlen, "WORKER_ID: '%s' may only hold letters, digits, '.', '_' and '-'",
+             c->worker_id);
+        goto fail;
+    }
+    if (c->api_threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c->api_threads = n > 0 ? (int)n : 1;
+    }
+    if (parse_redis_url(c, err, errlen) < 0)
+        goto fail;
+    const char *keys = getenv("API_KEYS");
+    if (keys && *keys)
+        parse_api_keys(c, keys);
+    const char *level = getenv("LOG_LEVEL");
+    c->log_level = log_level_parse(level && *level ? level : CFG_DEFAULT_LOG_LEVEL);
+    if (c->log_level < 0) {
+        fail(err, errlen, "LOG_LEVEL: '%s' is not one of debug, info, warn, error", level);
+        goto fail;
+    }
+    if (strcmp(c->executor, "oci") != 0 && strcmp(c->executor, "docker") != 0) {
+        fail(err, errlen, "EXECUTOR: '%s' is not one of oci, docker", c->executor);
+        goto fail;
+    }
+    if (c->default_timeout > c->max_timeout) {
+        fail(err, errlen, "DEFAULT_TIMEOUT: %d is above MAX_TIMEOUT %d", c->default_timeout,
+             c->max_timeout);
+        goto fail;
+    }
+    if (c->default_memory_mb > c->max_memory_mb) {
+        fail(err, errlen, "DEFAULT_MEMORY_MB: %d is above MAX_MEMORY_MB %d",
+             c->default_memory_mb, c->max_memory_mb);
+        goto fail;
+    }
+    return 0;
+fail:
+    cfg_free(c);
+    return -1;
+}
+
+void cfg_free(cfg *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < sizeof options / sizeof *options; i++)
+        if (options[i].kind == K_STR)
+            free(*(char **)((char *)c + options[i].offset));
+    free(c->redis_host);
+    free(c->redis_password);
+    for (size_t i = 0; i < c->n_api_keys; i++)
+        free(c->api_keys[i]);
+    free(c->api_keys);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,85 @@
+/* Configuration: every setting of both programs, read once from the environment at start-up.
+ *
+ * API:
+ *   cfg_load(&c, err, errlen)  fill c from the environment (defaults for unset variables);
+ *                              -1 with a message naming the variable on a bad value.
+ *   cfg_free(&c)               release what cfg_load allocated.
+ * After cfg_load the struct is read-only; it is passed by const pointer, never global. */
+#ifndef CR_CONFIG_H
+#define CR_CONFIG_H
+
+#include <stddef.h>
+
+#define CFG_DEFAULT_REDIS_URL "redis://127.0.0.1:6379/0"
+#define CFG_DEFAULT_REDIS_PREFIX "coderunner:"
+#define CFG_DEFAULT_API_HOST "0.0.0.0"
+#define CFG_DEFAULT_API_PORT 8000
+#define CFG_DEFAULT_MAX_BODY_BYTES 1048576
+#define CFG_DEFAULT_MAX_QUEUE_LENGTH 10000
+#define CFG_DEFAULT_RESULT_TTL 3600
+#define CFG_DEFAULT_WORKER_CONCURRENCY 2
+#define CFG_DEFAULT_EXECUTOR "oci"
+#define CFG_DEFAULT_OCI_RUNTIME "runc"
+#define CFG_DEFAULT_DOCKER_HOST "unix:///var/run/docker.sock"
+#define CFG_DEFAULT_DOCKER_RUNTIME "runc"
+#define CFG_DEFAULT_IMAGES_DIR "/var/lib/code-runner/images"
+#define CFG_DEFAULT_STATE_DIR "/run/code-runner"
+#define CFG_DEFAULT_LANGUAGES_FILE "images/languages.json"
+#define CFG_DEFAULT_TIMEOUT 10
+#define CFG_DEFAULT_MAX_TIMEOUT 30
+#define CFG_DEFAULT_MEMORY_MB 256
+#define CFG_DEFAULT_MAX_MEMORY_MB 1024
+#define CFG_DEFAULT_PIDS_LIMIT 50
+#define CFG_DEFAULT_CPU_LIMIT 0.5
+#define CFG_DEFAULT_OUTPUT_LIMIT_BYTES 1048576
+#define CFG_DEFAULT_WORKSPACE_MB 64
+#define CFG_DEFAULT_TASK_MAX_ATTEMPTS 3
+#define CFG_DEFAULT_HEARTBEAT_INTERVAL 2
+#define CFG_DEFAULT_WORKER_SHUTDOWN_GRACE 30
+#define CFG_DEFAULT_CLIENT_TIMEOUT 60
+#define CFG_DEFAULT_LOG_LEVEL "info"
+
+/* The whole configuration. Strings are owned by the struct (freed by cfg_free). */
+typedef struct cfg {
+    char *redis_url;            /* owned; REDIS_URL as given */
+    char *redis_host;           /* owned; parsed from redis_url */
+    int redis_port;             /* parsed from redis_url */
+    char *redis_password;       /* owned; NULL when the URL has none */
+    int redis_db;               /* parsed from redis_url (path), default 0 */
+    char *redis_prefix;         /* owned; REDIS_PREFIX, prepended to every key */
+    char *api_host;             /* owned; API_HOST, address the API listens on */
+    int api_port;               /* API_PORT */
+    int api_threads;            /* API_THREADS, event loops; default: number of cores */
+    char **api_keys;            /* owned array of owned strings; API_KEYS, comma separated */
+    size_t n_api_keys;          /* 0: authentication off */
+    long max_body_bytes;        /* MAX_BODY_BYTES, larger POST bodies get 413 */
+    long max_queue_length;      /* MAX_QUEUE_LENGTH, longer queue gets 503 */
+    int result_ttl;             /* RESULT_TTL seconds, expiry of task hashes */
+    int client_timeout;         /* CLIENT_TIMEOUT seconds, idle/slow HTTP connections */
+    int worker_concurrency;     /* WORKER_CONCURRENCY, worker processes per supervisor */
+    char *worker_id;            /* owned; WORKER_ID, default: host name */
+    char *executor;             /* owned; EXECUTOR: "oci" or "docker" */
+    char *oci_runtime;          /* owned; OCI_RUNTIME: runc, crun, runsc, kata-runtime */
+    char *docker_host;          /* owned; DOCKER_HOST */
+    char *docker_runtime;       /* owned; DOCKER_RUNTIME */
+    char *images_dir;           /* owned; IMAGES_DIR, holds <image>/rootfs trees */
+    char *state_dir;            /* owned; STATE_DIR, per-job bundles and workspaces */
+    char *languages_file;       /* owned; LANGUAGES_FILE */
+    int default_timeout;        /* DEFAULT_TIMEOUT seconds */
+    int max_timeout;            /* MAX_TIMEOUT seconds */
+    int default_memory_mb;      /* DEFAULT_MEMORY_MB */
+    int max_memory_mb;          /* MAX_MEMORY_MB */
+    int pids_limit;             /* PIDS_LIMIT */
+    double cpu_limit;           /* CPU_LIMIT cores */
+    long output_limit_bytes;    /* OUTPUT_LIMIT_BYTES, cap on stdout and on stderr */
+    int workspace_mb;           /* WORKSPACE_MB, size of the job's tmpfs workspace and /tmp */
+    int task_max_attempts;      /* TASK_MAX_ATTEMPTS, requeues before FAILURE */
+    int heartbeat_interval;     /* HEARTBEAT_INTERVAL seconds */
+    int worker_shutdown_grace;  /* WORKER_SHUTDOWN_GRACE seconds */
+    int log_level;              /* LOG_LEVEL parsed to an enum log_level */
+} cfg;
+
+int cfg_load(cfg *c, char *err, size_t errlen);
+void cfg_free(cfg *c);
+
+#endif

@@ -1,0 +1,32 @@
+/* Redis key names and the Lua scripts that change a task's state atomically (see the header for
+ * the whole model). */
+#include "redis_model.h"
+
+#include "util.h"
+
+char *key_task(const char *prefix, const char *id) { return xasprintf("%stask:%s", prefix, id); }
+char *key_queue(const char *prefix) { return xasprintf("%squeue", prefix); }
+char *key_processing(const char *prefix, const char *worker)
+{
+    return xasprintf("%sprocessing:%s", prefix, worker);
+}
+char *key_workers(const char *prefix) { return xasprintf("%sworkers", prefix); }
+char *key_done_channel(const char *prefix) { return xasprintf("%sdone", prefix); }
+
+const char *const SCRIPT_ENQUEUE =
+    "if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[5]) then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'status', 'PENDING', 'request', ARGV[2],\n"
+    "           'created_at', ARGV[3], 'attempts', 0)\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
+    "redis.call('LPUSH', KEYS[2], ARGV[1])\n"
+    "return 1\n";
+
+const char *const SCRIPT_FINISH =
+    "if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then return 0 end\n"
+    "if not redis.call('LPOS', KEYS[2], ARGV[1]) then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'status', ARGV[3], 'result', ARGV[4], 'finished_at', ARGV[5])\n"
+    "redis.call('HDEL', KEYS[1], 'lease')\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
+    "redis.call('LREM', KEYS[2], 0, ARGV[1])\n"
+    "redis.call('PUBLISH', KEYS[3], ARGV[1])\n"
+    "return 1\n";

@@ -1,0 +1,40 @@
+/* The Redis data model shared by the API and the worker: key names and the Lua scripts that
+ * change a task's state atomically. Every key starts with REDIS_PREFIX (cfg.redis_prefix).
+ *
+ *   {prefix}task:{id}          hash   status PENDING|RUNNING|SUCCESS|FAILURE, request (JSON),
+ *                                     result (JSON: object for SUCCESS, string for FAILURE),
+ *                                     created_at/started_at/finished_at (ms since epoch),
+ *                                     attempts (times requeued), worker, lease (claim token).
+ *                                     Expires RESULT_TTL seconds after creation and again after
+ *                                     it finishes.
+ *   {prefix}queue              list   task ids; API LPUSHes, workers BLMOVE RIGHT -> LEFT.
+ *   {prefix}processing:{wid}   list   ids one worker process holds (in flight).
+ *   {prefix}workers            zset   worker process id -> last heartbeat (ms since epoch).
+ *   {prefix}done               channel  completion announcement: the message is the task id,
+ *                                     PUBLISHed by the same script that writes the final state.
+ *                                     API event loops subscribe once and wake their long-polls.
+ *
+ * Key helpers return a newly allocated string (caller frees). */
+#ifndef CR_REDIS_MODEL_H
+#define CR_REDIS_MODEL_H
+
+char *key_task(const char *prefix, const char *id);
+char *key_queue(const char *prefix);
+char *key_processing(const char *prefix, const char *worker);
+char *key_workers(const char *prefix);
+char *key_done_channel(const char *prefix);
+
+/* Enqueue a new task: write the hash and push the id in one step, unless the queue is full.
+ * KEYS[1] task key, KEYS[2] queue key
+ * ARGV[1] task id, ARGV[2] request JSON, ARGV[3] now ms, ARGV[4] ttl s, ARGV[5] max queue length
+ * Returns 1 when enqueued, 0 when the queue was full (nothing written). */
+extern const char *const SCRIPT_ENQUEUE;
+
+/* Write a final state (SUCCESS or FAILURE), only if the caller still holds the job.
+ * KEYS[1] task key, KEYS[2] processing list of the caller, KEYS[3] done channel
+ * ARGV[1] task id, ARGV[2] lease token, ARGV[3] status, ARGV[4] result JSON, ARGV[5] now ms,
+ * ARGV[6] ttl s
+ * Returns 1 when written (and announced), 0 when the lease was lost (nothing written). */
+extern const char *const SCRIPT_FINISH;
+
+#endif

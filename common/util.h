@@ -1,0 +1,44 @@
+/* Small helpers every file uses: allocation that aborts on failure, die() for start-up errors,
+ * strict number parsing, cleanup attributes, monotonic time. */
+#ifndef CR_UTIL_H
+#define CR_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* Returns a newly allocated formatted string; the caller owns it. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print "program: message" to stderr and exit(1). Start-up and sandbox children only. */
+__attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
+
+/* Whole-string decimal parsing within [min, max]; 0 on success, -1 otherwise. */
+int parse_long(const char *s, long min, long max, long *out);
+int parse_double(const char *s, double min, double max, double *out);
+
+/* Milliseconds of CLOCK_MONOTONIC / CLOCK_REALTIME. */
+int64_t now_mono_ms(void);
+int64_t now_wall_ms(void);
+
+/* Compare two byte strings in time that depends only on their lengths. */
+bool const_time_eq(const char *a, size_t alen, const char *b, size_t blen);
+
+/* write(2)/read(2) until done, retrying on EINTR; -1 on error. */
+int write_all(int fd, const void *buf, size_t len);
+
+static inline void cleanup_freep(void *p) { free(*(void **)p); }
+static inline void cleanup_closep(int *fd) { if (*fd >= 0) close(*fd); }
+#define cleanup_free __attribute__((cleanup(cleanup_freep)))
+#define cleanup_fd __attribute__((cleanup(cleanup_closep)))
+/* Hand ownership out of a cleanup_free variable. */
+static inline void *steal_pointer(void *pp) { void **p = pp; void *v = *p; *p = NULL; return v; }
+
+#endif

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages code-runner needs to build, run and test (idempotent: apt runs
+# only when something is missing). Used by deploy/start.sh and tests/run.sh.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config clang libclang-rt-14-dev valgrind
+  libhiredis-dev libevent-dev libjansson-dev libcurl4-openssl-dev uuid-dev libseccomp-dev
+  redis-server runc debootstrap jq curl ca-certificates
+  python3 python3-pytest
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: need root to install: ${missing[*]}" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The packaged redis-server service is not ours: code-runner starts its own instances.
+systemctl disable --now redis-server >/dev/null 2>&1 || true
+echo "install-deps: done"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the whole test suite as CI does: installs what it needs, builds, makes the sandbox images,
+# then runs every test (ctest) in a normal build and again under ASan+UBSan.
+#   tests/run.sh            everything
+#   tests/run.sh -R regex   only the ctest tests matching regex (both builds)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+export IMAGES_DIR="${IMAGES_DIR:-/var/lib/code-runner/images}"
+
+"$ROOT/deploy/install-deps.sh"
+"$ROOT/images/build.sh"
+
+run_suite() { # build dir, extra cmake args...
+  local dir="$1"; shift
+  echo "== build $dir $*"
+  cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Debug "$@" >/dev/null
+  cmake --build "$dir" -j"$(nproc)" >"$dir.build.log" 2>&1 || { tail -40 "$dir.build.log"; return 1; }
+  echo "== test $dir"
+  (cd "$dir" && ctest --output-on-failure --timeout 900 "${CTEST_ARGS[@]}")
+}
+
+CTEST_ARGS=("$@")
+run_suite "$ROOT/build-test"
+ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+  run_suite "$ROOT/build-asan" -DCR_SANITIZE=ON
