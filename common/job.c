@@ -55,10 +55,10 @@ static int int_field(const json_t *o, const char *key, int min, int max, int *ou
         d = json_real_value(v);
     else
         return fail(err, errlen, "'%s' must be a number", key);
-    if (d != (double)(long long)d)
-        return fail(err, errlen, "'%s' must be a whole number", key);
     if (d < min || d > max)
         return fail(err, errlen, "'%s' must be from %d to %d", key, min, max);
+    if (d != (double)(int)d)
+        return fail(err, errlen, "'%s' must be a whole number", key);
     *out = (int)d;
     *given = true;
     return 0;

@@ -24,3 +24,6 @@ CTEST_ARGS=("$@")
 run_suite "$ROOT/build-test"
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
   run_suite "$ROOT/build-asan" -DCR_SANITIZE=ON
+
+echo "== fuzz (bounded)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}" "$ROOT/tests/fuzz/run.sh"
