@@ -94,6 +94,8 @@ static void language_clear(language *l)
     free(l->source_file);
     free_argv(l->compile_argv);
     free_argv(l->run_argv);
+    free_argv(l->env);
+    free(l->main_class);
 }
 
 /* The version the image build recorded, or NULL (caller owns). */
@@ -145,6 +147,23 @@ static int parse_language(const json_t *o, const cfg *c, language *l, char *err,
         if (!ok || !l->compile_argv[0])
             return fail(err, errlen, "%s: compile must be null or an array of strings", id);
     }
+    json_t *env = json_object_get(o, "env");
+    if (env && !json_is_object(env))
+        return fail(err, errlen, "%s: env must be an object of strings", id);
+    l->env = xcalloc(json_object_size(env) + 1, sizeof *l->env);
+    const char *name;
+    json_t *value;
+    size_t n = 0;
+    json_object_foreach(env, name, value) {
+        if (!json_is_string(value) || !*name || strchr(name, '='))
+            return fail(err, errlen, "%s: env must be an object of strings", id);
+        l->env[n++] = xasprintf("%s=%s", name, json_string_value(value));
+    }
+    json_t *main_class = json_object_get(o, "main_class");
+    if (main_class && !json_is_string(main_class))
+        return fail(err, errlen, "%s: main_class must be a string", id);
+    if (main_class)
+        l->main_class = xstrdup(json_string_value(main_class));
     json_t *limits = json_object_get(o, "limits");
     if (parse_limits(json_object_get(limits, "run"), c, &l->run) < 0 ||
         parse_limits(json_object_get(limits, "compile"), c, &l->compile) < 0)

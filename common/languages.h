@@ -35,6 +35,10 @@ typedef struct language {
     char *source_file;      /* file the code is written to in the workspace: "main.py" */
     char **compile_argv;    /* NULL-terminated, or NULL when the language has no compile step */
     char **run_argv;        /* NULL-terminated */
+    char **env;             /* NULL-terminated "NAME=value" set in every step, besides PATH/HOME */
+    char *main_class;       /* JVM-style languages: the class name used in source_file and the
+                             * argv ("Main"); a submission whose public class has another name is
+                             * run under that name instead. NULL for other languages. */
     lang_limits compile;    /* limits of the compile step */
     lang_limits run;        /* limits of each run step */
 } language;
