@@ -1,0 +1,433 @@
+"""The oci sandbox for real: tests/tools/sandbox_cli runs programs through job_run and runc, and
+every case checks the verdict, the isolation, and that nothing is left behind (containers,
+cgroups, mounts, directories, processes). Needs root, runc and the python image (built with
+images/build.sh when missing). Env: CR_BUILD_DIR, CR_SOURCE_DIR, optional IMAGES_DIR,
+OCI_RUNTIME, CR_SANDBOX_CLI (path of the binary)."""
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+SOURCE_DIR = pathlib.Path(os.environ.get("CR_SOURCE_DIR", pathlib.Path(__file__).parents[2]))
+BUILD_DIR = pathlib.Path(os.environ.get("CR_BUILD_DIR", SOURCE_DIR / "build"))
+CLI = pathlib.Path(os.environ.get("CR_SANDBOX_CLI", BUILD_DIR / "tests" / "tools" / "sandbox_cli"))
+IMAGES_DIR = pathlib.Path(os.environ.get("IMAGES_DIR", "/var/lib/code-runner/images"))
+RUNTIME = os.environ.get("OCI_RUNTIME", "runc")
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="the oci sandbox needs root"),
+    pytest.mark.skipif(shutil.which(RUNTIME) is None, reason=f"{RUNTIME} not installed"),
+]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def python_image():
+    if not CLI.exists():
+        pytest.skip(f"{CLI} not built")
+    if not (IMAGES_DIR / "python" / "rootfs").is_dir():
+        env = dict(os.environ, IMAGES_DIR=str(IMAGES_DIR))
+        subprocess.run([str(SOURCE_DIR / "images" / "build.sh"), "python"], env=env, check=True,
+                       timeout=1800)
+
+
+def cgroup_roots():
+    roots = []
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            _, mnt, fstype = line.split()[:3]
+            if fstype in ("cgroup", "cgroup2"):
+                roots.append(pathlib.Path(mnt))
+    return roots
+
+
+class Sandbox:
+    """One worker identity with its own STATE_DIR; runs requests and checks for leftovers."""
+
+    def __init__(self, tmp_path):
+        self.worker = "t" + uuid.uuid4().hex[:10]
+        self.state_dir = tmp_path / "state"
+        self.env = dict(os.environ, WORKER_ID=self.worker, STATE_DIR=str(self.state_dir),
+                        IMAGES_DIR=str(IMAGES_DIR), OCI_RUNTIME=RUNTIME,
+                        LANGUAGES_FILE=str(SOURCE_DIR / "images" / "languages.json"),
+                        LOG_LEVEL="warn")
+
+    def request(self, code, **fields):
+        return json.dumps({"language": "python", "code": code, **fields})
+
+    def run(self, code, wait=60, **fields):
+        """The result object of running code (a FAILURE fails the test)."""
+        p = subprocess.run([str(CLI), "-"], input=self.request(code, **fields).encode(),
+                           env=self.env, capture_output=True, timeout=wait)
+        assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
+        return json.loads(p.stdout)
+
+    def spawn(self, code, **fields):
+        p = subprocess.Popen([str(CLI), "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=self.env)
+        p.stdin.write(self.request(code, **fields).encode())
+        p.stdin.close()
+        return p
+
+    def containers(self):
+        out = subprocess.run([RUNTIME, "list", "--quiet"], capture_output=True, text=True,
+                             check=True).stdout
+        return [c for c in out.split() if c.startswith(f"cr-{self.worker}-")]
+
+    def cgroups(self):
+        return [d for root in cgroup_roots() for d in (root / "code-runner").glob(
+            f"cr-{self.worker}-*")]
+
+    def processes(self):
+        """Live processes of our containers. Zombies are dead already: when a worker is killed,
+        its containers' inits are reparented to the host's init, which reaps them lazily."""
+        found = []
+        for proc in pathlib.Path("/proc").glob("[0-9]*"):
+            try:
+                zombie = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+                if f"cr-{self.worker}-" in (proc / "cgroup").read_text() and not zombie:
+                    found.append(proc.name)
+            except (OSError, IndexError):
+                pass
+        return found
+
+    def mounts(self):
+        with open("/proc/self/mountinfo") as f:
+            return [line.split()[4] for line in f if str(self.state_dir) in line.split()[4]]
+
+    def leftovers(self):
+        mine = self.state_dir / self.worker
+        files = [str(p) for p in mine.rglob("*")] if mine.exists() else []
+        return {"containers": self.containers(), "cgroups": self.cgroups(),
+                "mounts": self.mounts(), "files": files, "processes": self.processes()}
+
+    def assert_clean(self):
+        empty = {"containers": [], "cgroups": [], "mounts": [], "files": [], "processes": []}
+        assert self.leftovers() == empty
+
+
+@pytest.fixture
+def sb(tmp_path):
+    s = Sandbox(tmp_path)
+    yield s
+    s.assert_clean()
+
+
+def test_hello_world(sb):
+    r = sb.run('print("hello, world")')
+    assert r["output"] == "hello, world\n"
+    assert r["error"] == ""
+    assert r["exit_code"] == 0 and r["signal"] is None
+    assert r["verdict"] == "ok" and r["truncated"] is False
+    assert r["compile_output"] is None
+    assert r["wall_ms"] > 0 and r["memory_kb"] > 0 and r["time_ms"] >= 0
+
+
+def test_exception_is_runtime_error(sb):
+    r = sb.run('import sys\nprint("before")\nraise ValueError("boom")')
+    assert r["verdict"] == "runtime_error"
+    assert r["exit_code"] == 1
+    assert r["output"] == "before\n"
+    assert "ValueError: boom" in r["error"]
+
+
+def test_exit_code_and_signal(sb):
+    assert sb.run("import sys; sys.exit(3)")["exit_code"] == 3
+    r = sb.run("import ctypes; ctypes.string_at(0)")
+    assert r["verdict"] == "runtime_error"
+    assert r["signal"] == "SIGSEGV" and r["exit_code"] == 128 + 11
+
+
+def test_stdin(sb):
+    r = sb.run("import sys; data = sys.stdin.read(); print(len(data), data[::-1])",
+               stdin="hello\nworld")
+    assert r["output"] == "11 dlrow\nolleh\n"
+
+
+def test_large_stdin(sb):
+    r = sb.run("import sys; print(len(sys.stdin.buffer.read()))", stdin="y" * (3 << 20))
+    assert r["output"] == f"{3 << 20}\n"
+
+
+def test_args(sb):
+    r = sb.run("import sys; print(sys.argv[1:])", args=["one", "two words", "--x"])
+    assert r["output"] == "['one', 'two words', '--x']\n"
+
+
+def test_infinite_loop_is_time_limit(sb):
+    t0 = time.monotonic()
+    r = sb.run("while True: pass", wait=30, timeout=1)
+    elapsed = time.monotonic() - t0
+    assert r["verdict"] == "time_limit"
+    assert r["signal"] == "SIGKILL"
+    assert 1000 <= r["wall_ms"] <= 2000
+    assert elapsed < 2.5
+    assert r["time_ms"] <= 1000  # CPU quota: 0.5 core
+
+
+def test_sleep_is_time_limit(sb):
+    r = sb.run("import time\nprint('start', flush=True)\ntime.sleep(60)", timeout=1)
+    assert r["verdict"] == "time_limit"
+    assert r["output"] == "start\n"
+
+
+def test_memory_hog_is_memory_limit(sb):
+    r = sb.run("a = []\nwhile True: a.append(bytearray(1 << 20))", memory_mb=64)
+    assert r["verdict"] == "memory_limit"
+    assert r["signal"] == "SIGKILL"
+    assert r["memory_kb"] >= 60 * 1024
+
+
+def test_fork_bomb_is_contained(sb):
+    code = """
+import os, time
+n = 0
+try:
+    while True:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        n += 1
+except OSError as e:
+    print("stopped", n, e.errno)
+"""
+    r = sb.run(code, timeout=5)
+    assert r["output"].startswith("stopped")
+    started = int(r["output"].split()[1])
+    assert started < 50  # PIDS_LIMIT
+    assert r["output"].split()[2] == "11"  # EAGAIN
+
+
+def test_huge_stdout_is_output_limit(sb):
+    code = "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(100): sys.stdout.write(chunk)"
+    p = sb.spawn(code)
+    out = p.stdout.read()  # before waiting: the result itself is over a pipe's capacity
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    p.stdout.close()
+    p.stderr.close()
+    assert os.waitstatus_to_exitcode(status) == 0
+    r = json.loads(out)
+    assert r["verdict"] == "output_limit"
+    assert r["truncated"] is True
+    assert len(r["output"]) == 1024 * 1024  # OUTPUT_LIMIT_BYTES default
+    assert set(r["output"]) == {"x"}
+    assert usage.ru_maxrss < 64 * 1024  # KiB: the worker side stays bounded
+
+
+def test_huge_stderr_is_output_limit(sb):
+    r = sb.run("import sys\nwhile True: sys.stderr.write('e' * 65536)")
+    assert r["verdict"] == "output_limit" and r["truncated"] is True
+    assert len(r["error"]) == 1024 * 1024
+
+
+def test_filling_tmp_fails(sb):
+    code = """
+import errno
+written = 0
+try:
+    with open('/tmp/big', 'wb') as f:
+        for _ in range(1024):
+            f.write(b'x' * (1 << 20))
+            written += 1
+except OSError as e:
+    print('failed', written, errno.errorcode[e.errno])
+"""
+    r = sb.run(code)
+    assert r["output"].startswith("failed"), r
+    assert int(r["output"].split()[1]) < 1024
+
+
+def test_filling_workspace_fails(sb):
+    code = """
+written = 0
+try:
+    with open('big', 'wb') as f:
+        for _ in range(1024):
+            f.write(b'x' * (1 << 20))
+            written += 1
+except OSError as e:
+    print('failed', written)
+"""
+    r = sb.run(code)
+    assert r["output"].startswith("failed")
+
+
+def test_no_network(sb):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    code = f"""
+import socket
+print(sorted(name for _, name in socket.if_nameindex()))
+for host in ("127.0.0.1", "10.255.255.53", "1.1.1.1"):
+    try:
+        socket.create_connection((host, {port}), timeout=2)
+        print("connected", host)
+    except OSError as e:
+        print("blocked", host)
+"""
+    try:
+        r = sb.run(code)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    finally:
+        listener.close()
+    lines = r["output"].splitlines()
+    assert lines[0] == "['lo']"
+    assert all(line.startswith("blocked") for line in lines[1:]), r
+
+
+def test_host_files_invisible(sb):
+    name = f"cr-secret-{uuid.uuid4().hex}"
+    secrets = [pathlib.Path("/root") / name, pathlib.Path("/tmp") / name]
+    for s in secrets:
+        s.write_text("secret")
+    code = f"""
+import os
+for p in {[str(s) for s in secrets]!r} + ["/etc/shadow"]:
+    try:
+        print(p, open(p).read())
+    except OSError as e:
+        print(p, type(e).__name__)
+print(sorted(os.listdir("/workspace")))
+"""
+    try:
+        r = sb.run(code)
+    finally:
+        for s in secrets:
+            s.unlink()
+    assert "secret" not in r["output"].replace(name, "")
+    assert "FileNotFoundError" in r["output"]
+    assert "/etc/shadow PermissionError" in r["output"]
+    assert r["output"].splitlines()[-1] == "['main.py']"
+
+
+def test_image_is_read_only(sb):
+    r = sb.run("open('/usr/bin/evil', 'w')")
+    assert r["verdict"] == "runtime_error"
+    assert "Read-only file system" in r["error"] or "Permission denied" in r["error"]
+
+
+def test_seccomp_denies(sb):
+    code = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def call(name, *args):
+    rc = getattr(libc, name)(*args)
+    return rc, ctypes.get_errno()
+print("unshare", *call("unshare", 0x10000000))          # CLONE_NEWUSER
+print("mount", *call("mount", b"none", b"/tmp", b"tmpfs", 0, None))
+print("ptrace", *call("ptrace", 0, 0, None, None))      # PTRACE_TRACEME
+print("keyctl", *call("syscall", 250, 0, 0, 0, 0))      # keyctl(GET_KEYRING_ID)
+print("io_uring", *call("syscall", 425, 1, None))        # io_uring_setup
+print("clone_newns", *call("syscall", 56, 0x00020000 | 17, 0, 0, 0, 0))  # CLONE_NEWNS|SIGCHLD
+print("pivot_root", *call("pivot_root", b"/", b"/"))
+"""
+    r = sb.run(code)
+    results = {line.split()[0]: line.split()[1:] for line in r["output"].splitlines()}
+    assert set(results) == {"unshare", "mount", "ptrace", "keyctl", "io_uring", "clone_newns",
+                            "pivot_root"}, r
+    for name, (rc, err) in results.items():
+        assert rc == "-1" and err == "1", (name, rc, err)  # EPERM
+
+
+def test_unprivileged_user(sb):
+    code = """
+import os
+status = dict(line.split(":\\t", 1) for line in open("/proc/self/status").read().splitlines())
+print(os.getuid(), os.getgid(), os.getgroups())
+for k in ("CapEff", "CapPrm", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp"):
+    print(k, status[k].strip())
+"""
+    r = sb.run(code)
+    lines = r["output"].splitlines()
+    assert lines[0] == "65534 65534 []"
+    values = dict(line.split() for line in lines[1:])
+    assert values["CapEff"] == values["CapPrm"] == values["CapBnd"] == "0" * 16
+    assert values["CapAmb"] == "0" * 16
+    assert values["NoNewPrivs"] == "1"
+    assert values["Seccomp"] == "2"
+
+
+def test_masked_proc_paths(sb):
+    code = """
+for p in ("/proc/kcore", "/proc/keys", "/proc/timer_list"):
+    try:
+        print(p, len(open(p, "rb").read()))
+    except OSError as e:
+        print(p, type(e).__name__)
+try:
+    open("/proc/sys/kernel/hostname", "w").write("x")
+except OSError as e:
+    print("sysctl", type(e).__name__)
+"""
+    r = sb.run(code)
+    for line in r["output"].splitlines()[:3]:
+        assert line.split()[1] in ("0", "PermissionError", "FileNotFoundError"), r
+    assert r["output"].splitlines()[-1].startswith("sysctl")
+
+
+def test_processes_do_not_outlive_the_step(sb):
+    code = "import subprocess\nsubprocess.Popen(['sleep', '60'], start_new_session=True)\nprint('bye')"
+    r = sb.run(code)
+    assert r["output"] == "bye\n"
+    # the fixture checks that no process is left in the container's cgroup
+
+
+def test_tests_and_verdicts(sb):
+    code = "a, b = map(int, input().split())\nprint(a + b)"
+    r = sb.run(code, tests=[{"stdin": "1 2\n", "expected_output": "3"},
+                            {"stdin": "2 2\n", "expected_output": "4  \n\n"},
+                            {"stdin": "2 2\n", "expected_output": "5"},
+                            {"stdin": "x\n", "expected_output": "1"}])
+    assert [t["verdict"] for t in r["tests"]] == ["accepted", "accepted", "wrong_answer",
+                                                  "runtime_error"]
+    assert r["summary"] == {"passed": 2, "total": 4}
+    assert r["verdict"] == "wrong_answer"
+
+
+def test_binary_output_is_base64(sb):
+    r = sb.run("import sys; sys.stdout.buffer.write(bytes([0xff, 0x00, 0x41]))")
+    assert r["base64"] is True
+    import base64
+    assert base64.b64decode(r["output"]) == b"\xff\x00\x41"
+
+
+def test_cleanup_stale_after_kill(sb):
+    p = sb.spawn("import time\nprint('running', flush=True)\ntime.sleep(60)", timeout=30)
+    deadline = time.monotonic() + 10
+    while not sb.containers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    p.stdout.close()
+    p.stderr.close()
+    left = sb.leftovers()
+    assert left["containers"] and left["mounts"] and left["processes"], left
+    subprocess.run([str(CLI), "--cleanup-stale", sb.worker], env=sb.env, check=True, timeout=60)
+    # the fixture asserts that everything is gone
+
+
+def test_failure_when_image_missing(sb, tmp_path):
+    env = dict(sb.env, IMAGES_DIR=str(tmp_path / "no-images"))
+    (tmp_path / "no-images").mkdir()
+    p = subprocess.run([str(CLI), "-"], input=sb.request("print(1)").encode(), env=env,
+                       capture_output=True, timeout=30)
+    assert p.returncode == 2
+    assert "not built" in json.loads(p.stdout)["failure"]
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-v"]))

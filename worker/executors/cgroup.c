@@ -1,0 +1,185 @@
+/* Reading container cgroups (v1 or v2, detected at run time) and removing stale ones.
+ * v1: cpuacct.usage, memory.max_usage_in_bytes, memory.oom_control "oom_kill";
+ * v2: cpu.stat usage_usec, memory.peak, memory.events "oom_kill". */
+#include "cgroup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <mntent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+
+bool cgroup_is_v2(void)
+{
+    struct statfs s;
+    return statfs(CGROUP_ROOT, &s) == 0 && s.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+/* Mount point of the v1 hierarchy holding controller (caller frees), or NULL. */
+static char *v1_mount(const char *controller)
+{
+    FILE *f = setmntent("/proc/self/mounts", "re");
+    if (!f)
+        return NULL;
+    char *dir = NULL;
+    struct mntent m, *e;
+    char buf[4096];
+    while (!dir && (e = getmntent_r(f, &m, buf, sizeof buf)))
+        if (strcmp(e->mnt_type, "cgroup") == 0 && hasmntopt(e, controller))
+            dir = xstrdup(e->mnt_dir);
+    endmntent(f);
+    return dir;
+}
+
+/* Read a small file under dir/rel/name into buf; -1 if it cannot be read. */
+static int read_file(const char *dir, const char *rel, const char *name, char *buf, size_t len)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s/%s", dir, rel, name) >= (int)sizeof path)
+        return -1;
+    cleanup_fd int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, len - 1);
+    if (n < 0)
+        return -1;
+    buf[n] = '\0';
+    return 0;
+}
+
+static long long read_number(const char *dir, const char *rel, const char *name)
+{
+    char buf[64];
+    if (read_file(dir, rel, name, buf, sizeof buf) < 0)
+        return -1;
+    return strtoll(buf, NULL, 10);
+}
+
+/* The value of "key N" in a flat-keyed file such as memory.events; -1 if absent. */
+static long long read_key(const char *dir, const char *rel, const char *name, const char *key)
+{
+    char buf[4096];
+    if (read_file(dir, rel, name, buf, sizeof buf) < 0)
+        return -1;
+    size_t klen = strlen(key);
+    for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
+            return strtoll(line + klen + 1, NULL, 10);
+    return -1;
+}
+
+static int read_v2(const char *rel, cgroup_stats *st)
+{
+    long long usec = read_key(CGROUP_ROOT, rel, "cpu.stat", "usage_usec");
+    if (usec < 0)
+        return -1;
+    st->cpu_ms = (long)(usec / 1000);
+    long long peak = read_number(CGROUP_ROOT, rel, "memory.peak");
+    st->memory_kb = peak > 0 ? (long)(peak / 1024) : 0;
+    st->oom = read_key(CGROUP_ROOT, rel, "memory.events", "oom_kill") > 0;
+    return 0;
+}
+
+static int read_v1(const char *rel, cgroup_stats *st)
+{
+    cleanup_free char *mem = v1_mount("memory");
+    cleanup_free char *cpu = v1_mount("cpuacct");
+    if (!mem || !cpu)
+        return -1;
+    long long ns = read_number(cpu, rel, "cpuacct.usage");
+    long long peak = read_number(mem, rel, "memory.max_usage_in_bytes");
+    if (ns < 0 || peak < 0)
+        return -1;
+    st->cpu_ms = (long)(ns / 1000000);
+    long long memsw = read_number(mem, rel, "memory.memsw.max_usage_in_bytes");
+    st->memory_kb = (long)((memsw > peak ? memsw : peak) / 1024);
+    long long kills = read_key(mem, rel, "memory.oom_control", "oom_kill");
+    if (kills < 0) /* kernels before 4.13: hitting the memory+swap cap means an OOM kill */
+        kills = read_number(mem, rel, "memory.memsw.failcnt");
+    st->oom = kills > 0 || read_key(mem, rel, "memory.oom_control", "under_oom") > 0;
+    return 0;
+}
+
+int cgroup_read_stats(const char *rel, cgroup_stats *st)
+{
+    *st = (cgroup_stats){0};
+    return cgroup_is_v2() ? read_v2(rel, st) : read_v1(rel, st);
+}
+
+/* SIGKILL every task listed in dir/cgroup.procs. */
+static void kill_tasks(const char *dir)
+{
+    cleanup_free char *path = xasprintf("%s/cgroup.procs", dir);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    long pid;
+    while (fscanf(f, "%ld", &pid) == 1)
+        if (pid > 1)
+            kill((pid_t)pid, SIGKILL);
+    fclose(f);
+}
+
+/* rmdir a cgroup, retrying while its killed tasks exit (EBUSY) for up to a second. */
+static void remove_cgroup(const char *dir)
+{
+    for (int i = 0; i < 100; i++) {
+        kill_tasks(dir);
+        if (rmdir(dir) == 0 || errno == ENOENT)
+            return;
+        if (errno != EBUSY)
+            break;
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    }
+}
+
+static void remove_in(const char *root, const char *parent,
+                      bool (*match)(const char *name, const void *arg), const void *arg)
+{
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s/%s", root, parent) >= (int)sizeof dir)
+        return;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_type == DT_DIR && e->d_name[0] != '.' && match(e->d_name, arg)) {
+            char child[PATH_MAX];
+            if (snprintf(child, sizeof child, "%s/%s", dir, e->d_name) < (int)sizeof child)
+                remove_cgroup(child);
+        }
+    closedir(d);
+}
+
+void cgroup_remove_matching(const char *parent, bool (*match)(const char *name, const void *arg),
+                            const void *arg)
+{
+    if (cgroup_is_v2()) {
+        remove_in(CGROUP_ROOT, parent, match, arg);
+        return;
+    }
+    /* v1: every hierarchy mounted under /sys/fs/cgroup, and the hybrid's cgroup2. */
+    FILE *f = setmntent("/proc/self/mounts", "re");
+    if (!f)
+        return;
+    struct mntent m, *e;
+    char buf[4096];
+    while ((e = getmntent_r(f, &m, buf, sizeof buf)))
+        if (strcmp(e->mnt_type, "cgroup") == 0 || strcmp(e->mnt_type, "cgroup2") == 0)
+            remove_in(e->mnt_dir, parent, match, arg);
+    endmntent(f);
+}

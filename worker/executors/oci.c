@@ -1,0 +1,245 @@
+/* The "oci" executor backend: each step is a fresh container run by an OCI runtime CLI (runc,
+ * crun, runsc, kata-runtime) from a bundle we write, no daemon. Names, so that a dead worker's
+ * leftovers can be found again by cleanup_stale:
+ *   container  cr-<worker>-<job8>-<n>         cgroup  /code-runner/<container>
+ *   job dir    STATE_DIR/<worker>/<job>/       workspace tmpfs ws/, bundles s<n>/ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "oci_fs.h"
+#include "oci_runtime.h"
+#include "oci_spec.h"
+#include "oci_step.h"
+#include "oci.h"
+
+#define CGROUP_PARENT "code-runner"
+#define NAME_MAX_LEN 64
+
+/* The worker process's name, set once by oci_init (read-only afterwards): prepare() does not
+ * get it, but every container and directory of the process carries it. */
+static char self_worker[NAME_MAX_LEN];
+
+/* One job's sandbox. Made by oci_prepare (job dir + mounted workspace holding the files),
+ * used by oci_run once per step (a bundle dir and a container each, both gone when the step
+ * returns), freed by oci_destroy (workspace unmounted, job dir removed). */
+struct sandbox {
+    const cfg *c;          /* borrowed configuration */
+    char worker[NAME_MAX_LEN]; /* sanitized worker id */
+    char job[NAME_MAX_LEN];    /* sanitized job id */
+    char *dir;             /* owned; STATE_DIR/<worker>/<job> */
+    char *workspace;       /* owned; <dir>/ws, a tmpfs while the sandbox lives */
+    char *rootfs;          /* owned; IMAGES_DIR/<image>/rootfs, symlinks resolved */
+    int steps;             /* steps run so far; numbers the next container */
+};
+
+/* Container ids may hold [A-Za-z0-9_.]; '-' separates the parts, so it is replaced too. */
+static void sanitize(const char *in, char out[NAME_MAX_LEN])
+{
+    size_t i = 0;
+    for (; in[i] && i < NAME_MAX_LEN - 1; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        out[i] = (ch < 128 && (ch == '_' || ch == '.' || (ch >= '0' && ch <= '9') ||
+                               ((ch | 32) >= 'a' && (ch | 32) <= 'z'))) ? (char)ch : '_';
+    }
+    out[i] = '\0';
+    if (i == 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
+        snprintf(out, NAME_MAX_LEN, "_");
+}
+
+/* True when name is a container (or cgroup) of the sanitized worker arg: cr-<worker>-<job>-<n>. */
+static bool is_workers(const char *name, const void *arg)
+{
+    const char *worker = arg;
+    size_t wl = strlen(worker);
+    if (strncmp(name, "cr-", 3) != 0 || strncmp(name + 3, worker, wl) != 0 || name[3 + wl] != '-')
+        return false;
+    const char *rest = name + 4 + wl, *dash = strchr(rest, '-');
+    return dash && dash != rest && dash[1] && !strchr(dash + 1, '-');
+}
+
+static int make_dir(const char *path, mode_t mode, char *err, size_t errlen)
+{
+    if (mkdir(path, mode) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "mkdir %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int oci_init(const cfg *c, const char *worker_id, char *err, size_t errlen)
+{
+    /* Containers' init processes become our children when the runtime CLI exits, so that we
+     * can wait for them and read their exit status. */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+        snprintf(err, errlen, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+        return -1;
+    }
+    signal(SIGPIPE, SIG_IGN); /* a program closing its stdin must not kill the worker */
+    sanitize(worker_id, self_worker);
+    cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, self_worker);
+    if (make_dir(c->state_dir, 0711, err, errlen) < 0 || make_dir(mine, 0700, err, errlen) < 0)
+        return -1;
+    const char *version[] = {"--version", NULL};
+    if (oci_runtime_call(c->oci_runtime, version, false, NULL, err, errlen) < 0)
+        return -1;
+    struct stat st;
+    if (stat(c->images_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "IMAGES_DIR %s: not a directory (run images/build.sh)",
+                 c->images_dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* Delete every container of worker w the runtime still knows. */
+static void delete_containers(const cfg *c, const char *w)
+{
+    char err[512];
+    cleanup_free char *list = NULL;
+    const char *args[] = {"list", "--quiet", NULL};
+    if (oci_runtime_call(c->oci_runtime, args, false, &list, err, sizeof err) < 0) {
+        log_warn("cleanup: %s", err);
+        return;
+    }
+    char *save = NULL;
+    for (char *id = strtok_r(list, "\n", &save); id; id = strtok_r(NULL, "\n", &save)) {
+        if (!is_workers(id, w))
+            continue;
+        const char *del[] = {"delete", "--force", id, NULL};
+        if (oci_runtime_call(c->oci_runtime, del, false, NULL, err, sizeof err) < 0)
+            log_warn("cleanup: %s", err);
+        else
+            log_info("cleanup: deleted stale container %s", id);
+    }
+}
+
+static void oci_cleanup_stale(const cfg *c, const char *worker_id)
+{
+    char w[NAME_MAX_LEN];
+    sanitize(worker_id, w);
+    delete_containers(c, w);
+    cgroup_remove_matching(CGROUP_PARENT, is_workers, w);
+    cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, w);
+    fs_remove_tree(mine); /* unmounts stale workspaces first */
+}
+
+static void oci_destroy(sandbox *sb)
+{
+    if (!sb)
+        return;
+    if (sb->dir)
+        fs_remove_tree(sb->dir);
+    free(sb->dir);
+    free(sb->workspace);
+    free(sb->rootfs);
+    free(sb);
+}
+
+/* The workspace: a fresh tmpfs holding the source and the extra files. */
+static int fill_workspace(sandbox *sb, const language *lang, const job_request *req, char *err,
+                          size_t errlen)
+{
+    if (fs_mount_workspace(sb->workspace, sb->c->workspace_mb, OCI_SANDBOX_UID, err, errlen) < 0)
+        return -1;
+    cleanup_fd int fd = open(sb->workspace, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "open %s: %s", sb->workspace, strerror(errno));
+        return -1;
+    }
+    if (fs_write_new(fd, lang->source_file, req->code, req->code_len, OCI_SANDBOX_UID, err,
+                     errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < req->nfiles; i++)
+        if (fs_write_new(fd, req->files[i].name, req->files[i].content, req->files[i].len,
+                         OCI_SANDBOX_UID, err, errlen) < 0)
+            return -1;
+    return 0;
+}
+
+static int oci_prepare(const cfg *c, const language *lang, const job_request *req,
+                       const char *job_id, sandbox **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    sandbox *sb = xcalloc(1, sizeof *sb);
+    sb->c = c;
+    if (self_worker[0])
+        snprintf(sb->worker, sizeof sb->worker, "%s", self_worker);
+    else
+        sanitize(c->worker_id ? c->worker_id : "", sb->worker);
+    sanitize(job_id, sb->job);
+    /* Runtimes want the rootfs without symlinks; images are switched by symlink (build.sh):
+     * resolving it here also pins this job to one version of the image. */
+    cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
+    sb->rootfs = realpath(image, NULL);
+    struct stat st;
+    if (!sb->rootfs || stat(sb->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "image %s is not built (%s missing)", lang->image, image);
+        oci_destroy(sb);
+        return -1;
+    }
+    cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, sb->worker);
+    sb->dir = xasprintf("%s/%s", mine, sb->job);
+    sb->workspace = xasprintf("%s/ws", sb->dir);
+    fs_remove_tree(sb->dir); /* left by an earlier attempt at this job */
+    if (make_dir(c->state_dir, 0711, err, errlen) < 0 || make_dir(mine, 0700, err, errlen) < 0 ||
+        mkdir(sb->dir, 0711) < 0) {
+        if (!*err)
+            snprintf(err, errlen, "mkdir %s: %s", sb->dir, strerror(errno));
+        free(steal_pointer(&sb->dir));
+        oci_destroy(sb);
+        return -1;
+    }
+    if (fill_workspace(sb, lang, req, err, errlen) < 0) {
+        oci_destroy(sb);
+        return -1;
+    }
+    *out = sb;
+    return 0;
+}
+
+static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size_t stdin_len,
+                   const exec_limits *lim, step_result *res, char *err, size_t errlen)
+{
+    int n = sb->steps++;
+    char job8[9];
+    snprintf(job8, sizeof job8, "%.8s", sb->job);
+    cleanup_free char *id = xasprintf("cr-%s-%s-%d", sb->worker, job8, n);
+    cleanup_free char *bundle = xasprintf("%s/s%d", sb->dir, n);
+    cleanup_free char *cgroup = xasprintf("/%s/%s", CGROUP_PARENT, id);
+    if (mkdir(bundle, 0700) < 0) {
+        snprintf(err, errlen, "mkdir %s: %s", bundle, strerror(errno));
+        return -1;
+    }
+    oci_spec_params p = {.argv = argv, .rootfs = sb->rootfs, .workspace = sb->workspace,
+                         .cgroup_path = cgroup, .memory_mb = lim->memory_mb, .pids = lim->pids,
+                         .cpus = lim->cpus, .tmp_mb = sb->c->workspace_mb};
+    int rc = oci_spec_write(bundle, &p, err, errlen);
+    if (rc == 0) {
+        oci_step st = {.runtime = sb->c->oci_runtime, .id = id, .bundle = bundle,
+                       .cgroup_rel = cgroup + 1, .stdin_data = stdin_data,
+                       .stdin_len = stdin_data ? stdin_len : 0, .timeout_ms = lim->timeout_ms,
+                       .output_limit = lim->output_limit};
+        rc = oci_step_run(&st, res, err, errlen);
+    }
+    fs_remove_tree(bundle);
+    return rc;
+}
+
+const executor executor_oci = {
+    .name = "oci",
+    .init = oci_init,
+    .cleanup_stale = oci_cleanup_stale,
+    .prepare = oci_prepare,
+    .run = oci_run,
+    .destroy = oci_destroy,
+};

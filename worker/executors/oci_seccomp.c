@@ -1,0 +1,93 @@
+/* The sandbox seccomp profile as data: a deny list turned into OCI linux.seccomp JSON.
+ * Names the runtime's libseccomp does not know are skipped by the runtime. */
+#include "oci_seccomp.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* Refused with EPERM whatever their arguments. */
+static const char *const denied[] = {
+    /* namespaces and mounts */
+    "mount", "umount", "umount2", "pivot_root", "chroot", "unshare", "setns", "fsopen", "fsmount",
+    "fsconfig", "fspick", "move_mount", "open_tree", "mount_setattr",
+    /* kernel keyrings, BPF, perf, tracing, other processes' memory */
+    "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "ptrace", "process_vm_readv",
+    "process_vm_writev", "kcmp", "pidfd_getfd",
+    /* the machine itself */
+    "kexec_load", "kexec_file_load", "reboot", "init_module", "finit_module", "delete_module",
+    "create_module", "swapon", "swapoff", "acct", "quotactl", "quotactl_fd", "syslog",
+    "lookup_dcookie", "uselib", "vhangup", "iopl", "ioperm", "nfsservctl", "sysfs", "_sysctl",
+    "ustat", "get_kernel_syms", "query_module",
+    /* file handles (the shocker escape), userfaultfd, io_uring */
+    "open_by_handle_at", "name_to_handle_at", "userfaultfd", "io_uring_setup", "io_uring_enter",
+    "io_uring_register",
+    /* clocks and personality */
+    "settimeofday", "clock_settime", "clock_settime64", "clock_adjtime", "clock_adjtime64",
+    "adjtimex", "stime", "personality",
+    /* NUMA and memory policy of other tasks, fanotify */
+    "move_pages", "migrate_pages", "mbind", "set_mempolicy", "fanotify_init",
+};
+
+/* clone refused (EPERM) when its flags (argument 0) hold any of these. */
+static const unsigned long clone_ns_flags[] = {
+    CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
+    CLONE_NEWCGROUP,
+};
+
+/* socket families refused (EPERM): raw link-level access and host-VM channels. */
+static const int denied_families[] = {AF_PACKET, AF_VSOCK, AF_KEY};
+
+/* The native ABI and its compat ABIs: a filter must cover every way into the kernel. */
+#if defined(__x86_64__)
+static const char *const architectures[] = {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"};
+#elif defined(__aarch64__)
+static const char *const architectures[] = {"SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"};
+#else
+#error "add the seccomp architectures of this CPU"
+#endif
+
+static json_t *rule(const char *name, int errno_ret, json_t *args)
+{
+    json_t *r = json_pack("{s:[s], s:s, s:i}", "names", name, "action", "SCMP_ACT_ERRNO",
+                          "errnoRet", errno_ret);
+    if (args)
+        json_object_set_new(r, "args", args);
+    return r;
+}
+
+/* One argument condition: (arg[index] & mask) == value. */
+static json_t *masked_eq(int index, unsigned long mask, unsigned long value)
+{
+    return json_pack("[{s:i, s:I, s:I, s:s}]", "index", index, "value", (json_int_t)mask,
+                     "valueTwo", (json_int_t)value, "op", "SCMP_CMP_MASKED_EQ");
+}
+
+static json_t *arg_eq(int index, unsigned long value)
+{
+    return json_pack("[{s:i, s:I, s:s}]", "index", index, "value", (json_int_t)value, "op",
+                     "SCMP_CMP_EQ");
+}
+
+json_t *oci_seccomp_profile(void)
+{
+    json_t *names = json_array();
+    for (size_t i = 0; i < sizeof denied / sizeof *denied; i++)
+        json_array_append_new(names, json_string(denied[i]));
+    json_t *syscalls = json_array();
+    json_array_append_new(syscalls, json_pack("{s:o, s:s, s:i}", "names", names, "action",
+                                              "SCMP_ACT_ERRNO", "errnoRet", EPERM));
+    json_array_append_new(syscalls, rule("clone3", ENOSYS, NULL));
+    for (size_t i = 0; i < sizeof clone_ns_flags / sizeof *clone_ns_flags; i++)
+        json_array_append_new(syscalls, rule("clone", EPERM,
+                                             masked_eq(0, clone_ns_flags[i], clone_ns_flags[i])));
+    for (size_t i = 0; i < sizeof denied_families / sizeof *denied_families; i++)
+        json_array_append_new(syscalls,
+                              rule("socket", EAFNOSUPPORT, arg_eq(0, (unsigned long)denied_families[i])));
+    json_t *arches = json_array();
+    for (size_t i = 0; i < sizeof architectures / sizeof *architectures; i++)
+        json_array_append_new(arches, json_string(architectures[i]));
+    return json_pack("{s:s, s:o, s:o}", "defaultAction", "SCMP_ACT_ALLOW", "architectures",
+                     arches, "syscalls", syscalls);
+}

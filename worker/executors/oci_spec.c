@@ -1,0 +1,154 @@
+/* Builds the OCI config.json of a sandbox step with jansson (runtime-spec 1.0.2 fields only,
+ * so that runc 1.1, crun, runsc and kata-runtime all accept it). */
+#include "oci_spec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "oci_seccomp.h"
+
+#define CPU_PERIOD_US 100000
+#define NOFILE_LIMIT 1024
+
+/* Kernel interfaces a program must neither read (masked) nor write (read-only). */
+static const char *const masked_paths[] = {
+    "/proc/acpi",          "/proc/asound",       "/proc/kcore",         "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list",   "/proc/timer_stats",   "/proc/sched_debug",
+    "/proc/scsi",          "/sys/firmware",      "/sys/devices/virtual/powercap",
+    "/sys/kernel/debug",   "/sys/kernel/security",
+};
+static const char *const readonly_paths[] = {
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+static json_t *string_array(const char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+static json_t *argv_array(char *const *argv)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; argv[i]; i++)
+        json_array_append_new(a, json_string(argv[i]));
+    return a;
+}
+
+static json_t *rlimit(const char *type, json_int_t limit)
+{
+    return json_pack("{s:s, s:I, s:I}", "type", type, "hard", limit, "soft", limit);
+}
+
+static json_t *process(const oci_spec_params *p)
+{
+    json_int_t fsize = (json_int_t)p->tmp_mb * 1024 * 1024;
+    return json_pack(
+        "{s:b, s:{s:i, s:i, s:[]}, s:o, s:s, s:[s,s,s],"
+        " s:{s:[], s:[], s:[], s:[], s:[]}, s:[o,o,o], s:b, s:i}",
+        "terminal", 0,
+        "user", "uid", OCI_SANDBOX_UID, "gid", OCI_SANDBOX_GID, "additionalGids",
+        "args", argv_array(p->argv),
+        "cwd", "/workspace",
+        "env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/tmp",
+        "LANG=C.UTF-8",
+        "capabilities", "bounding", "effective", "inheritable", "permitted", "ambient",
+        "rlimits", rlimit("RLIMIT_NOFILE", NOFILE_LIMIT), rlimit("RLIMIT_CORE", 0),
+        rlimit("RLIMIT_FSIZE", fsize),
+        "noNewPrivileges", 1,
+        "oomScoreAdj", 1000);
+}
+
+static json_t *mount_entry(const char *dest, const char *type, const char *src, const char *opts)
+{
+    json_t *o = json_array();
+    char *copy = xstrdup(opts), *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        json_array_append_new(o, json_string(t));
+    free(copy);
+    return json_pack("{s:s, s:s, s:s, s:o}", "destination", dest, "type", type, "source", src,
+                     "options", o);
+}
+
+static json_t *mounts(const oci_spec_params *p)
+{
+    cleanup_free char *tmp = xasprintf("nosuid,nodev,mode=1777,size=%dm", p->tmp_mb);
+    cleanup_free char *shm = xasprintf("nosuid,nodev,noexec,mode=1777,size=%dm", p->tmp_mb);
+    json_t *m = json_array();
+    json_array_append_new(m, mount_entry("/proc", "proc", "proc", "nosuid,noexec,nodev"));
+    json_array_append_new(m, mount_entry("/dev", "tmpfs", "tmpfs",
+                                   "nosuid,strictatime,mode=755,size=65536k"));
+    json_array_append_new(m, mount_entry("/dev/pts", "devpts", "devpts",
+                                   "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620"));
+    json_array_append_new(m, mount_entry("/dev/shm", "tmpfs", "shm", shm));
+    json_array_append_new(m, mount_entry("/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev"));
+    json_array_append_new(m, mount_entry("/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro"));
+    json_array_append_new(m, mount_entry("/tmp", "tmpfs", "tmpfs", tmp));
+    json_array_append_new(m, mount_entry("/workspace", "bind", p->workspace, "rbind,rw,nosuid,nodev"));
+    return m;
+}
+
+static json_t *resources(const oci_spec_params *p)
+{
+    json_int_t mem = (json_int_t)p->memory_mb * 1024 * 1024;
+    json_int_t quota = (json_int_t)(p->cpus * CPU_PERIOD_US);
+    if (quota < 1000)
+        quota = 1000;
+    return json_pack("{s:[{s:b, s:s}], s:{s:I, s:I}, s:{s:i}, s:{s:I, s:I}}",
+                     "devices", "allow", 0, "access", "rwm",
+                     "memory", "limit", mem, "swap", mem,
+                     "pids", "limit", p->pids,
+                     "cpu", "quota", quota, "period", (json_int_t)CPU_PERIOD_US);
+}
+
+static json_t *linux_section(const oci_spec_params *p)
+{
+    json_t *ns = json_array();
+    static const char *const kinds[] = {"pid", "network", "ipc", "uts", "mount", "cgroup"};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        json_array_append_new(ns, json_pack("{s:s}", "type", kinds[i]));
+    return json_pack("{s:o, s:o, s:s, s:o, s:o, s:o}",
+                     "namespaces", ns,
+                     "resources", resources(p),
+                     "cgroupsPath", p->cgroup_path,
+                     "maskedPaths",
+                     string_array(masked_paths, sizeof masked_paths / sizeof *masked_paths),
+                     "readonlyPaths",
+                     string_array(readonly_paths, sizeof readonly_paths / sizeof *readonly_paths),
+                     "seccomp", oci_seccomp_profile());
+}
+
+json_t *oci_spec_build(const oci_spec_params *p)
+{
+    return json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}",
+                     "ociVersion", "1.0.2",
+                     "process", process(p),
+                     "root", "path", p->rootfs, "readonly", 1,
+                     "hostname", "sandbox",
+                     "mounts", mounts(p),
+                     "linux", linux_section(p));
+}
+
+int oci_spec_write(const char *bundle_dir, const oci_spec_params *p, char *err, size_t errlen)
+{
+    json_t *spec = oci_spec_build(p);
+    if (!spec) {
+        snprintf(err, errlen, "cannot build config.json");
+        return -1;
+    }
+    cleanup_free char *doc = json_dumps(spec, JSON_COMPACT);
+    json_decref(spec);
+    cleanup_free char *path = xasprintf("%s/config.json", bundle_dir);
+    cleanup_fd int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (!doc || fd < 0 || write_all(fd, doc, strlen(doc)) < 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}

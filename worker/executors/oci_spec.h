@@ -1,0 +1,31 @@
+/* The OCI runtime-spec config.json of one sandbox step: read-only image rootfs, workspace bound
+ * at /workspace, size-capped /tmp, fresh namespaces (no network), uid 65534 without
+ * capabilities, no_new_privs, seccomp, masked /proc paths, rlimits and cgroup limits.
+ *
+ *   oci_spec_build(&p)                         the document (new reference, caller owns)
+ *   oci_spec_write(bundle_dir, &p, err, len)   write bundle_dir/config.json; 0/-1 */
+#ifndef CR_OCI_SPEC_H
+#define CR_OCI_SPEC_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define OCI_SANDBOX_UID 65534 /* "nobody" in Debian images; owns the workspace */
+#define OCI_SANDBOX_GID 65534
+
+/* What differs from one step to the next; every pointer is borrowed. */
+typedef struct oci_spec_params {
+    char *const *argv;       /* program and arguments, resolved in the image's PATH */
+    const char *rootfs;      /* host path of the image's rootfs, mounted read-only */
+    const char *workspace;   /* host path of the job's workspace, bound rw at /workspace */
+    const char *cgroup_path; /* linux.cgroupsPath, "/code-runner/<container id>" */
+    int memory_mb;           /* memory cap; memory+swap is capped at the same value */
+    int pids;                /* pids.max */
+    double cpus;             /* CPU quota in cores (period 100 ms) */
+    int tmp_mb;              /* size of the /tmp and /dev/shm tmpfs, and RLIMIT_FSIZE */
+} oci_spec_params;
+
+json_t *oci_spec_build(const oci_spec_params *p);
+int oci_spec_write(const char *bundle_dir, const oci_spec_params *p, char *err, size_t errlen);
+
+#endif

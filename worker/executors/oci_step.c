@@ -1,0 +1,381 @@
+/* Running one container step: spawn the runtime, pump stdio under caps and a deadline, reap the
+ * container's init, read its cgroup, delete it (see oci_step.h). */
+#include "oci_step.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "oci_runtime.h"
+
+#define KILL_GRACE_MS 3000  /* after a kill, how long we wait for the init to go */
+#define DRAIN_GRACE_MS 1000 /* after the init exited, how long we wait for EOF on the pipes */
+#define CHUNK 65536
+
+/* One captured stream: read end and what was kept of it. */
+typedef struct capture {
+    int fd;     /* read end, non-blocking; -1 once at EOF or closed */
+    char *buf;  /* owned until handed to the step_result */
+    size_t len; /* bytes kept, at most the cap */
+} capture;
+
+/* A process we wait for: the runtime CLI, then the container's init (our child once the
+ * runtime exits, because the worker is a child subreaper). */
+typedef struct watched {
+    pid_t pid;   /* 0: not known yet */
+    int pidfd;   /* -1 when not open */
+    bool done;   /* reaped */
+    int status;  /* waitpid status once done */
+} watched;
+
+/* Lifecycle: set up by start(), advanced by pump() until the init is reaped and both pipes are
+ * at EOF (or the grace periods end), torn down by finish(). */
+typedef struct step_state {
+    const oci_step *st; /* borrowed inputs */
+    watched rt;         /* "<rt> run --detach" */
+    watched init;       /* the container's init process */
+    int in_fd;          /* write end of the program's stdin, -1 when closed */
+    size_t in_off;      /* bytes of stdin written so far */
+    capture out, err;   /* stdout and stderr */
+    int64_t start;      /* monotonic ms at spawn */
+    int64_t end;        /* when the init was reaped */
+    int64_t killed_at;  /* when we killed it, 0: not killed */
+    bool timed_out, output_limited;
+} step_state;
+
+static int pidfd_open_(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static void set_nonblock(int fd)
+{
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* Reap w when it has exited (non-blocking); true when reaped now or before. */
+static bool reap(watched *w)
+{
+    if (w->done || w->pid <= 0)
+        return w->done;
+    int status;
+    pid_t r = waitpid(w->pid, &status, WNOHANG);
+    if (r == w->pid || (r < 0 && errno == ECHILD)) {
+        w->done = true;
+        w->status = r == w->pid ? status : 0;
+        close_fd(&w->pidfd);
+    }
+    return w->done;
+}
+
+static void kill_container(step_state *s, int64_t now)
+{
+    if (s->killed_at)
+        return;
+    s->killed_at = now;
+    if (s->init.pid > 0 && !s->init.done)
+        kill(s->init.pid, SIGKILL); /* pid 1 of its namespace: the kernel kills the rest */
+    else if (!s->rt.done)
+        kill(s->rt.pid, SIGKILL);   /* still setting up; "delete -f" finishes the job */
+}
+
+/* Read the init's host pid from the runtime's pid file and watch it. */
+static int watch_init(step_state *s, char *err, size_t errlen)
+{
+    cleanup_free char *path = xasprintf("%s/init.pid", s->st->bundle);
+    cleanup_fd int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    char buf[32] = {0};
+    long pid;
+    if (fd < 0 || read(fd, buf, sizeof buf - 1) <= 0 || parse_long(buf, 2, 1 << 30, &pid) < 0) {
+        snprintf(err, errlen, "%s: no pid file from %s", s->st->id, s->st->runtime);
+        return -1;
+    }
+    s->init.pid = (pid_t)pid;
+    s->init.pidfd = pidfd_open_(s->init.pid);
+    if (s->init.pidfd < 0)
+        reap(&s->init); /* already gone and reaped elsewhere: nothing to watch */
+    return 0;
+}
+
+/* The runtime's own error: the tail of its log, else what it printed. */
+static void runtime_error(step_state *s, char *err, size_t errlen)
+{
+    cleanup_free char *path = xasprintf("%s/runtime.log", s->st->bundle);
+    char log[4096] = {0};
+    cleanup_fd int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        off_t size = lseek(fd, 0, SEEK_END);
+        lseek(fd, size > (off_t)sizeof log - 1 ? size - (off_t)sizeof log + 1 : 0, SEEK_SET);
+        if (read(fd, log, sizeof log - 1) < 0)
+            log[0] = '\0';
+    }
+    size_t n = strlen(log);
+    while (n && (log[n - 1] == '\n' || log[n - 1] == ' '))
+        log[--n] = '\0';
+    const char *last = strrchr(log, '\n') ? strrchr(log, '\n') + 1 : log;
+    snprintf(err, errlen, "%s run %s failed: %.400s%s%.200s", s->st->runtime, s->st->id, last,
+             *last ? " " : "", s->err.buf ? s->err.buf : "");
+}
+
+/* Append what fd has to c, up to the cap; over the cap: kill, mark output_limited. */
+static void drain(step_state *s, capture *c, int64_t now)
+{
+    char chunk[CHUNK];
+    for (;;) {
+        ssize_t n = read(c->fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            close_fd(&c->fd);
+            return;
+        }
+        size_t room = s->st->output_limit - c->len;
+        size_t take = (size_t)n < room ? (size_t)n : room;
+        if (take) {
+            c->buf = xrealloc(c->buf, c->len + take + 1);
+            memcpy(c->buf + c->len, chunk, take);
+            c->len += take;
+            c->buf[c->len] = '\0';
+        }
+        if ((size_t)n > take) {
+            s->output_limited = true;
+            kill_container(s, now);
+            close_fd(&c->fd);
+            return;
+        }
+    }
+}
+
+static void feed(step_state *s)
+{
+    while (s->in_off < s->st->stdin_len) {
+        ssize_t n = write(s->in_fd, s->st->stdin_data + s->in_off, s->st->stdin_len - s->in_off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n < 0) /* EPIPE: the program closed its stdin */
+            break;
+        s->in_off += (size_t)n;
+    }
+    close_fd(&s->in_fd);
+}
+
+/* Spawn the runtime with fresh pipes; the child ends are closed here after the spawn. */
+static int start(step_state *s, char *err, size_t errlen)
+{
+    int in[2] = {-1, -1}, out[2], er[2];
+    if ((s->st->stdin_len && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        close_fd(&in[0]);
+        close_fd(&in[1]);
+        return -1;
+    }
+    if (pipe2(er, O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        close_fd(&in[0]), close_fd(&in[1]), close_fd(&out[0]), close_fd(&out[1]);
+        return -1;
+    }
+    cleanup_free char *log = xasprintf("%s/runtime.log", s->st->bundle);
+    cleanup_free char *pidf = xasprintf("%s/init.pid", s->st->bundle);
+    const char *args[] = {"--log", log, "run", "--detach", "--bundle", s->st->bundle,
+                          "--pid-file", pidf, s->st->id, NULL};
+    s->start = now_mono_ms();
+    int rc = oci_runtime_spawn(s->st->runtime, args, in[0], out[1], er[1], &s->rt.pid);
+    int saved = errno;
+    close_fd(&in[0]), close_fd(&out[1]), close_fd(&er[1]);
+    s->in_fd = in[1];
+    s->out.fd = out[0];
+    s->err.fd = er[0];
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot run %s: %s", s->st->runtime, strerror(saved));
+        return -1;
+    }
+    s->rt.pidfd = pidfd_open_(s->rt.pid);
+    if (s->in_fd >= 0)
+        set_nonblock(s->in_fd);
+    set_nonblock(s->out.fd);
+    set_nonblock(s->err.fd);
+    fcntl(s->out.fd, F_SETPIPE_SZ, 1 << 20); /* fewer wake-ups for chatty programs */
+    return 0;
+}
+
+/* Whether the loop is over: reaped and drained, or a grace period ran out. */
+static bool finished(const step_state *s, int64_t now)
+{
+    if (s->rt.done && s->init.pid == 0)
+        return true; /* the runtime failed (or was killed) before the container started */
+    if (s->init.done && s->out.fd < 0 && s->err.fd < 0)
+        return true;
+    if (s->init.done && now - s->end > DRAIN_GRACE_MS)
+        return true;
+    return s->killed_at && now - s->killed_at > KILL_GRACE_MS;
+}
+
+/* Handle what poll reported, in order: runtime exit, init exit, output, input. */
+static int handle_events(step_state *s, int64_t now, char *err, size_t errlen)
+{
+    if (!s->rt.done && reap(&s->rt)) {
+        if (WIFEXITED(s->rt.status) && WEXITSTATUS(s->rt.status) == 0) {
+            if (watch_init(s, err, errlen) < 0)
+                return -1;
+        } else if (!s->killed_at) {
+            return -1; /* runtime_error() explains */
+        }
+    }
+    if (s->init.pid > 0 && !s->init.done && reap(&s->init))
+        s->end = now;
+    if (s->out.fd >= 0)
+        drain(s, &s->out, now);
+    if (s->err.fd >= 0)
+        drain(s, &s->err, now);
+    if (s->in_fd >= 0)
+        feed(s);
+    return 0;
+}
+
+/* How long poll may sleep: until the deadline, briefly while a kill or a drain is under way,
+ * never long (a kernel without pidfds is watched by time alone). */
+static int poll_wait(const step_state *s, int64_t now, int64_t deadline)
+{
+    int64_t wait = deadline - now;
+    if (s->killed_at || s->init.done)
+        wait = 50;
+    if ((!s->rt.done && s->rt.pidfd < 0) || (s->init.pid > 0 && s->init.pidfd < 0))
+        wait = wait < 20 ? wait : 20;
+    return (int)(wait < 0 ? 0 : wait > 1000 ? 1000 : wait);
+}
+
+/* The poll loop; -1 only when the runtime failed. */
+static int pump(step_state *s, char *err, size_t errlen)
+{
+    int64_t deadline = s->start + s->st->timeout_ms;
+    for (;;) {
+        int64_t now = now_mono_ms();
+        if (!s->init.done && now >= deadline && !s->killed_at) {
+            s->timed_out = true;
+            kill_container(s, now);
+        }
+        if (finished(s, now))
+            return 0;
+        struct pollfd p[5];
+        nfds_t n = 0;
+        int fds[5] = {s->rt.done ? -1 : s->rt.pidfd, s->init.done ? -1 : s->init.pidfd,
+                      s->out.fd, s->err.fd, s->in_fd};
+        for (int i = 0; i < 5; i++)
+            if (fds[i] >= 0)
+                p[n++] = (struct pollfd){.fd = fds[i], .events = i == 4 ? POLLOUT : POLLIN};
+        if (poll(p, n, poll_wait(s, now, deadline)) < 0 && errno != EINTR) {
+            snprintf(err, errlen, "poll: %s", strerror(errno));
+            return -1;
+        }
+        if (handle_events(s, now_mono_ms(), err, errlen) < 0) {
+            if (s->err.fd >= 0)
+                drain(s, &s->err, now);
+            if (!*err)
+                runtime_error(s, err, errlen);
+            return -1;
+        }
+    }
+}
+
+/* Reap children that exited without us knowing them: processes of the runtime that were
+ * reparented to us (runsc's sandbox and gofer). A zombie still "exists" for the runtime, which
+ * then waits for it in delete. The worker process has no children but the runtime's. */
+static void reap_orphans(void)
+{
+    int status;
+    while (waitpid(-1, &status, WNOHANG) > 0)
+        ;
+}
+
+static bool same_name(const char *name, const void *arg)
+{
+    return strcmp(name, arg) == 0;
+}
+
+/* Kill what is left, read the accounting, delete the container, reap our children. */
+static void finish(step_state *s, step_result *res)
+{
+    if (!s->init.done)
+        kill_container(s, now_mono_ms());
+    for (int i = 0; i < 100 && s->init.pid > 0 && !reap(&s->init); i++)
+        usleep(10000);
+    if (!s->rt.done)
+        s->rt.status = oci_wait(s->rt.pid), s->rt.done = true;
+    reap_orphans();
+    cgroup_stats cs;
+    if (s->init.pid > 0 && cgroup_read_stats(s->st->cgroup_rel, &cs) == 0) {
+        res->cpu_ms = cs.cpu_ms;
+        res->memory_kb = cs.memory_kb;
+        res->oom_killed = cs.oom;
+    } else if (s->init.pid > 0) {
+        log_warn("%s: cannot read cgroup %s", s->st->id, s->st->cgroup_rel);
+    }
+    char err[512];
+    const char *del[] = {"delete", "--force", s->st->id, NULL};
+    if (oci_runtime_call(s->st->runtime, del, true, NULL, err, sizeof err) < 0 &&
+        oci_runtime_call(s->st->runtime, del, true, NULL, err, sizeof err) < 0)
+        log_warn("%s: %s", s->st->id, err);
+    reap_orphans();
+    /* runsc may leave the cgroup behind; after runc this finds nothing to remove */
+    const char *slash = strrchr(s->st->cgroup_rel, '/');
+    cleanup_free char *parent = xstrndup(s->st->cgroup_rel, (size_t)(slash - s->st->cgroup_rel));
+    cgroup_remove_matching(parent, same_name, slash + 1);
+    close_fd(&s->rt.pidfd), close_fd(&s->init.pidfd), close_fd(&s->in_fd);
+    close_fd(&s->out.fd), close_fd(&s->err.fd);
+}
+
+static void fill_result(step_state *s, step_result *res)
+{
+    int status = s->init.status;
+    res->timed_out = s->timed_out;
+    res->output_limited = s->output_limited;
+    if (WIFSIGNALED(status)) {
+        res->signal = WTERMSIG(status);
+        res->exit_code = 128 + res->signal;
+    } else if (WIFEXITED(status)) {
+        res->exit_code = WEXITSTATUS(status);
+    }
+    res->wall_ms = (long)((s->end ? s->end : now_mono_ms()) - s->start);
+    res->out = s->out.buf ? steal_pointer(&s->out.buf) : xstrdup("");
+    res->out_len = s->out.len;
+    res->err = s->err.buf ? steal_pointer(&s->err.buf) : xstrdup("");
+    res->err_len = s->err.len;
+}
+
+int oci_step_run(const oci_step *st, step_result *res, char *err, size_t errlen)
+{
+    *res = (step_result){0};
+    step_state s = {.st = st, .rt = {.pidfd = -1}, .init = {.pidfd = -1}, .in_fd = -1,
+                    .out = {.fd = -1}, .err = {.fd = -1}};
+    err[0] = '\0';
+    int rc = start(&s, err, errlen);
+    if (rc == 0)
+        rc = pump(&s, err, errlen);
+    if (s.rt.pid > 0)
+        finish(&s, res);
+    if (rc == 0)
+        fill_result(&s, res);
+    free(s.out.buf);
+    free(s.err.buf);
+    return rc;
+}

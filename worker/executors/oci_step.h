@@ -1,0 +1,32 @@
+/* One sandbox step in a prepared OCI bundle, from start to deletion:
+ *   "<rt> run --detach --pid-file" with stdin/stdout/stderr pipes (non-terminal mode: the
+ *   container's init inherits them), then a poll loop that feeds stdin, captures stdout and
+ *   stderr up to the cap, enforces the wall-clock deadline and notices the init's exit through
+ *   a pidfd; the init is reaped with waitpid (the worker is a child subreaper, see oci.c); the
+ *   cgroup's accounting is read; "<rt> delete -f" removes container and cgroup.
+ *
+ *   oci_step_run(&st, res, err, errlen)  0 when the program ran (res filled, whatever it did),
+ *                                       -1 when the runtime failed (err says why). The container
+ *                                       is gone either way. */
+#ifndef CR_OCI_STEP_H
+#define CR_OCI_STEP_H
+
+#include <stddef.h>
+
+#include "worker/executor.h"
+
+/* Inputs of one step; every pointer is borrowed for the duration of the call. */
+typedef struct oci_step {
+    const char *runtime;    /* OCI_RUNTIME: name in PATH or absolute path */
+    const char *id;         /* container id, "cr-<worker>-<job>-<n>" */
+    const char *bundle;     /* bundle directory holding config.json */
+    const char *cgroup_rel; /* the container's cgroup below each hierarchy root */
+    const char *stdin_data; /* fed to the program, then closed; NULL: empty stdin */
+    size_t stdin_len;
+    int timeout_ms;         /* wall clock from the runtime's start */
+    size_t output_limit;    /* cap on stdout and on stderr, each */
+} oci_step;
+
+int oci_step_run(const oci_step *st, step_result *res, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,310 @@
+/* The job runner: compile step (when the language has one), then one run step, or one per test
+ * case, through an executor; verdicts and the SUCCESS result object (see job_runner.h).
+ *
+ * Result object: output, error, exit_code, signal ("SIGKILL" or null), verdict, compile_output
+ * (string or null), time_ms (CPU), wall_ms, memory_kb (peak), truncated, base64 (only when
+ * true: every text field is base64). With tests also "tests" (one object per test) and
+ * "summary" {passed, total}; the top-level fields then describe the first test that did not
+ * pass (or the last one), verdict is "accepted" when all passed, time_ms and memory_kb are the
+ * maxima and wall_ms the sum over the tests. */
+#include "job_runner.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/b64.h"
+#include "common/log.h"
+#include "common/result.h"
+#include "common/util.h"
+
+#define FAILURE_MAX 1024
+
+/* What the whole job produced, gathered before it is turned into JSON. */
+typedef struct job_outcome {
+    step_result compile;   /* the compile step; out/err NULL when there was none */
+    bool compiled;         /* the compile step ran */
+    step_result *runs;     /* owned; one per run step */
+    verdict *verdicts;     /* owned; verdict of each run step */
+    size_t nruns;          /* run steps done */
+    bool b64;              /* text fields go out base64 */
+} job_outcome;
+
+static verdict step_verdict(const step_result *r)
+{
+    if (r->output_limited)
+        return VERDICT_OUTPUT_LIMIT;
+    if (r->timed_out)
+        return VERDICT_TIME_LIMIT;
+    if (r->oom_killed)
+        return VERDICT_MEMORY_LIMIT;
+    if (r->exit_code != 0 || r->signal != 0)
+        return VERDICT_RUNTIME_ERROR;
+    return VERDICT_OK;
+}
+
+/* Length of s[0..n) without trailing spaces, tabs and carriage returns. */
+static size_t rtrim(const char *s, size_t n)
+{
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        n--;
+    return n;
+}
+
+/* Length without trailing blank lines (and trailing whitespace of the last line). */
+static size_t rtrim_lines(const char *s, size_t n)
+{
+    while (n && (s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        n--;
+    return n;
+}
+
+/* Equal line by line, ignoring trailing whitespace of each line and trailing blank lines. */
+static bool output_matches(const char *a, size_t alen, const char *b, size_t blen)
+{
+    alen = rtrim_lines(a, alen);
+    blen = rtrim_lines(b, blen);
+    size_t i = 0, j = 0;
+    while (i < alen || j < blen) {
+        const char *ae = memchr(a + i, '\n', alen - i), *be = memchr(b + j, '\n', blen - j);
+        size_t al = ae ? (size_t)(ae - (a + i)) : alen - i;
+        size_t bl = be ? (size_t)(be - (b + j)) : blen - j;
+        size_t at = rtrim(a + i, al), bt = rtrim(b + j, bl);
+        if (at != bt || memcmp(a + i, b + j, at) != 0 || !ae != !be)
+            return false;
+        i += al + (ae ? 1 : 0);
+        j += bl + (be ? 1 : 0);
+    }
+    return true;
+}
+
+static bool valid_utf8(const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n); /* jansson validates (and accepts NUL bytes) */
+    json_decref(j);
+    return j != NULL;
+}
+
+static json_t *text(const char *s, size_t n, bool b64)
+{
+    if (!s)
+        return json_null();
+    if (!b64)
+        return json_stringn(s, n);
+    char *e = b64_encode(s, n);
+    json_t *j = json_string(e);
+    free(e);
+    return j;
+}
+
+static json_t *signal_name(int sig)
+{
+    const char *abbrev = sig > 0 ? sigabbrev_np(sig) : NULL;
+    if (!abbrev)
+        return json_null();
+    char name[32];
+    snprintf(name, sizeof name, "SIG%s", abbrev);
+    return json_string(name);
+}
+
+/* The compile step's stdout and stderr together, with a note when it hit a limit. */
+static char *compile_output(const step_result *c, size_t *len)
+{
+    const char *note = c->timed_out        ? "\n[compilation: time limit exceeded]\n"
+                       : c->oom_killed     ? "\n[compilation: memory limit exceeded]\n"
+                       : c->output_limited ? "\n[compilation: output limit exceeded]\n"
+                                           : "";
+    size_t nl = strlen(note);
+    char *s = xmalloc(c->out_len + c->err_len + nl + 1);
+    memcpy(s, c->out, c->out_len);
+    memcpy(s + c->out_len, c->err, c->err_len);
+    memcpy(s + c->out_len + c->err_len, note, nl + 1);
+    *len = c->out_len + c->err_len + nl;
+    return s;
+}
+
+static json_t *test_json(const step_result *r, verdict v, bool b64)
+{
+    return json_pack("{s:s, s:o, s:o, s:i, s:o, s:I, s:I, s:I}", "verdict", verdict_str(v),
+                     "output", text(r->out, r->out_len, b64), "error",
+                     text(r->err, r->err_len, b64), "exit_code", r->exit_code, "signal",
+                     signal_name(r->signal), "time_ms", (json_int_t)r->cpu_ms, "wall_ms",
+                     (json_int_t)r->wall_ms, "memory_kb", (json_int_t)r->memory_kb);
+}
+
+/* The step the top-level fields describe, and the top-level verdict. */
+static size_t headline(const job_outcome *o, const job_request *req, verdict *v)
+{
+    if (o->nruns == 0) {
+        *v = VERDICT_COMPILE_ERROR;
+        return 0;
+    }
+    for (size_t i = 0; i < o->nruns; i++)
+        if (o->verdicts[i] != VERDICT_OK && o->verdicts[i] != VERDICT_ACCEPTED) {
+            *v = o->verdicts[i];
+            return i;
+        }
+    *v = req->ntests > 0 ? VERDICT_ACCEPTED : VERDICT_OK;
+    return o->nruns - 1;
+}
+
+static json_t *result_json(const job_outcome *o, const job_request *req)
+{
+    verdict v;
+    size_t h = headline(o, req, &v);
+    step_result none = {0};
+    const step_result *r = o->nruns ? &o->runs[h] : &none;
+    long cpu = 0, mem = 0, wall = 0;
+    bool truncated = o->compile.output_limited;
+    for (size_t i = 0; i < o->nruns; i++) {
+        cpu = o->runs[i].cpu_ms > cpu ? o->runs[i].cpu_ms : cpu;
+        mem = o->runs[i].memory_kb > mem ? o->runs[i].memory_kb : mem;
+        wall += o->runs[i].wall_ms;
+        truncated |= o->runs[i].output_limited;
+    }
+    if (!o->nruns)
+        cpu = o->compile.cpu_ms, mem = o->compile.memory_kb, wall = o->compile.wall_ms;
+    json_t *co = json_null();
+    if (o->compiled) {
+        size_t len;
+        char *s = compile_output(&o->compile, &len);
+        co = text(s, len, o->b64);
+        free(s);
+    }
+    json_t *res = json_pack(
+        "{s:o, s:o, s:o, s:o, s:s, s:o, s:I, s:I, s:I, s:b}", "output",
+        o->nruns ? text(r->out, r->out_len, o->b64) : json_string(""), "error",
+        o->nruns ? text(r->err, r->err_len, o->b64) : json_string(""), "exit_code",
+        o->nruns ? json_integer(r->exit_code) : json_integer(o->compile.exit_code), "signal",
+        signal_name(o->nruns ? r->signal : o->compile.signal), "verdict", verdict_str(v),
+        "compile_output", co, "time_ms", (json_int_t)cpu, "wall_ms", (json_int_t)wall,
+        "memory_kb", (json_int_t)mem, "truncated", truncated);
+    if (o->b64)
+        json_object_set_new(res, "base64", json_true());
+    if (req->ntests > 0) {
+        json_t *tests = json_array();
+        size_t passed = 0;
+        for (size_t i = 0; i < o->nruns; i++) {
+            json_array_append_new(tests, test_json(&o->runs[i], o->verdicts[i], o->b64));
+            passed += o->verdicts[i] == VERDICT_ACCEPTED || o->verdicts[i] == VERDICT_OK;
+        }
+        json_object_set_new(res, "tests", tests);
+        json_object_set_new(res, "summary", json_pack("{s:I, s:I}", "passed", (json_int_t)passed,
+                                                      "total", (json_int_t)req->ntests));
+    }
+    return res;
+}
+
+static exec_limits limits_of(const lang_limits *l, const cfg *c)
+{
+    return (exec_limits){.timeout_ms = l->timeout * 1000, .memory_mb = l->memory_mb,
+                         .pids = l->pids, .cpus = l->cpus,
+                         .output_limit = (size_t)c->output_limit_bytes};
+}
+
+/* run_argv followed by the request's arguments (vector owned by the caller, strings borrowed). */
+static char **run_argv(const language *lang, const job_request *req)
+{
+    size_t n = 0;
+    while (lang->run_argv[n])
+        n++;
+    char **v = xcalloc(n + req->nargs + 1, sizeof *v);
+    memcpy(v, lang->run_argv, n * sizeof *v);
+    for (size_t i = 0; i < req->nargs; i++)
+        v[n + i] = req->args[i];
+    return v;
+}
+
+static int run_steps(const executor *ex, sandbox *sb, const job_request *req, const cfg *c,
+                     job_outcome *o, char *err, size_t errlen)
+{
+    exec_limits lim = limits_of(&req->lang->run, c);
+    lim.timeout_ms = req->timeout * 1000;
+    lim.memory_mb = req->memory_mb;
+    size_t n = req->ntests > 0 ? req->ntests : 1;
+    o->runs = xcalloc(n, sizeof *o->runs);
+    o->verdicts = xcalloc(n, sizeof *o->verdicts);
+    cleanup_free char **argv = run_argv(req->lang, req);
+    for (size_t i = 0; i < n; i++) {
+        const job_test *t = req->ntests > 0 ? &req->tests[i] : NULL;
+        const char *in = t ? t->stdin_data : req->stdin_data;
+        size_t in_len = t ? t->stdin_len : req->stdin_len;
+        if (ex->run(sb, argv, in, in_len, &lim, &o->runs[i], err, errlen) < 0)
+            return -1;
+        o->nruns++;
+        verdict v = step_verdict(&o->runs[i]);
+        if (t && t->expected && v == VERDICT_OK)
+            v = output_matches(o->runs[i].out, o->runs[i].out_len, t->expected, t->expected_len)
+                    ? VERDICT_ACCEPTED
+                    : VERDICT_WRONG_ANSWER;
+        o->verdicts[i] = v;
+    }
+    return 0;
+}
+
+/* Whether the text fields must go out base64: asked for, or some output is not UTF-8. */
+static bool needs_b64(const job_outcome *o, const job_request *req)
+{
+    if (req->base64)
+        return true;
+    if (o->compiled && (!valid_utf8(o->compile.out, o->compile.out_len) ||
+                        !valid_utf8(o->compile.err, o->compile.err_len)))
+        return true;
+    for (size_t i = 0; i < o->nruns; i++)
+        if (!valid_utf8(o->runs[i].out, o->runs[i].out_len) ||
+            !valid_utf8(o->runs[i].err, o->runs[i].err_len))
+            return true;
+    return false;
+}
+
+static void outcome_clear(job_outcome *o)
+{
+    step_result_clear(&o->compile);
+    for (size_t i = 0; i < o->nruns; i++)
+        step_result_clear(&o->runs[i]);
+    free(o->runs);
+    free(o->verdicts);
+}
+
+/* Both steps in a prepared sandbox; 0 when the program ran, -1 (err) when the system failed. */
+static int run_job(const executor *ex, sandbox *sb, const cfg *c, const job_request *req,
+                   job_outcome *o, char *err, size_t errlen)
+{
+    const language *lang = req->lang;
+    if (lang->compile_argv) {
+        exec_limits lim = limits_of(&lang->compile, c);
+        if (ex->run(sb, lang->compile_argv, NULL, 0, &lim, &o->compile, err, errlen) < 0)
+            return -1;
+        o->compiled = true;
+        if (step_verdict(&o->compile) != VERDICT_OK)
+            return 0; /* compile_error: no run step */
+    }
+    return run_steps(ex, sb, req, c, o, err, errlen);
+}
+
+json_t *job_run(const executor *ex, const cfg *c, const job_request *req, const char *job_id,
+                char **failure)
+{
+    char err[FAILURE_MAX] = "";
+    *failure = NULL;
+    sandbox *sb = NULL;
+    if (ex->prepare(c, req->lang, req, job_id, &sb, err, sizeof err) < 0) {
+        *failure = xasprintf("sandbox preparation failed: %s", err);
+        return NULL;
+    }
+    job_outcome o = {0};
+    json_t *res = NULL;
+    if (run_job(ex, sb, c, req, &o, err, sizeof err) == 0) {
+        o.b64 = needs_b64(&o, req);
+        res = result_json(&o, req);
+    } else {
+        *failure = xasprintf("sandbox step failed: %s", err);
+    }
+    ex->destroy(sb);
+    outcome_clear(&o);
+    if (!res && !*failure)
+        *failure = xstrdup("cannot build the result");
+    if (!res)
+        log_task(LOG_ERROR, job_id, "%s", *failure);
+    return res;
+}
