@@ -1,0 +1,604 @@
+/* The docker executor backend (see docker.h and executor.h), over the Engine API.
+ *
+ * Per job (names: <base> = cr-docker-<worker>-<job>, each id with [^A-Za-z0-9_-] as '_'):
+ *   volume     <base>        a local-driver tmpfs volume (size WORKSPACE_MB, uid 65534): the
+ *                            workspace at /workspace in every container of the job;
+ *   holder     <base>-ws     a container that only sleeps, started in prepare and removed in
+ *                            destroy: a tmpfs volume is unmounted, and its files lost, whenever
+ *                            no running container uses it, so one must run between the steps.
+ *                            The job's files (and each step's stdin) go into the volume through
+ *                            it with PUT /containers/{id}/archive;
+ *   step       <base>-<n>    one container per step (DOCKER_RUNTIME), removed after the step.
+ * Everything carries the labels code-runner.service=worker, code-runner.worker=<worker id>,
+ * code-runner.job=<job id>; cleanup_stale removes what carries a dead worker's id.
+ *
+ * A step: create; attach (before start, so no output is lost; binary-safe, the engine's log
+ * driver is off); start; read stdout/stderr with the byte cap until the output closes or the
+ * wall-clock limit passes (then kill: timed_out; over the cap: kill, output_limited); wait;
+ * inspect (exit code, OOMKilled, start and finish times); remove.
+ * stdin: the bytes are put into the workspace as .stdin and the program runs as
+ *   /bin/sh -c 'exec "$@" </workspace/.stdin' sh ARGV...   (steps without stdin run ARGV as is,
+ * with stdin /dev/null), so images need /bin/sh, as every Debian-based image has.
+ * Exit: State.ExitCode; an exit code 129..192 is reported as killed by signal code-128.
+ * CPU time and peak memory: when the engine is local with the cgroupfs driver, each step
+ * container gets its own cgroup parent /code-runner-docker/<worker>.<job>-<n>, whose
+ * accounting (cpuacct.usage / memory.max_usage_in_bytes, or v2 cpu.stat / memory.peak) outlives
+ * the container and is read after it is removed; otherwise both are reported as 0.
+ * gVisor (runsc): PidsLimit is the host cgroup's, which holds gVisor's own threads, so it is
+ * raised by GVISOR_TASKS; the program's processes live inside gVisor and are bounded there by
+ * the memory cap. Runtimes that do not report OOM kills: a SIGKILL with peak memory at 95% of
+ * the cap counts as memory_limit. */
+#include "docker.h"
+
+#include <ctype.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cgroup.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "docker_client.h"
+#include "docker_mux.h"
+#include "docker_spec.h"
+#include "docker_tar.h"
+
+#define CGROUP_TOP "code-runner-docker"
+#define ATTACH_TIMEOUT_MS 10000
+#define FILE_MODE 0644
+/* Host tasks gVisor's sentry and gofer need beyond the program's (it fails to start below
+ * about 40); inside gVisor the program's processes are not host tasks. */
+#define GVISOR_TASKS 64
+
+/* One job's containers and volume. */
+struct sandbox {
+    char *job_id;   /* owned */
+    char *base;     /* owned; name prefix of everything of the job */
+    char *image;    /* owned; code-runner/<image>:latest */
+    char *volume;   /* owned; the workspace volume, NULL until created */
+    char *holder;   /* owned; id of the holder container, NULL until created */
+    int tmp_mb;     /* size of the workspace and of /tmp */
+    unsigned steps; /* steps run so far */
+};
+
+/* What init set up for this worker process; read-only for the jobs that follow. */
+static struct {
+    docker_client *client; /* owned */
+    char *worker_id;       /* owned */
+    char *runtime;         /* owned; DOCKER_RUNTIME */
+    bool cgroups;          /* step cgroups can be read on this host */
+    bool gvisor;           /* the runtime is runsc: its own threads count against PidsLimit */
+} st;
+
+/* s with every character outside [A-Za-z0-9_-] replaced by '_' (s is returned). Fits Docker
+ * names and makes one safe path component ("..", "/" never survive). */
+static char *sanitize(char *s)
+{
+    for (char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
+            *p = '_';
+    return s;
+}
+
+/* The name of a container or volume of the job: cr-docker-<worker>-<job><suffix>. */
+static char *name_of(const char *worker, const char *job, const char *suffix)
+{
+    cleanup_free char *w = sanitize(xstrdup(worker)), *j = sanitize(xstrdup(job));
+    return xasprintf("cr-docker-%s-%s%s", w, j, suffix);
+}
+
+/* An error from an HTTP status: "<what>: <engine message> (HTTP n)". Clears res. */
+static int http_fail(docker_response *res, const char *what, char *err, size_t errlen)
+{
+    cleanup_free char *msg = docker_response_message(res);
+    snprintf(err, errlen, "%s: %s (HTTP %ld)", what, msg, res->status);
+    docker_response_clear(res);
+    return -1;
+}
+
+/* A request that must answer with status want (or also want2, when not 0). */
+static int call(const char *method, const char *path, json_t *body, long want, long want2,
+                const char *what, json_t **out, char *err, size_t errlen)
+{
+    docker_response res;
+    if (docker_call(st.client, method, path, body, &res, err, errlen) < 0)
+        return -1;
+    if (res.status != want && (!want2 || res.status != want2))
+        return http_fail(&res, what, err, errlen);
+    if (out)
+        *out = docker_response_json(&res);
+    docker_response_clear(&res);
+    return 0;
+}
+
+/* POST /containers/create of body (consumed); the new container's id in *id (caller frees). */
+static int create_container(const char *name, const char *image, json_t *body, char **id, char *err,
+                            size_t errlen)
+{
+    cleanup_free char *path = xasprintf("/containers/create?name=%s", name);
+    docker_response res;
+    int rc = docker_call(st.client, "POST", path, body, &res, err, errlen);
+    json_decref(body);
+    if (rc < 0)
+        return -1;
+    if (res.status == 404) {
+        cleanup_free char *msg = docker_response_message(&res);
+        if (strstr(msg, "image")) {
+            snprintf(err, errlen,
+                     "image %s is missing from the Docker engine at %s (import it with "
+                     "images/docker-import.sh): %s",
+                     image, docker_client_host(st.client), msg);
+            docker_response_clear(&res);
+            return -1;
+        }
+    }
+    if (res.status != 201)
+        return http_fail(&res, "cannot create a container", err, errlen);
+    json_t *j = docker_response_json(&res);
+    const char *s = json_string_value(json_object_get(j, "Id"));
+    *id = s ? xstrdup(s) : NULL;
+    json_decref(j);
+    docker_response_clear(&res);
+    if (!*id) {
+        snprintf(err, errlen, "container create: no Id in the engine's answer");
+        return -1;
+    }
+    return 0;
+}
+
+/* DELETE a container with force, on every path; complains only in the log. */
+static void remove_container(const char *id)
+{
+    char err[512];
+    cleanup_free char *path = xasprintf("/containers/%s?force=1", id);
+    if (call("DELETE", path, NULL, 204, 404, "cannot remove container", NULL, err, sizeof err) < 0)
+        log_warn("docker: %s %.12s", err, id);
+}
+
+static void remove_volume(const char *name)
+{
+    char err[512];
+    cleanup_free char *esc = docker_escape(name);
+    cleanup_free char *path = xasprintf("/volumes/%s?force=1", esc);
+    if (call("DELETE", path, NULL, 204, 404, "cannot remove volume", NULL, err, sizeof err) < 0)
+        log_warn("docker: %s %s", err, name);
+}
+
+static int put_archive(const char *id, docker_tar *t, char *err, size_t errlen)
+{
+    docker_tar_finish(t);
+    cleanup_free char *path = xasprintf("/containers/%s/archive?path=" DOCKER_WORKSPACE, id);
+    docker_response res;
+    int rc = docker_call_raw(st.client, "PUT", path, "application/x-tar", t->buf, t->len, &res, err,
+                             errlen);
+    docker_tar_clear(t);
+    if (rc < 0)
+        return -1;
+    if (res.status != 200)
+        return http_fail(&res, "cannot copy files into the workspace", err, errlen);
+    docker_response_clear(&res);
+    return 0;
+}
+
+/* --- init and cleanup ------------------------------------------------------------------- */
+
+static void state_clear(void)
+{
+    docker_client_free(st.client);
+    free(st.worker_id);
+    free(st.runtime);
+    memset(&st, 0, sizeof st);
+}
+
+/* Whether the engine's API is at least 1.major.minor ("1.41" style version strings). */
+static bool api_at_least(const char *v, int minor)
+{
+    int maj = 0, min = 0;
+    return v && sscanf(v, "%d.%d", &maj, &min) == 2 && (maj > 1 || (maj == 1 && min >= minor));
+}
+
+/* DOCKER_RUNTIME must be a runtime of the engine (Info.Runtimes, from its daemon.json), or a
+ * containerd shim name (io.containerd.kata.v2) on engines that take those as given (API 1.42,
+ * Docker 23, and later). Names are passed on as given. */
+static int check_runtime(json_t *info, const char *api, const char *rt, char *err, size_t errlen)
+{
+    json_t *rts = json_object_get(info, "Runtimes");
+    json_t *known_rt = json_object_get(rts, rt);
+    if (known_rt) {
+        const char *path = json_string_value(json_object_get(known_rt, "path"));
+        st.gvisor = strstr(rt, "runsc") || strstr(rt, "gvisor") || (path && strstr(path, "runsc"));
+        return 0;
+    }
+    if (strncmp(rt, "io.containerd.", 14) == 0 && api_at_least(api, 42)) {
+        log_info("docker: DOCKER_RUNTIME=%s is a containerd shim, passed as given", rt);
+        return 0;
+    }
+    char known[512] = "";
+    const char *k;
+    json_t *v;
+    json_object_foreach(rts, k, v)
+    {
+        (void)v;
+        size_t n = strlen(known);
+        snprintf(known + n, sizeof known - n, "%s%s", n ? ", " : "", k);
+    }
+    snprintf(err, errlen,
+             "DOCKER_RUNTIME=%s is not a runtime of the Docker engine at %s (it has: %s); "
+             "register it under \"runtimes\" in the engine's daemon.json",
+             rt, docker_client_host(st.client), known);
+    return -1;
+}
+
+/* Check that the engine answers and knows the runtime; note whether its cgroups are ours to
+ * read (local engine, cgroupfs driver, same cgroup layout as seen here). */
+static int check_engine(const cfg *c, char *err, size_t errlen)
+{
+    docker_response res;
+    if (docker_call(st.client, "GET", "/_ping", NULL, &res, err, errlen) < 0)
+        return -1;
+    if (res.status != 200)
+        return http_fail(&res, "the Docker engine (DOCKER_HOST) does not answer /_ping", err,
+                         errlen);
+    docker_response_clear(&res);
+    json_t *version = NULL, *info = NULL;
+    if (call("GET", "/version", NULL, 200, 0, "Docker engine /version", &version, err, errlen) < 0)
+        return -1;
+    const char *api = json_string_value(json_object_get(version, "ApiVersion"));
+    int rc = call("GET", "/info", NULL, 200, 0, "Docker engine /info", &info, err, errlen);
+    if (rc == 0)
+        rc = check_runtime(info, api, c->docker_runtime, err, errlen);
+    if (rc == 0) {
+        const char *driver = json_string_value(json_object_get(info, "CgroupDriver"));
+        const char *cgv = json_string_value(json_object_get(info, "CgroupVersion"));
+        bool v2 = cgv && strcmp(cgv, "2") == 0;
+        st.cgroups = docker_client_local(st.client) && driver && strcmp(driver, "cgroupfs") == 0 &&
+                     v2 == cgroup_is_v2();
+        log_info("docker: engine %s (API %s) at %s, runtime %s, cgroup accounting %s",
+                 json_string_value(json_object_get(version, "Version")), api, c->docker_host,
+                 c->docker_runtime,
+                 st.cgroups ? "on" : "off (remote engine or systemd cgroup driver)");
+    }
+    json_decref(version);
+    json_decref(info);
+    return rc;
+}
+
+static int docker_init(const cfg *c, const char *worker_id, char *err, size_t errlen)
+{
+    state_clear();
+    if (docker_client_create(c->docker_host, &st.client, err, errlen) < 0)
+        return -1;
+    st.worker_id = xstrdup(worker_id);
+    st.runtime = xstrdup(c->docker_runtime);
+    if (check_engine(c, err, errlen) < 0) {
+        state_clear();
+        return -1;
+    }
+    return 0;
+}
+
+static bool same_name(const char *name, const void *arg)
+{
+    return strcmp(name, arg) == 0;
+}
+
+static bool has_prefix(const char *name, const void *arg)
+{
+    return strncmp(name, arg, strlen(arg)) == 0;
+}
+
+/* The cgroup (below CGROUP_TOP) of a step: "<worker>.<job>-<n>"; ids sanitised, so the '.'
+ * ends the worker part and "<worker>." is the prefix of all a worker's cgroups. */
+static char *step_cgroup(const char *worker_id, const char *job_id, unsigned n)
+{
+    cleanup_free char *w = sanitize(xstrdup(worker_id)), *j = sanitize(xstrdup(job_id));
+    return xasprintf("%s.%s-%u", w, j, n);
+}
+
+/* Remove every container (first) or volume (then) labelled with worker_id. */
+static void remove_labelled(const char *kind, const char *worker_id)
+{
+    char err[512];
+    json_t *filters = json_pack("{s:[s+]}", "label", DOCKER_LABEL_WORKER "=", worker_id);
+    cleanup_free char *doc = json_dumps(filters, JSON_COMPACT);
+    json_decref(filters);
+    cleanup_free char *esc = docker_escape(doc);
+    bool containers = strcmp(kind, "containers") == 0;
+    cleanup_free char *path = containers ? xasprintf("/containers/json?all=1&filters=%s", esc)
+                                         : xasprintf("/volumes?filters=%s", esc);
+    json_t *list = NULL;
+    if (call("GET", path, NULL, 200, 0, "cannot list leftovers", &list, err, sizeof err) < 0) {
+        log_warn("docker: %s of worker %s: %s", kind, worker_id, err);
+        return;
+    }
+    json_t *items = containers ? list : json_object_get(list, "Volumes");
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        const char *id = json_string_value(json_object_get(it, containers ? "Id" : "Name"));
+        json_t *labels = json_object_get(it, "Labels");
+        const char *w = json_string_value(json_object_get(labels, DOCKER_LABEL_WORKER));
+        if (!id || !w || strcmp(w, worker_id) != 0) /* never anyone else's */
+            continue;
+        log_info("docker: removing leftover %s %.*s of worker %s",
+                 containers ? "container" : "volume", containers ? 12 : (int)strlen(id), id,
+                 worker_id);
+        if (containers)
+            remove_container(id);
+        else
+            remove_volume(id);
+    }
+    json_decref(list);
+}
+
+static void docker_cleanup_stale(const cfg *c, const char *worker_id)
+{
+    docker_client *own = NULL;
+    docker_client *saved = st.client;
+    if (!st.client) { /* the supervisor calls this without init */
+        char err[512];
+        if (docker_client_create(c->docker_host, &own, err, sizeof err) < 0) {
+            log_warn("docker: cleanup of worker %s: %s", worker_id, err);
+            return;
+        }
+        st.client = own;
+    }
+    remove_labelled("containers", worker_id);
+    remove_labelled("volumes", worker_id);
+    if (docker_client_local(st.client)) {
+        cleanup_free char *w = sanitize(xstrdup(worker_id));
+        cleanup_free char *prefix = xasprintf("%s.", w);
+        cgroup_remove_matching(CGROUP_TOP, has_prefix, prefix);
+    }
+    st.client = saved;
+    docker_client_free(own);
+}
+
+/* --- prepare and destroy ---------------------------------------------------------------- */
+
+static void docker_destroy(sandbox *sb)
+{
+    if (!sb)
+        return;
+    if (st.client && sb->holder)
+        remove_container(sb->holder);
+    if (st.client && sb->volume)
+        remove_volume(sb->volume);
+    free(sb->job_id);
+    free(sb->base);
+    free(sb->image);
+    free(sb->volume);
+    free(sb->holder);
+    free(sb);
+}
+
+/* The workspace volume and the holder container keeping it mounted, started. */
+static int make_workspace(sandbox *sb, int size_mb, char *err, size_t errlen)
+{
+    json_t *vol = docker_spec_volume(sb->base, size_mb, st.worker_id, sb->job_id);
+    int rc = call("POST", "/volumes/create", vol, 201, 200, "cannot create the workspace volume",
+                  NULL, err, errlen);
+    json_decref(vol);
+    if (rc < 0)
+        return -1;
+    sb->volume = xstrdup(sb->base);
+    cleanup_free char *hname = name_of(st.worker_id, sb->job_id, "-ws");
+    if (create_container(hname, sb->image,
+                         docker_spec_holder(sb->image, sb->volume, st.worker_id, sb->job_id),
+                         &sb->holder, err, errlen) < 0)
+        return -1;
+    cleanup_free char *start = xasprintf("/containers/%s/start", sb->holder);
+    return call("POST", start, NULL, 204, 304, "cannot start the workspace container", NULL, err,
+                errlen);
+}
+
+static int docker_prepare(const cfg *c, const language *lang, const job_request *req,
+                          const char *job_id, sandbox **out, char *err, size_t errlen)
+{
+    if (!st.client) {
+        snprintf(err, errlen, "the docker executor was not initialised");
+        return -1;
+    }
+    sandbox *sb = xcalloc(1, sizeof *sb);
+    sb->job_id = xstrdup(job_id);
+    sb->base = name_of(st.worker_id, job_id, "");
+    sb->image = xasprintf("code-runner/%s:latest", lang->image);
+    sb->tmp_mb = c->workspace_mb;
+    if (make_workspace(sb, c->workspace_mb, err, errlen) < 0) {
+        docker_destroy(sb);
+        return -1;
+    }
+    docker_tar t = {0};
+    docker_tar_add(&t, lang->source_file, req->code, req->code_len, FILE_MODE, DOCKER_SANDBOX_UID,
+                   DOCKER_SANDBOX_UID);
+    for (size_t i = 0; i < req->nfiles; i++)
+        docker_tar_add(&t, req->files[i].name, req->files[i].content, req->files[i].len, FILE_MODE,
+                       DOCKER_SANDBOX_UID, DOCKER_SANDBOX_UID);
+    if (put_archive(sb->holder, &t, err, errlen) < 0) {
+        docker_destroy(sb);
+        return -1;
+    }
+    *out = sb;
+    return 0;
+}
+
+/* --- run -------------------------------------------------------------------------------- */
+
+static bool mux_sink(const char *data, size_t len, void *arg)
+{
+    return docker_mux_feed(arg, data, len);
+}
+
+/* Milliseconds since the epoch of an RFC 3339 UTC time with fraction ("...T10:00:00.123Z"),
+ * or -1 (Docker's zero time "0001-01-01T00:00:00Z" included). */
+static int64_t rfc3339_ms(const char *s)
+{
+    struct tm tm = {0};
+    const char *p = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!p || tm.tm_year < 70)
+        return -1;
+    int64_t ms = (int64_t)timegm(&tm) * 1000;
+    if (*p == '.') {
+        int64_t scale = 100;
+        for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
+            ms += (*p - '0') * scale;
+    }
+    return ms;
+}
+
+/* Exit status, OOM flag and times from GET /containers/{id}/json. */
+static int inspect(const char *id, step_result *res, char *err, size_t errlen)
+{
+    cleanup_free char *path = xasprintf("/containers/%s/json", id);
+    json_t *j = NULL;
+    if (call("GET", path, NULL, 200, 0, "cannot inspect the container", &j, err, errlen) < 0)
+        return -1;
+    json_t *state = json_object_get(j, "State");
+    res->exit_code = (int)json_integer_value(json_object_get(state, "ExitCode"));
+    res->oom_killed |= json_is_true(json_object_get(state, "OOMKilled"));
+    int64_t started = rfc3339_ms(json_string_value(json_object_get(state, "StartedAt")));
+    int64_t finished = rfc3339_ms(json_string_value(json_object_get(state, "FinishedAt")));
+    if (started > 0 && finished >= started)
+        res->wall_ms = (long)(finished - started);
+    json_decref(j);
+    if (res->exit_code > 128 && res->exit_code <= 128 + 64)
+        res->signal = res->exit_code - 128;
+    return 0;
+}
+
+/* Kill the container (SIGKILL); 409: it stopped by itself in the meantime. */
+static int kill_container(const char *id, char *err, size_t errlen)
+{
+    cleanup_free char *path = xasprintf("/containers/%s/kill", id);
+    return call("POST", path, NULL, 204, 409, "cannot kill the container", NULL, err, errlen);
+}
+
+/* Follow the attached output until it closes or the wall-clock limit passes; kill the
+ * container at the limit or when the output goes over the cap. Then wait for its end (a
+ * program that closed its output still has until the deadline). */
+static int follow(const char *id, int64_t deadline, step_result *res, char *err, size_t errlen)
+{
+    docker_stream_end how;
+    if (docker_stream_pump(st.client, deadline, &how, err, errlen) < 0)
+        return -1;
+    if (how != DOCKER_STREAM_EOF) {
+        docker_stream_close(st.client);
+        if (how == DOCKER_STREAM_DEADLINE)
+            res->timed_out = true;
+        else
+            res->output_limited = true;
+        if (kill_container(id, err, errlen) < 0)
+            return -1;
+    }
+    cleanup_free char *wait = xasprintf("/containers/%s/wait", id);
+    docker_response wres;
+    bool late = false;
+    int64_t until = res->timed_out || res->output_limited ? now_mono_ms() + 60000 : deadline;
+    if (docker_call_until(st.client, "POST", wait, until, &wres, &late, err, errlen) < 0) {
+        if (!late || res->timed_out || res->output_limited)
+            return -1;
+        res->timed_out = true; /* output closed, program still running at the deadline */
+        if (kill_container(id, err, errlen) < 0)
+            return -1;
+        return call("POST", wait, NULL, 200, 0, "cannot wait for the container", NULL, err, errlen);
+    }
+    if (wres.status != 200)
+        return http_fail(&wres, "cannot wait for the container", err, errlen);
+    docker_response_clear(&wres);
+    return 0;
+}
+
+/* Attach to, start and follow the created container id to its end; exit status into res. */
+static int run_container(const char *id, const exec_limits *lim, docker_mux *mux, step_result *res,
+                         char *err, size_t errlen)
+{
+    cleanup_free char *attach = xasprintf("/containers/%s/attach?stream=1&stdout=1&stderr=1", id);
+    cleanup_free char *start = xasprintf("/containers/%s/start", id);
+    docker_response ares;
+    if (docker_stream_open(st.client, attach, mux_sink, mux, ATTACH_TIMEOUT_MS, &ares, err,
+                           errlen) < 0)
+        return -1;
+    if (ares.status != 200)
+        return http_fail(&ares, "cannot attach to the container", err, errlen);
+    int64_t t0 = now_mono_ms();
+    if (call("POST", start, NULL, 204, 0, "cannot start the container", NULL, err, errlen) < 0)
+        return -1;
+    if (follow(id, now_mono_ms() + lim->timeout_ms, res, err, errlen) < 0)
+        return -1;
+    res->wall_ms = (long)(now_mono_ms() - t0); /* replaced by the engine's times when known */
+    return inspect(id, res, err, errlen);
+}
+
+static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, size_t stdin_len,
+                      const exec_limits *lim, step_result *res, char *err, size_t errlen)
+{
+    *res = (step_result){0};
+    unsigned n = ++sb->steps;
+    char suffix[16];
+    snprintf(suffix, sizeof suffix, "-%u", n);
+    cleanup_free char *name = name_of(st.worker_id, sb->job_id, suffix);
+    cleanup_free char *cg_name = step_cgroup(st.worker_id, sb->job_id, n);
+    cleanup_free char *cg_rel = xasprintf(CGROUP_TOP "/%s", cg_name);
+    cleanup_free char *cg_parent = st.cgroups ? xasprintf("/%s", cg_rel) : NULL;
+    cleanup_free char *id = NULL;
+
+    if (stdin_len > 0) {
+        docker_tar t = {0};
+        docker_tar_add(&t, DOCKER_STDIN_NAME, stdin_data, stdin_len, FILE_MODE, DOCKER_SANDBOX_UID,
+                       DOCKER_SANDBOX_UID);
+        if (put_archive(sb->holder, &t, err, errlen) < 0)
+            return -1;
+    }
+    docker_step_params p = {
+        .image = sb->image,
+        .argv = argv,
+        .stdin_file = stdin_len > 0,
+        .volume = sb->volume,
+        .runtime = st.runtime,
+        .cgroup_parent = cg_parent,
+        .worker_id = st.worker_id,
+        .job_id = sb->job_id,
+        .memory_mb = lim->memory_mb,
+        .pids = lim->pids + (st.gvisor ? GVISOR_TASKS : 0),
+        .cpus = lim->cpus,
+        .tmp_mb = sb->tmp_mb,
+    };
+    docker_mux mux = {.cap = lim->output_limit};
+    int rc = create_container(name, sb->image, docker_spec_step(&p), &id, err, errlen);
+    if (rc == 0)
+        rc = run_container(id, lim, &mux, res, err, errlen);
+    docker_stream_close(st.client);
+    if (id)
+        remove_container(id);
+    if (st.cgroups) { /* the container's cgroup is gone now; its parent kept the totals */
+        cgroup_stats cs;
+        if (rc == 0 && cgroup_read_stats(cg_rel, &cs) == 0) {
+            res->cpu_ms = cs.cpu_ms;
+            res->memory_kb = cs.memory_kb;
+            res->oom_killed |= cs.oom;
+        }
+        cgroup_remove_matching(CGROUP_TOP, same_name, cg_name);
+    }
+    if (rc == 0) {
+        if (res->signal == SIGKILL && !res->timed_out && !res->output_limited &&
+            res->memory_kb >= (long)lim->memory_mb * 1024 * 95 / 100)
+            res->oom_killed = true; /* runtimes that do not report OOM kills (gVisor) */
+        res->out = mux.out ? steal_pointer(&mux.out) : xstrdup("");
+        res->out_len = mux.out_len;
+        res->err = mux.err ? steal_pointer(&mux.err) : xstrdup("");
+        res->err_len = mux.err_len;
+    }
+    docker_mux_clear(&mux);
+    return rc;
+}
+
+const executor executor_docker = {
+    .name = "docker",
+    .init = docker_init,
+    .cleanup_stale = docker_cleanup_stale,
+    .prepare = docker_prepare,
+    .run = docker_run,
+    .destroy = docker_destroy,
+};

@@ -1,0 +1,116 @@
+/* Container and volume bodies of the docker backend (see docker_spec.h). The limits mirror the
+ * oci backend's config.json (oci_spec.c): same uid, env, rlimits, /tmp, OOM score. Docker's
+ * default seccomp profile and masked paths stay on. */
+#include "docker_spec.h"
+
+#include "common/util.h"
+
+#define NOFILE_LIMIT 1024
+#define HOLDER_MEMORY_MB 64 /* runc's own start-up runs in the container's cgroup */
+#define HOLDER_PIDS 32      /* and so do its threads */
+
+json_t *docker_spec_labels(const char *worker_id, const char *job_id)
+{
+    return json_pack("{s:s, s:s, s:s}", DOCKER_LABEL_SERVICE, "worker", DOCKER_LABEL_WORKER,
+                     worker_id, DOCKER_LABEL_JOB, job_id);
+}
+
+static json_t *ulimit(const char *name, json_int_t v)
+{
+    return json_pack("{s:s, s:I, s:I}", "Name", name, "Soft", v, "Hard", v);
+}
+
+/* argv as given, or wrapped so that its stdin is the file the step's input was put in:
+ * /bin/sh -c 'exec "$@" <FILE' sh argv... (the shell replaces itself by the program). */
+static json_t *command(const docker_step_params *p)
+{
+    json_t *a = json_array();
+    if (p->stdin_file) {
+        json_array_append_new(a, json_string("/bin/sh"));
+        json_array_append_new(a, json_string("-c"));
+        json_array_append_new(a,
+                              json_string("exec \"$@\" <" DOCKER_WORKSPACE "/" DOCKER_STDIN_NAME));
+        json_array_append_new(a, json_string("sh"));
+    }
+    for (size_t i = 0; p->argv[i]; i++)
+        json_array_append_new(a, json_string(p->argv[i]));
+    return a;
+}
+
+/* The workspace volume mounted at DOCKER_WORKSPACE. */
+static json_t *workspace_mount(const char *volume)
+{
+    return json_pack("[{s:s, s:s, s:s}]", "Type", "volume", "Source", volume, "Target",
+                     DOCKER_WORKSPACE);
+}
+
+/* What every container of ours has: user, network, labels, hardening. */
+static json_t *common_body(const char *image, json_t *cmd, const char *volume,
+                           const char *worker_id, const char *job_id, int memory_mb, int pids,
+                           double cpus)
+{
+    json_int_t mem = (json_int_t)memory_mb * 1024 * 1024;
+    json_int_t nano = (json_int_t)(cpus * 1e9);
+    /* clang-format off */
+    return json_pack(
+        "{s:s, s:o, s:s, s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:b, s:[s,s,s],"
+        " s:{s:s, s:o, s:b, s:[s], s:[s], s:I, s:I, s:I, s:I, s:s, s:{s:s}}}",
+        "Image", image,
+        "Cmd", cmd,
+        "User", DOCKER_SANDBOX_USER,
+        "WorkingDir", DOCKER_WORKSPACE,
+        "Hostname", "sandbox",
+        "Labels", docker_spec_labels(worker_id, job_id),
+        "NetworkDisabled", 1,
+        "AttachStdin", 0, "AttachStdout", 1, "AttachStderr", 1, "Tty", 0,
+        "Env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/tmp",
+               "LANG=C.UTF-8",
+        "HostConfig",
+            "NetworkMode", "none",
+            "Mounts", workspace_mount(volume),
+            "ReadonlyRootfs", 1,
+            "CapDrop", "ALL",
+            "SecurityOpt", "no-new-privileges", /* Docker's default seccomp profile stays on */
+            "Memory", mem, "MemorySwap", mem, /* no swap beyond the memory cap */
+            "NanoCpus", nano,
+            "PidsLimit", (json_int_t)pids,
+            "IpcMode", "private",
+            "LogConfig", "Type", "none"); /* output is read through attach, never logged */
+    /* clang-format on */
+}
+
+json_t *docker_spec_step(const docker_step_params *p)
+{
+    json_t *body = common_body(p->image, command(p), p->volume, p->worker_id, p->job_id,
+                               p->memory_mb, p->pids, p->cpus);
+    json_t *hc = json_object_get(body, "HostConfig");
+    json_int_t tmp = (json_int_t)p->tmp_mb * 1024 * 1024;
+    cleanup_free char *tmpfs = xasprintf("rw,exec,nosuid,nodev,mode=1777,size=%dm", p->tmp_mb);
+    json_object_set_new(hc, "Runtime", json_string(p->runtime));
+    json_object_set_new(hc, "Tmpfs", json_pack("{s:s}", "/tmp", tmpfs));
+    json_object_set_new(hc, "ShmSize", json_integer(tmp));
+    json_object_set_new(hc, "Ulimits",
+                        json_pack("[o,o,o]", ulimit("nofile", NOFILE_LIMIT), ulimit("core", 0),
+                                  ulimit("fsize", tmp)));
+    json_object_set_new(hc, "OomScoreAdj", json_integer(1000));
+    if (p->cgroup_parent)
+        json_object_set_new(hc, "CgroupParent", json_string(p->cgroup_parent));
+    return body;
+}
+
+json_t *docker_spec_holder(const char *image, const char *volume, const char *worker_id,
+                           const char *job_id)
+{
+    /* The engine's default runtime: the holder only sleeps, it never touches the files. */
+    json_t *cmd = json_pack("[s,s]", "sleep", "infinity");
+    return common_body(image, cmd, volume, worker_id, job_id, HOLDER_MEMORY_MB, HOLDER_PIDS, 0.1);
+}
+
+json_t *docker_spec_volume(const char *name, int size_mb, const char *worker_id, const char *job_id)
+{
+    cleanup_free char *o = xasprintf("size=%dm,uid=%d,gid=%d,mode=0755,nosuid,nodev", size_mb,
+                                     DOCKER_SANDBOX_UID, DOCKER_SANDBOX_UID);
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:o}", "Name", name, "Driver", "local",
+                     "DriverOpts", "type", "tmpfs", "device", "tmpfs", "o", o, "Labels",
+                     docker_spec_labels(worker_id, job_id));
+}

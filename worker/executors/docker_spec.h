@@ -1,0 +1,48 @@
+/* The JSON bodies the docker backend sends to the Engine API: a step container (the sandbox
+ * contract in HostConfig terms), the workspace holder container, the workspace volume, and the
+ * labels that mark everything as ours (code-runner.service/worker/job).
+ *
+ * API (each returns a new reference the caller owns):
+ *   docker_spec_step(&params)                 POST /containers/create body of one step
+ *   docker_spec_holder(image, volume, w, j)   body of the container keeping the volume mounted
+ *   docker_spec_volume(name, size_mb, w, j)   POST /volumes/create body: a size-capped tmpfs
+ *   docker_spec_labels(w, j)                  the labels object */
+#ifndef CR_DOCKER_SPEC_H
+#define CR_DOCKER_SPEC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#define DOCKER_SANDBOX_USER "65534:65534"
+#define DOCKER_SANDBOX_UID 65534
+#define DOCKER_WORKSPACE "/workspace"
+/* Where a step's stdin bytes are put (in the workspace) when it has any. */
+#define DOCKER_STDIN_NAME ".stdin"
+#define DOCKER_LABEL_SERVICE "code-runner.service"
+#define DOCKER_LABEL_WORKER "code-runner.worker"
+#define DOCKER_LABEL_JOB "code-runner.job"
+
+/* What one step container is made of. Strings are borrowed. */
+typedef struct docker_step_params {
+    const char *image;         /* "code-runner/python:latest" */
+    char *const *argv;         /* the program, NULL-terminated */
+    bool stdin_file;           /* run argv with stdin from DOCKER_WORKSPACE/DOCKER_STDIN_NAME */
+    const char *volume;        /* workspace volume, mounted at DOCKER_WORKSPACE */
+    const char *runtime;       /* HostConfig.Runtime (DOCKER_RUNTIME) */
+    const char *cgroup_parent; /* HostConfig.CgroupParent, NULL for the engine's default */
+    const char *worker_id;     /* labels */
+    const char *job_id;
+    int memory_mb; /* Memory = MemorySwap */
+    int pids;      /* PidsLimit */
+    double cpus;   /* NanoCpus = cpus * 1e9 */
+    int tmp_mb;    /* size of /tmp and /dev/shm, and the file size limit */
+} docker_step_params;
+
+json_t *docker_spec_step(const docker_step_params *p);
+json_t *docker_spec_holder(const char *image, const char *volume, const char *worker_id,
+                           const char *job_id);
+json_t *docker_spec_volume(const char *name, int size_mb, const char *worker_id,
+                           const char *job_id);
+json_t *docker_spec_labels(const char *worker_id, const char *job_id);
+
+#endif
