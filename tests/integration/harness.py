@@ -47,10 +47,6 @@ class Process:
     def alive(self):
         return self.proc.poll() is None
 
-    def signal(self, sig):
-        if self.alive():
-            os.kill(self.proc.pid, sig)
-
     def stop(self, sig=signal.SIGTERM, timeout=30):
         """Signal and wait; SIGKILL the whole group if it does not exit. Returns the exit code."""
         if self.alive():
@@ -62,6 +58,12 @@ class Process:
                 self.proc.wait()
         self.log.close()
         return self.proc.returncode
+
+    # Defined after stop(): in the class body this name would hide the signal module from
+    # stop()'s default argument.
+    def signal(self, sig):
+        if self.alive():
+            os.kill(self.proc.pid, sig)
 
     def kill(self):
         """SIGKILL this process only (children are left to their fate, as in a crash)."""

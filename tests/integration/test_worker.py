@@ -1,0 +1,381 @@
+"""The worker program end to end (real redis-server, api, worker and sandbox): jobs run, and the
+reliable queue keeps its promise when worker processes, the supervisor or Redis die."""
+import json
+import os
+import signal
+import time
+import uuid
+
+import pytest
+
+import harness
+from harness import wait_until
+
+PREFIX = "test:"
+
+
+def py(code, **extra):
+    return dict(language="python", code=code, **extra)
+
+
+def sleeper(seconds, out="done"):
+    return py(f"import time\ntime.sleep({seconds})\nprint({out!r})")
+
+
+def task(redis, tid, field):
+    return redis.cmd("HGET", f"{PREFIX}task:{tid}", field)
+
+
+def processing(redis):
+    """{worker process id: [task ids]} of every non-empty processing list."""
+    keys = redis.cmd("KEYS", f"{PREFIX}processing:*") or []
+    return {k[len(PREFIX + "processing:"):]: redis.cmd("LRANGE", k, 0, -1) for k in keys}
+
+
+def holder(redis, tid):
+    """The worker process id whose processing list holds tid, once the job is RUNNING."""
+    for wid, ids in processing(redis).items():
+        if tid in ids and task(redis, tid, "status") == "RUNNING":
+            return wid
+    return None
+
+
+def children(pid):
+    out = []
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def worker_process(w, wid):
+    """The pid of worker process wid ("<WORKER_ID>-<slot>"), a child of supervisor w."""
+    slot = wid.rsplit("-", 1)[1]
+    for p in children(w.proc.pid):
+        if comm(p) == f"cr-worker-{slot}":
+            return p
+    return None
+
+
+def our_processes(redis):
+    """Pids of processes started for this test (their environment names this test's Redis)."""
+    mark = f"REDIS_URL={redis.url}".encode()
+    pids = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or int(p) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{p}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+            with open(f"/proc/{p}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue
+        except OSError:
+            continue
+        if mark in env and not os.readlink(f"/proc/{p}/exe").endswith("redis-server"):
+            pids.append(int(p))
+    return pids
+
+
+@pytest.fixture(autouse=True)
+def leaves_nothing_behind(redis):
+    """After each test (its workers stopped): no process left, no job held by anyone."""
+    yield
+    wait_until(lambda: not our_processes(redis), timeout=15, what="worker processes to exit")
+    assert processing(redis) == {}
+
+
+def finished(api, tid, timeout=90):
+    r = api.wait_result(tid, timeout=timeout)
+    assert r["status"] in ("SUCCESS", "FAILURE"), r
+    return r
+
+
+def exited(w, timeout):
+    try:
+        return w.proc.proc.wait(timeout)
+    except Exception:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Jobs run end to end
+
+
+def test_print_runs_and_long_poll_returns_result(api, start_worker):
+    start_worker()
+    tid = api.submit(py("print(42)"))
+    r = finished(api, tid)
+    assert r["status"] == "SUCCESS", r
+    assert r["result"]["output"] == "42\n"
+    assert r["result"]["verdict"] == "ok"
+    assert r["result"]["exit_code"] == 0
+
+    # A long-poll answers as soon as the job is done, not when its wait runs out.
+    tid = api.submit(sleeper(1, "slow"))
+    t0 = time.monotonic()
+    r = api.result(tid, wait=20)
+    assert r["status"] == "SUCCESS" and r["result"]["output"] == "slow\n", r
+    assert time.monotonic() - t0 < 15
+
+
+def test_exception_is_runtime_error(api, start_worker):
+    start_worker()
+    r = finished(api, api.submit(py("raise ValueError('boom')")))
+    assert r["status"] == "SUCCESS", r
+    assert r["result"]["verdict"] == "runtime_error"
+    assert r["result"]["exit_code"] != 0
+    assert "ValueError: boom" in r["result"]["error"]
+
+
+def test_stdin_and_args_reach_the_program(api, start_worker):
+    start_worker()
+    code = "import sys\nprint(sys.argv[1:])\nprint(sys.stdin.read().upper(), end='')"
+    r = finished(api, api.submit(py(code, stdin="hello\nworld\n", args=["a b", "--x"])))
+    assert r["status"] == "SUCCESS", r
+    assert r["result"]["output"] == "['a b', '--x']\nHELLO\nWORLD\n"
+
+
+def test_many_jobs_all_succeed(api, start_worker):
+    start_worker(WORKER_CONCURRENCY=8)
+    ids = {api.submit(py(f"print({i} * 7)")): i for i in range(200)}
+    for tid, i in ids.items():
+        r = finished(api, tid, timeout=300)
+        assert r["status"] == "SUCCESS", (i, r)
+        assert r["result"]["output"] == f"{i * 7}\n", (i, r)
+
+
+def test_corrupt_request_ends_as_failure(redis, api, start_worker):
+    start_worker()
+    corrupt, unknown_lang, no_request, expired = (str(uuid.uuid4()) for _ in range(4))
+    bad = {
+        corrupt: '{"language": "python", "code": ',
+        unknown_lang: json.dumps({"language": "cobol-85", "code": "x"}),
+        no_request: None,
+    }
+    for tid, request in bad.items():
+        args = ["HSET", f"{PREFIX}task:{tid}", "status", "PENDING", "attempts", 0]
+        if request is not None:
+            args += ["request", request]
+        redis.cmd(*args)
+        redis.cmd("LPUSH", f"{PREFIX}queue", tid)
+    # An id whose task hash expired is dropped, not run and not kept.
+    redis.cmd("LPUSH", f"{PREFIX}queue", expired)
+    for tid in bad:
+        r = finished(api, tid)
+        assert r["status"] == "FAILURE", (tid, r)
+        assert r["result"].startswith("invalid stored request"), r
+    assert "malformed JSON" in api.result(corrupt)["result"]
+    assert "cobol-85" in api.result(unknown_lang)["result"]
+    wait_until(lambda: processing(redis) == {} and redis.cmd("LLEN", f"{PREFIX}queue") == 0,
+               what="the expired id to be dropped")
+    assert redis.cmd("EXISTS", f"{PREFIX}task:{expired}") == 0
+    # The worker is still fine afterwards.
+    r = finished(api, api.submit(py("print('after')")))
+    assert r["result"]["output"] == "after\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reliability
+
+
+def test_killed_worker_process_job_is_requeued(redis, api, start_worker):
+    w = start_worker(WORKER_CONCURRENCY=1)
+    tid = api.submit(sleeper(3, "survived"))
+    wid = wait_until(lambda: holder(redis, tid), timeout=60, what="the job to run")
+    pid = wait_until(lambda: worker_process(w, wid), what="the worker process")
+    os.kill(pid, signal.SIGKILL)
+    r = finished(api, tid)
+    assert r["status"] == "SUCCESS", r
+    assert r["result"]["output"] == "survived\n"
+    assert task(redis, tid, "attempts") == "1"
+    # The supervisor started a new worker process in its place.
+    new = wait_until(lambda: worker_process(w, wid), what="a new worker process")
+    assert new != pid
+    assert w.proc.alive()
+
+
+def test_killed_supervisor_jobs_taken_over_by_another_worker(redis, api, start_worker):
+    a = start_worker(WORKER_CONCURRENCY=2, HEARTBEAT_INTERVAL=1)
+    tids = [api.submit(sleeper(3, f"job{i}")) for i in range(2)]
+    for tid in tids:
+        wait_until(lambda: holder(redis, tid), timeout=60, what="the jobs to run")
+    kids = children(a.proc.pid)
+    a.proc.kill()  # SIGKILL the supervisor alone; its children die with it (PDEATHSIG)
+    wait_until(lambda: not any(os.path.exists(f"/proc/{p}/stat") and comm(p) for p in kids),
+               what="worker processes to die with their supervisor")
+    b = start_worker(WORKER_CONCURRENCY=2, HEARTBEAT_INTERVAL=1)  # another WORKER_ID
+    for i, tid in enumerate(tids):
+        r = finished(api, tid)
+        assert r["status"] == "SUCCESS", r
+        assert r["result"]["output"] == f"job{i}\n"
+        assert task(redis, tid, "attempts") == "1"
+        assert task(redis, tid, "worker").startswith(b.id + "-")
+    # The dead supervisor's workers are gone from the heartbeat set; restarting it with its own
+    # WORKER_ID cleans up whatever its sandboxes left.
+    members = redis.cmd("ZRANGE", f"{PREFIX}workers", 0, -1)
+    assert not [m for m in members if m.startswith(a.id + "-")], members
+    a.start()
+    wait_until(lambda: len(children(a.proc.pid)) == 2, what="the restarted supervisor")
+
+
+def test_restarted_supervisor_requeues_at_once(redis, api, start_worker):
+    # A long heartbeat interval: the job must come back through the start-up recovery of the
+    # same WORKER_ID, not through the reaper.
+    a = start_worker(WORKER_CONCURRENCY=1, HEARTBEAT_INTERVAL=60)
+    tid = api.submit(sleeper(3, "again"))
+    wait_until(lambda: holder(redis, tid), timeout=60, what="the job to run")
+    a.proc.kill()
+    t0 = time.monotonic()
+    a.start()
+    r = finished(api, tid)
+    assert r["status"] == "SUCCESS" and r["result"]["output"] == "again\n", r
+    assert time.monotonic() - t0 < 60
+    assert task(redis, tid, "attempts") == "1"
+
+
+def test_presumed_dead_worker_loses_its_lease(redis, api, start_worker):
+    # Freeze supervisor A (its worker process runs on): its heartbeats stop, B's reaper gives the
+    # job back, B runs it; A's late result is dropped because its lease is gone.
+    a = start_worker(WORKER_CONCURRENCY=1, HEARTBEAT_INTERVAL=1)
+    tid = api.submit(sleeper(7, "once"))
+    wid = wait_until(lambda: holder(redis, tid), timeout=60, what="the job to run")
+    assert wid.startswith(a.id + "-")
+    a.proc.signal(signal.SIGSTOP)
+    try:
+        b = start_worker(WORKER_CONCURRENCY=1, HEARTBEAT_INTERVAL=1)
+        wait_until(lambda: (holder(redis, tid) or "").startswith(b.id + "-"), timeout=30,
+                   what="another worker to take the job over")
+        wait_until(lambda: "lease lost" in a.proc.output(), timeout=30,
+                   what="the first worker to lose its lease")
+    finally:
+        a.proc.signal(signal.SIGCONT)
+    r = finished(api, tid)
+    assert r["status"] == "SUCCESS" and r["result"]["output"] == "once\n", r
+    assert task(redis, tid, "worker").startswith(b.id + "-")
+    assert task(redis, tid, "attempts") == "1"
+
+
+def test_job_that_kills_its_worker_fails_after_max_attempts(redis, api, start_worker):
+    w = start_worker(WORKER_CONCURRENCY=1, TASK_MAX_ATTEMPTS=3)
+    tid = api.submit(sleeper(30))
+    kills = 0
+    while True:
+        wid = wait_until(lambda: holder(redis, tid) or task(redis, tid, "status") == "FAILURE",
+                         timeout=60, what="the job to run again")
+        if wid is True:
+            break
+        assert kills < 3, "the job should have failed by now"
+        pid = wait_until(lambda: worker_process(w, wid), what="the worker process")
+        os.kill(pid, signal.SIGKILL)
+        kills += 1
+        wait_until(lambda: task(redis, tid, "attempts") == str(kills), what="the give-back")
+    r = finished(api, tid)
+    assert kills == 3
+    assert r["status"] == "FAILURE", r
+    assert r["result"] == "the worker running this job died 3 times; giving up"
+    assert redis.cmd("LLEN", f"{PREFIX}queue") == 0
+    # Other jobs still run.
+    r = finished(api, api.submit(py("print(1)")))
+    assert r["status"] == "SUCCESS"
+
+
+def test_sigterm_drains_running_jobs(redis, api, start_worker):
+    w = start_worker(WORKER_CONCURRENCY=1, WORKER_SHUTDOWN_GRACE=30)
+    running = api.submit(sleeper(2, "drained"))
+    wait_until(lambda: holder(redis, running), timeout=60, what="the job to run")
+    queued = api.submit(py("print('later')"))
+    w.proc.signal(signal.SIGTERM)
+    assert exited(w, 30) == 0
+    r = api.result(running)
+    assert r["status"] == "SUCCESS" and r["result"]["output"] == "drained\n", r
+    # The job that had not started is still queued, untouched, for the next worker.
+    assert redis.cmd("LRANGE", f"{PREFIX}queue", 0, -1) == [queued]
+    assert task(redis, queued, "status") == "PENDING"
+    assert task(redis, queued, "attempts") == "0"
+    assert redis.cmd("ZRANGE", f"{PREFIX}workers", 0, -1) == []
+    start_worker()
+    assert finished(api, queued)["result"]["output"] == "later\n"
+
+
+def test_grace_over_and_sighup_kill_and_requeue(redis, api, start_worker):
+    w = start_worker(WORKER_CONCURRENCY=1, WORKER_SHUTDOWN_GRACE=1)
+    tid = api.submit(sleeper(4, "second try"))
+    wait_until(lambda: holder(redis, tid), timeout=60, what="the job to run")
+    t0 = time.monotonic()
+    w.proc.signal(signal.SIGTERM)  # grace 1 s < 4 s: killed and given back
+    assert exited(w, 20) == 0
+    assert time.monotonic() - t0 < 10
+    assert task(redis, tid, "status") == "PENDING"
+    assert task(redis, tid, "attempts") == "1"
+    assert redis.cmd("LRANGE", f"{PREFIX}queue", 0, -1) == [tid]
+
+    w2 = start_worker(WORKER_CONCURRENCY=1)
+    wait_until(lambda: holder(redis, tid), timeout=60, what="the job to run again")
+    w2.proc.signal(signal.SIGHUP)  # fast stop
+    assert exited(w2, 10) == 0
+    assert task(redis, tid, "status") == "PENDING"
+    assert task(redis, tid, "attempts") == "2"
+
+    start_worker(WORKER_CONCURRENCY=1)
+    r = finished(api, tid)
+    assert r["status"] == "SUCCESS" and r["result"]["output"] == "second try\n", r
+
+
+def test_second_supervisor_with_same_id_refuses(start_worker):
+    a = start_worker()
+    wait_until(lambda: len(children(a.proc.pid)) == 2, what="the first supervisor")
+    b = start_worker(WORKER_ID=a.id, STATE_DIR=a.env["STATE_DIR"])
+    assert exited(b, 10) == 1
+    assert "already running" in b.proc.output()
+    assert a.proc.alive()
+
+
+def test_redis_restart_under_running_worker(workdir):
+    r = harness.Redis(workdir, aof=True)
+    api = w = None
+    try:
+        api = harness.Api(workdir, r)
+        w = harness.Worker(workdir, r, WORKER_CONCURRENCY=2, HEARTBEAT_INTERVAL=1)
+        assert finished(api, api.submit(py("print('before')")))["result"]["output"] == "before\n"
+        # A job running while Redis goes away writes its result once Redis is back.
+        tid = api.submit(sleeper(3, "across"))
+        wait_until(lambda: holder(r, tid), timeout=60, what="the job to run")
+        r.stop()
+        time.sleep(4)
+        r.start()
+        # The api answers 503 until it has reconnected, as clients are told to retry.
+        wait_until(lambda: api.request("GET", "/health")[0] == 200, what="the api to reconnect")
+        r2 = finished(api, tid)
+        assert r2["status"] == "SUCCESS" and r2["result"]["output"] == "across\n", r2
+        for i in range(5):
+            out = finished(api, api.submit(py(f"print({i})")))
+            assert out["status"] == "SUCCESS" and out["result"]["output"] == f"{i}\n", out
+        assert w.proc.alive()
+        assert w.stop() == 0
+        api.stop()
+        wait_until(lambda: not our_processes(r), timeout=15, what="worker processes to exit")
+        assert processing(r) == {}
+    finally:
+        if w:
+            w.stop()
+        if api:
+            api.stop()
+        r.stop()
+
+
+def test_warns_when_redis_may_evict(redis, start_worker):
+    redis.cmd("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+    w = start_worker()
+    wait_until(lambda: "not 'noeviction'" in w.proc.output(), what="the eviction warning")

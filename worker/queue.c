@@ -1,0 +1,154 @@
+/* The worker process's side of the reliable queue: take (BLMOVE), claim, finish, release. */
+#include "queue.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "../common/redis_model.h"
+#include "../common/util.h"
+
+/* KEYS[1] task, KEYS[2] our processing list; ARGV[1] id, ARGV[2] worker id, ARGV[3] lease,
+ * ARGV[4] now ms. Returns {1, request or nil} when claimed, {0, why} when skipped. */
+static const char *const SCRIPT_CLAIM =
+    "if not redis.call('LPOS', KEYS[2], ARGV[1]) then return {0, 'not in our list'} end\n"
+    "local st = redis.call('HGET', KEYS[1], 'status')\n"
+    "if st ~= 'PENDING' and st ~= 'RUNNING' then\n"
+    "  redis.call('LREM', KEYS[2], 0, ARGV[1])\n"
+    "  return {0, st and ('already ' .. st) or 'task expired'}\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'status', 'RUNNING', 'worker', ARGV[2], 'lease', ARGV[3],\n"
+    "           'started_at', ARGV[4])\n"
+    "return {1, redis.call('HGET', KEYS[1], 'request')}\n";
+
+/* KEYS[1] our processing list, KEYS[2] queue; ARGV[1] id. */
+static const char *const SCRIPT_RELEASE = "if redis.call('LREM', KEYS[1], 0, ARGV[1]) > 0 then\n"
+                                          "  redis.call('RPUSH', KEYS[2], ARGV[1])\n"
+                                          "end\n"
+                                          "return 1\n";
+
+/* KEYS[1] our processing list, KEYS[2] queue; ARGV[1] prefix. Jobs we hold but do not run go back
+ * to the queue untouched (PENDING, no lease), without counting an attempt. */
+static const char *const SCRIPT_RELEASE_ALL = "local ids = redis.call('LRANGE', KEYS[1], 0, -1)\n"
+                                              "for _, id in ipairs(ids) do\n"
+                                              "  local tk = ARGV[1] .. 'task:' .. id\n"
+                                              "  local st = redis.call('HGET', tk, 'status')\n"
+                                              "  if st == 'PENDING' or st == 'RUNNING' then\n"
+                                              "    redis.call('HSET', tk, 'status', 'PENDING')\n"
+                                              "    redis.call('HDEL', tk, 'lease', 'worker')\n"
+                                              "    redis.call('RPUSH', KEYS[2], id)\n"
+                                              "  end\n"
+                                              "end\n"
+                                              "redis.call('DEL', KEYS[1])\n"
+                                              "return #ids\n";
+
+int queue_take(rconn *rc, const cfg *c, const char *wid, int timeout_s, char **id)
+{
+    cleanup_free char *queue = key_queue(c->redis_prefix);
+    cleanup_free char *plist = key_processing(c->redis_prefix, wid);
+    redisReply *r = rconn_command(rc, "BLMOVE %s %s RIGHT LEFT %d", queue, plist, timeout_s);
+    if (!r)
+        return -1;
+    int got = 0;
+    if (r->type == REDIS_REPLY_STRING) {
+        *id = xstrndup(r->str, r->len);
+        got = 1;
+    } else if (r->type != REDIS_REPLY_NIL) {
+        log_error("BLMOVE failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+        got = -1;
+    }
+    freeReplyObject(r);
+    return got;
+}
+
+int queue_claim(rconn *rc, const cfg *c, const char *wid, const char *id, const char *lease,
+                char **request)
+{
+    cleanup_free char *task = key_task(c->redis_prefix, id);
+    cleanup_free char *plist = key_processing(c->redis_prefix, wid);
+    char now[32];
+    snprintf(now, sizeof now, "%lld", (long long)now_wall_ms());
+    *request = NULL;
+    redisReply *r = rconn_command(rc, "EVAL %s 2 %s %s %s %s %s %s", SCRIPT_CLAIM, task, plist, id,
+                                  wid, lease, now);
+    if (!r)
+        return -1;
+    int got = -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER) {
+        got = r->element[0]->integer == 1;
+        redisReply *second = r->elements > 1 ? r->element[1] : NULL;
+        if (got && second && second->type == REDIS_REPLY_STRING)
+            *request = xstrndup(second->str, second->len);
+        else if (!got)
+            log_task(LOG_WARN, id, "not running this job: %s",
+                     second && second->type == REDIS_REPLY_STRING ? second->str : "?");
+    } else {
+        log_task(LOG_ERROR, id, "claim script failed: %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+    }
+    freeReplyObject(r);
+    return got;
+}
+
+int queue_finish(rconn *rc, const cfg *c, const char *wid, const char *id, const char *lease,
+                 task_status status, const char *result)
+{
+    cleanup_free char *task = key_task(c->redis_prefix, id);
+    cleanup_free char *plist = key_processing(c->redis_prefix, wid);
+    cleanup_free char *done = key_done_channel(c->redis_prefix);
+    char now[32], ttl[16];
+    snprintf(now, sizeof now, "%lld", (long long)now_wall_ms());
+    snprintf(ttl, sizeof ttl, "%d", c->result_ttl);
+    const char *argv[] = {"EVAL", SCRIPT_FINISH,           "3",    task, plist, done, id,
+                          lease,  task_status_str(status), result, now,  ttl};
+    redisReply *r = rconn_commandv(rc, (int)(sizeof argv / sizeof *argv), argv, NULL);
+    if (!r)
+        return -1;
+    int written = -1;
+    if (r->type == REDIS_REPLY_INTEGER)
+        written = r->integer == 1;
+    else
+        log_task(LOG_ERROR, id, "finish script failed: %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+    freeReplyObject(r);
+    return written;
+}
+
+int queue_release(rconn *rc, const cfg *c, const char *wid, const char *id)
+{
+    cleanup_free char *plist = key_processing(c->redis_prefix, wid);
+    cleanup_free char *queue = key_queue(c->redis_prefix);
+    redisReply *r = rconn_command(rc, "EVAL %s 2 %s %s %s", SCRIPT_RELEASE, plist, queue, id);
+    if (!r)
+        return -1;
+    int ok = r->type == REDIS_REPLY_ERROR ? -1 : 0;
+    freeReplyObject(r);
+    return ok;
+}
+
+long queue_release_all(rconn *rc, const cfg *c, const char *wid)
+{
+    cleanup_free char *plist = key_processing(c->redis_prefix, wid);
+    cleanup_free char *queue = key_queue(c->redis_prefix);
+    redisReply *r =
+        rconn_command(rc, "EVAL %s 2 %s %s %s", SCRIPT_RELEASE_ALL, plist, queue, c->redis_prefix);
+    if (!r)
+        return -1;
+    long n = r->type == REDIS_REPLY_INTEGER ? (long)r->integer : -1;
+    if (n < 0)
+        log_error("release script failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+    freeReplyObject(r);
+    return n;
+}
+
+int queue_drop(rconn *rc, const cfg *c, const char *wid, const char *id)
+{
+    cleanup_free char *plist = key_processing(c->redis_prefix, wid);
+    redisReply *r = rconn_command(rc, "LREM %s 0 %s", plist, id);
+    if (!r)
+        return -1;
+    int ok = r->type == REDIS_REPLY_ERROR ? -1 : 0;
+    freeReplyObject(r);
+    return ok;
+}

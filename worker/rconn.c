@@ -1,0 +1,154 @@
+/* A synchronous Redis connection that is replaced, never reused, after an error, and reconnects
+ * with backoff (0.1 s doubling to 2 s). */
+#include "rconn.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+
+/* A connection and its reconnect schedule; created by rconn_create, freed by rconn_free. */
+struct rconn {
+    const cfg *c;        /* borrowed configuration (address, password, db) */
+    int timeout_ms;      /* connect and reply timeout */
+    redisContext *ctx;   /* owned; NULL while disconnected */
+    int64_t next_try_ms; /* monotonic time before which no new connection is attempted */
+    int backoff_ms;      /* current backoff, 0 after a good connection */
+    int failures;        /* consecutive failed attempts, to log the first and then rarely */
+    unsigned epoch;      /* successful connections so far */
+};
+
+rconn *rconn_create(const cfg *c, int timeout_ms)
+{
+    rconn *rc = xcalloc(1, sizeof *rc);
+    rc->c = c;
+    rc->timeout_ms = timeout_ms;
+    return rc;
+}
+
+void rconn_free(rconn *rc)
+{
+    if (!rc)
+        return;
+    if (rc->ctx)
+        redisFree(rc->ctx);
+    free(rc);
+}
+
+/* Forget the context after an error; the next call reconnects after the backoff. */
+static void drop(rconn *rc, const char *why)
+{
+    if (rc->ctx) {
+        log_warn("redis connection lost: %s", why);
+        redisFree(rc->ctx);
+        rc->ctx = NULL;
+    }
+    rc->backoff_ms = rc->backoff_ms ? rc->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (rc->backoff_ms > BACKOFF_MAX_MS)
+        rc->backoff_ms = BACKOFF_MAX_MS;
+    rc->next_try_ms = now_mono_ms() + rc->backoff_ms;
+}
+
+/* Check one setup reply (AUTH, SELECT); -1 and the connection dropped on error. */
+static int setup_ok(rconn *rc, redisReply *r, const char *what)
+{
+    if (r && r->type != REDIS_REPLY_ERROR) {
+        freeReplyObject(r);
+        return 0;
+    }
+    log_error("redis %s failed: %s", what, r ? r->str : rc->ctx->errstr);
+    if (r)
+        freeReplyObject(r);
+    redisFree(rc->ctx);
+    rc->ctx = NULL;
+    return -1;
+}
+
+int rconn_ensure(rconn *rc)
+{
+    if (rc->ctx)
+        return 0;
+    if (now_mono_ms() < rc->next_try_ms)
+        return -1;
+    struct timeval tv = {rc->timeout_ms / 1000, (rc->timeout_ms % 1000) * 1000};
+    rc->ctx = redisConnectWithTimeout(rc->c->redis_host, rc->c->redis_port, tv);
+    if (!rc->ctx || rc->ctx->err) {
+        if (rc->failures++ % 20 == 0)
+            log_warn("cannot connect to redis at %s:%d: %s (retrying)", rc->c->redis_host,
+                     rc->c->redis_port, rc->ctx ? rc->ctx->errstr : "out of memory");
+        if (rc->ctx)
+            redisFree(rc->ctx);
+        rc->ctx = NULL;
+        drop(rc, "connect failed");
+        return -1;
+    }
+    redisSetTimeout(rc->ctx, tv);
+    redisEnableKeepAlive(rc->ctx);
+    if (rc->c->redis_password &&
+        setup_ok(rc, redisCommand(rc->ctx, "AUTH %s", rc->c->redis_password), "AUTH") < 0) {
+        drop(rc, "AUTH failed");
+        return -1;
+    }
+    if (rc->c->redis_db &&
+        setup_ok(rc, redisCommand(rc->ctx, "SELECT %d", rc->c->redis_db), "SELECT") < 0) {
+        drop(rc, "SELECT failed");
+        return -1;
+    }
+    if (rc->failures)
+        log_info("connected to redis at %s:%d again", rc->c->redis_host, rc->c->redis_port);
+    rc->failures = 0;
+    rc->backoff_ms = 0;
+    rc->epoch++;
+    return 0;
+}
+
+void rconn_wait(rconn *rc, volatile sig_atomic_t *stop)
+{
+    while (!(stop && *stop)) {
+        int64_t left = rc->next_try_ms - now_mono_ms();
+        if (left <= 0)
+            return;
+        if (left > 100)
+            left = 100;
+        struct timespec ts = {0, (long)left * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* The reply of the last command, or NULL with the connection dropped on an I/O error. */
+static redisReply *checked(rconn *rc, void *reply)
+{
+    if (!reply) {
+        drop(rc, rc->ctx->errstr[0] ? rc->ctx->errstr : "no reply");
+        return NULL;
+    }
+    return reply;
+}
+
+redisReply *rconn_command(rconn *rc, const char *fmt, ...)
+{
+    if (rconn_ensure(rc) < 0)
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    void *reply = redisvCommand(rc->ctx, fmt, ap);
+    va_end(ap);
+    return checked(rc, reply);
+}
+
+redisReply *rconn_commandv(rconn *rc, int argc, const char **argv, const size_t *lens)
+{
+    if (rconn_ensure(rc) < 0)
+        return NULL;
+    return checked(rc, redisCommandArgv(rc->ctx, argc, argv, lens));
+}
+
+unsigned rconn_epoch(const rconn *rc)
+{
+    return rc->epoch;
+}

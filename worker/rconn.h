@@ -1,0 +1,35 @@
+/* rconn: one synchronous Redis connection (hiredis) that survives Redis going away. After any I/O
+ * or protocol error the context is freed and a new one is made on the next call, never reused;
+ * connection attempts back off from 0.1 s to 2 s.
+ *
+ * API:
+ *   rconn_create(cfg, timeout_ms)   no connection yet; timeout_ms bounds connect and each reply
+ *   rconn_free(rc)                  accepts NULL
+ *   rconn_ensure(rc)                0 when connected (connecting now if the backoff allows), else
+ * -1 rconn_wait(rc, stop)            sleep until the next connection attempt is allowed, in short
+ *                                   steps, returning early when *stop becomes non-zero
+ *   rconn_command(rc, fmt, ...)     redisCommand: the reply (caller frees with freeReplyObject), or
+ *                                   NULL when not connected or the connection broke. A Redis error
+ *                                   reply is returned as REDIS_REPLY_ERROR, not NULL.
+ *   rconn_commandv(rc, argc, argv, lens)   the same with an argument vector (binary safe).
+ *   rconn_epoch(rc)                 counts successful connections: a change means "reconnected". */
+#ifndef CR_RCONN_H
+#define CR_RCONN_H
+
+#include <hiredis/hiredis.h>
+#include <signal.h>
+#include <stddef.h>
+
+#include "../common/config.h"
+
+typedef struct rconn rconn;
+
+rconn *rconn_create(const cfg *c, int timeout_ms);
+void rconn_free(rconn *rc);
+int rconn_ensure(rconn *rc);
+void rconn_wait(rconn *rc, volatile sig_atomic_t *stop);
+redisReply *rconn_command(rconn *rc, const char *fmt, ...);
+redisReply *rconn_commandv(rconn *rc, int argc, const char **argv, const size_t *lens);
+unsigned rconn_epoch(const rconn *rc);
+
+#endif

@@ -1,0 +1,463 @@
+/* The supervisor: forks and restarts worker processes, gives back the jobs of dead ones,
+ * heartbeats for the live ones, runs the reaper, and shuts down gracefully. Signals arrive
+ * through a signalfd, so no work happens in a signal handler. */
+#include "supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "../common/log.h"
+#include "../common/redis_model.h"
+#include "../common/util.h"
+#include "heartbeat.h"
+#include "reaper.h"
+#include "rconn.h"
+#include "worker_loop.h"
+
+/* The supervisor's Redis connection: it never blocks on a command, so replies come fast. */
+#define SUPERVISOR_REDIS_TIMEOUT_MS 2000
+
+/* One worker process position. Made at start-up with dirty set (a previous supervisor with this
+ * WORKER_ID may have died holding jobs); a fork sets pid; its death clears pid, runs the executor's
+ * cleanup and sets dirty; the reaper's requeue clears dirty; then it may be forked again. */
+typedef struct slot {
+    char *id;              /* owned; "<WORKER_ID>-<index>", the worker process id in Redis */
+    pid_t pid;             /* the running worker process, 0 when none */
+    int64_t started_ms;    /* monotonic time of the last fork */
+    int64_t restart_at_ms; /* monotonic time before which it is not forked again */
+    int backoff_ms;        /* restart delay after the last young death, 0 after a long life */
+    bool dirty;            /* its processing list may hold jobs: give them back before a fork */
+} slot;
+
+enum phase {
+    PHASE_RUNNING,  /* keep WORKER_CONCURRENCY children alive */
+    PHASE_DRAINING, /* children told to stop; SIGKILL at kill_at_ms */
+    PHASE_KILLING,  /* children SIGKILLed; waiting for them and for the give-back */
+};
+
+/* The supervisor's state; lives in supervisor_run, freed at its end (in every process). */
+typedef struct supervisor {
+    const cfg *c;            /* borrowed */
+    const lang_table *langs; /* borrowed */
+    const executor *ex;      /* borrowed */
+    slot *slots;             /* owned array of c->worker_concurrency slots */
+    size_t n;
+    int sfd;           /* signalfd for SIGCHLD, SIGTERM, SIGINT, SIGHUP */
+    int lock_fd;       /* holds the flock on the lock file */
+    sigset_t old_mask; /* the mask before ours, restored in children */
+    rconn *rc;         /* owned; the supervisor's own Redis connection */
+    enum phase phase;
+    int64_t kill_at_ms;     /* DRAINING: when the grace ends */
+    int64_t next_tick_ms;   /* next heartbeat + reaper run */
+    int64_t stopped_ms;     /* when the last child was gone after a stop, 0 before */
+    bool policy_checked;    /* maxmemory-policy looked at once */
+    bool leftovers_checked; /* ids "<WORKER_ID>-<k>" with k >= n given back once */
+} supervisor;
+
+static void on_sigpipe(int sig)
+{
+    (void)sig;
+}
+
+/* mkdir -p with mode for each missing component. */
+static int mkdir_p(const char *path, mode_t mode)
+{
+    cleanup_free char *p = xstrdup(path);
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == '\0') {
+            char saved = *s;
+            *s = '\0';
+            if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -1;
+            *s = saved;
+            if (!saved)
+                return 0;
+        }
+    }
+}
+
+/* Take STATE_DIR/worker-<WORKER_ID>.lock or die: one supervisor per WORKER_ID per host. */
+static int take_lock(const cfg *c)
+{
+    if (mkdir_p(c->state_dir, 0755) < 0)
+        die("STATE_DIR: cannot create %s: %s", c->state_dir, strerror(errno));
+    cleanup_free char *name = xstrdup(c->worker_id);
+    for (char *s = name; *s; s++)
+        if (*s == '/')
+            *s = '_';
+    cleanup_free char *path = xasprintf("%s/worker-%s.lock", c->state_dir, name);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        die("cannot open the lock file %s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK)
+            die("another worker supervisor with WORKER_ID=%s is already running on this host "
+                "(it holds %s); give each supervisor its own WORKER_ID",
+                c->worker_id, path);
+        die("cannot lock %s: %s", path, strerror(errno));
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) == 0 && write_all(fd, pid, (size_t)len) < 0)
+        log_warn("cannot write the pid to %s", path);
+    return fd;
+}
+
+static slot *slot_by_pid(supervisor *sv, pid_t pid)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        if (sv->slots[i].pid == pid)
+            return &sv->slots[i];
+    return NULL;
+}
+
+static size_t live_children(const supervisor *sv)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < sv->n; i++)
+        k += sv->slots[i].pid != 0;
+    return k;
+}
+
+static void signal_children(supervisor *sv, int sig)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        if (sv->slots[i].pid > 0)
+            kill(sv->slots[i].pid, sig);
+}
+
+static void free_state(supervisor *sv)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        free(sv->slots[i].id);
+    free(sv->slots);
+    rconn_free(sv->rc);
+    if (sv->sfd >= 0)
+        close(sv->sfd);
+    if (sv->lock_fd >= 0)
+        close(sv->lock_fd);
+}
+
+/* In the child after fork: become a worker process; returns its exit status. */
+static int become_worker(supervisor *sv, slot *s, pid_t parent)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) /* the supervisor died before prctl took effect */
+        _exit(1);
+    char name[16]; /* shown by ps and /proc/<pid>/comm: which slot this process is */
+    snprintf(name, sizeof name, "cr-worker-%zu", (size_t)(s - sv->slots));
+    prctl(PR_SET_NAME, name);
+    char *id = xstrdup(s->id);
+    const cfg *c = sv->c;
+    const lang_table *langs = sv->langs;
+    const executor *ex = sv->ex;
+    sigset_t mask = sv->old_mask;
+    free_state(sv); /* closes the signalfd, the lock and the supervisor's Redis socket */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &dfl, NULL);
+    sigprocmask(SIG_SETMASK, &mask, NULL);
+    int status = worker_loop_run(c, langs, ex, id);
+    free(id);
+    return status;
+}
+
+/* Fork the worker process of slot s. Returns 1 in the child (after it ran), 0 in the parent. */
+static int spawn(supervisor *sv, slot *s, int *child_status)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork failed: %s; retrying", strerror(errno));
+        s->restart_at_ms = now_mono_ms() + SUPERVISOR_BACKOFF_MAX_MS;
+        return 0;
+    }
+    if (pid == 0) {
+        *child_status = become_worker(sv, s, parent);
+        return 1;
+    }
+    s->pid = pid;
+    s->started_ms = now_mono_ms();
+    log_info("started worker process %s (pid %d)", s->id, (int)pid);
+    return 0;
+}
+
+/* Collect dead children: clean up after each at once and mark its jobs for give-back. */
+static void reap_children(supervisor *sv)
+{
+    int st;
+    pid_t pid;
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        slot *s = slot_by_pid(sv, pid);
+        if (!s)
+            continue; /* not one of ours (cannot happen: the executor runs in the children) */
+        int64_t now = now_mono_ms();
+        int64_t lived = now - s->started_ms;
+        if (WIFSIGNALED(st))
+            log_at(sv->phase == PHASE_RUNNING ? LOG_WARN : LOG_INFO, NULL,
+                   "worker process %s (pid %d) killed by signal %d after %lld ms", s->id, (int)pid,
+                   WTERMSIG(st), (long long)lived);
+        else
+            log_at(sv->phase == PHASE_RUNNING ? LOG_WARN : LOG_INFO, NULL,
+                   "worker process %s (pid %d) exited with status %d after %lld ms", s->id,
+                   (int)pid, WEXITSTATUS(st), (long long)lived);
+        s->pid = 0;
+        sv->ex->cleanup_stale(sv->c, s->id);
+        s->dirty = true;
+        if (lived < SUPERVISOR_YOUNG_DEATH_MS) {
+            s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : SUPERVISOR_BACKOFF_MIN_MS;
+            if (s->backoff_ms > SUPERVISOR_BACKOFF_MAX_MS)
+                s->backoff_ms = SUPERVISOR_BACKOFF_MAX_MS;
+        } else {
+            s->backoff_ms = 0;
+        }
+        s->restart_at_ms = now + s->backoff_ms;
+    }
+}
+
+static void start_stop(supervisor *sv, bool fast)
+{
+    if (fast) {
+        if (sv->phase != PHASE_KILLING)
+            log_info("fast stop: killing %zu worker process(es)", live_children(sv));
+        sv->phase = PHASE_KILLING;
+        signal_children(sv, SIGKILL);
+        return;
+    }
+    log_info("stopping: worker processes finish their jobs within %d s",
+             sv->c->worker_shutdown_grace);
+    sv->phase = PHASE_DRAINING;
+    sv->kill_at_ms = now_mono_ms() + (int64_t)sv->c->worker_shutdown_grace * 1000;
+    signal_children(sv, SIGTERM);
+}
+
+static void read_signals(supervisor *sv)
+{
+    struct signalfd_siginfo si;
+    while (read(sv->sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        switch (si.ssi_signo) {
+        case SIGCHLD:
+            break; /* reaped below, whatever the count */
+        case SIGTERM:
+        case SIGINT:
+            start_stop(sv, sv->phase != PHASE_RUNNING);
+            break;
+        case SIGHUP:
+            start_stop(sv, true);
+            break;
+        }
+    }
+    reap_children(sv);
+}
+
+/* Once: warn when Redis may evict keys (jobs would vanish). */
+static void check_policy(supervisor *sv)
+{
+    redisReply *r = rconn_command(sv->rc, "CONFIG GET maxmemory-policy");
+    if (!r)
+        return;
+    sv->policy_checked = true;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[1]->type == REDIS_REPLY_STRING) {
+        if (strcmp(r->element[1]->str, "noeviction") != 0)
+            log_warn("redis maxmemory-policy is '%s', not 'noeviction': under memory pressure "
+                     "redis may evict queued jobs and results",
+                     r->element[1]->str);
+    } else {
+        log_debug("cannot read redis maxmemory-policy (CONFIG disabled?)");
+    }
+    freeReplyObject(r);
+}
+
+/* Once: ids "<WORKER_ID>-<k>" with k >= n in the heartbeat set were slots of an earlier run with
+ * a larger WORKER_CONCURRENCY: clean up after them and give their jobs back now. */
+static void check_leftovers(supervisor *sv)
+{
+    cleanup_free char *workers = key_workers(sv->c->redis_prefix);
+    cleanup_free char *pattern = xasprintf("%s-", sv->c->worker_id);
+    redisReply *r = rconn_command(sv->rc, "ZRANGE %s 0 -1", workers);
+    if (!r)
+        return;
+    size_t plen = strlen(pattern);
+    if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++) {
+            const char *m = r->element[i]->str;
+            long k;
+            if (r->element[i]->type != REDIS_REPLY_STRING || strncmp(m, pattern, plen) != 0 ||
+                parse_long(m + plen, 0, 1L << 30, &k) < 0 || (size_t)k < sv->n)
+                continue;
+            log_info("giving back what %s (an earlier, larger run) held", m);
+            sv->ex->cleanup_stale(sv->c, m);
+            const char *ids[] = {m};
+            if (reaper_requeue(sv->rc, sv->c, ids, 1) < 0) {
+                freeReplyObject(r);
+                return; /* try again later */
+            }
+        }
+    }
+    sv->leftovers_checked = true;
+    freeReplyObject(r);
+}
+
+/* Give back the jobs of dead slots; 0 when nothing is left to give back. */
+static int give_back(supervisor *sv)
+{
+    const char **ids = xcalloc(sv->n, sizeof *ids);
+    slot **which = xcalloc(sv->n, sizeof *which);
+    size_t k = 0;
+    for (size_t i = 0; i < sv->n; i++)
+        if (sv->slots[i].dirty && sv->slots[i].pid == 0) {
+            which[k] = &sv->slots[i];
+            ids[k++] = sv->slots[i].id;
+        }
+    int rc = 0;
+    if (k > 0) {
+        if (reaper_requeue(sv->rc, sv->c, ids, k) >= 0)
+            for (size_t i = 0; i < k; i++)
+                which[i]->dirty = false;
+        else
+            rc = -1;
+    }
+    free(ids);
+    free(which);
+    return rc;
+}
+
+static void tick(supervisor *sv)
+{
+    const char **ids = xcalloc(sv->n, sizeof *ids);
+    size_t k = 0;
+    for (size_t i = 0; i < sv->n; i++)
+        if (sv->slots[i].pid > 0)
+            ids[k++] = sv->slots[i].id;
+    if (heartbeat_beat(sv->rc, sv->c, ids, k) == 0)
+        reaper_reap(sv->rc, sv->c);
+    free(ids);
+    sv->next_tick_ms = now_mono_ms() + (int64_t)sv->c->heartbeat_interval * 1000;
+}
+
+static bool any_dirty(const supervisor *sv)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        if (sv->slots[i].dirty)
+            return true;
+    return false;
+}
+
+/* Milliseconds poll may sleep: until the next thing to do, at most one second. */
+static int poll_timeout(const supervisor *sv)
+{
+    int64_t now = now_mono_ms();
+    int64_t wake = now + 1000;
+    if (sv->next_tick_ms < wake)
+        wake = sv->next_tick_ms;
+    if (sv->phase == PHASE_DRAINING && sv->kill_at_ms < wake)
+        wake = sv->kill_at_ms;
+    for (size_t i = 0; i < sv->n; i++) {
+        const slot *s = &sv->slots[i];
+        if (s->dirty && s->pid == 0 && now + 100 < wake)
+            wake = now + 100; /* Redis was unreachable: retry soon (rconn backs off) */
+        if (sv->phase == PHASE_RUNNING && s->pid == 0 && !s->dirty && s->restart_at_ms < wake)
+            wake = s->restart_at_ms;
+    }
+    return wake > now ? (int)(wake - now) : 0;
+}
+
+static int setup(supervisor *sv)
+{
+    sv->lock_fd = take_lock(sv->c);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, &sv->old_mask);
+    sv->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sv->sfd < 0)
+        die("signalfd: %s", strerror(errno));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigpipe; /* a handler, not SIG_IGN: exec'd programs get the default */
+    sigaction(SIGPIPE, &sa, NULL);
+    sv->n = (size_t)sv->c->worker_concurrency;
+    sv->slots = xcalloc(sv->n, sizeof *sv->slots);
+    for (size_t i = 0; i < sv->n; i++) {
+        slot *s = &sv->slots[i];
+        s->id = xasprintf("%s-%zu", sv->c->worker_id, i);
+        /* A previous supervisor with this WORKER_ID may have died: clean up after it. */
+        sv->ex->cleanup_stale(sv->c, s->id);
+        s->dirty = true;
+    }
+    sv->rc = rconn_create(sv->c, SUPERVISOR_REDIS_TIMEOUT_MS);
+    return 0;
+}
+
+int supervisor_run(const cfg *c, const lang_table *langs, const executor *ex, bool *is_child)
+{
+    supervisor sv = {.c = c, .langs = langs, .ex = ex, .sfd = -1, .lock_fd = -1};
+    *is_child = false;
+    setup(&sv);
+    log_info("supervisor %s: %zu worker process(es), executor %s", c->worker_id, sv.n, ex->name);
+    int status = 0;
+    for (;;) {
+        read_signals(&sv);
+        if (rconn_ensure(sv.rc) == 0) {
+            if (!sv.policy_checked)
+                check_policy(&sv);
+            if (!sv.leftovers_checked)
+                check_leftovers(&sv);
+        }
+        bool pending = give_back(&sv) < 0;
+        if (sv.phase == PHASE_RUNNING) {
+            int64_t now = now_mono_ms();
+            for (size_t i = 0; i < sv.n; i++) {
+                slot *s = &sv.slots[i];
+                if (s->pid == 0 && !s->dirty && now >= s->restart_at_ms) {
+                    int child_status;
+                    if (spawn(&sv, s, &child_status)) {
+                        *is_child = true;
+                        return child_status; /* free_state already ran in the child */
+                    }
+                }
+            }
+        }
+        if (now_mono_ms() >= sv.next_tick_ms)
+            tick(&sv);
+        if (sv.phase == PHASE_DRAINING && now_mono_ms() >= sv.kill_at_ms) {
+            log_warn("shutdown grace of %d s over: killing %zu worker process(es)",
+                     c->worker_shutdown_grace, live_children(&sv));
+            start_stop(&sv, true);
+        }
+        if (sv.phase != PHASE_RUNNING && live_children(&sv) == 0) {
+            if (!pending && !any_dirty(&sv))
+                break;
+            if (!sv.stopped_ms)
+                sv.stopped_ms = now_mono_ms();
+            if (now_mono_ms() - sv.stopped_ms > SUPERVISOR_EXIT_REDIS_WAIT_MS) {
+                log_error("redis unreachable: jobs are left in the processing lists of "
+                          "%s-*; the next start of this WORKER_ID or another host's reaper "
+                          "gives them back",
+                          c->worker_id);
+                status = 1;
+                break;
+            }
+        }
+        struct pollfd pfd = {.fd = sv.sfd, .events = POLLIN};
+        if (poll(&pfd, 1, poll_timeout(&sv)) < 0 && errno != EINTR)
+            die("poll: %s", strerror(errno));
+    }
+    log_info("supervisor %s stopped", c->worker_id);
+    free_state(&sv);
+    return status;
+}

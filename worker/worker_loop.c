@@ -1,0 +1,223 @@
+/* The worker process's loop: take, claim, run, finish; reconnect to Redis with backoff and retry
+ * the final write until it lands or the lease is lost (delivery is at-least-once). */
+#include "worker_loop.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "../common/job.h"
+#include "../common/log.h"
+#include "../common/util.h"
+#include "heartbeat.h"
+#include "job_runner.h"
+#include "queue.h"
+#include "rconn.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+/* A handler rather than SIG_IGN, so that programs the executor starts get the default back. */
+static void on_sigpipe(int sig)
+{
+    (void)sig;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_sigpipe;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* 32 hex digits from the kernel's random source. */
+static void make_lease(char out[33])
+{
+    unsigned char b[16];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t n = getrandom(b + got, sizeof b - got, 0);
+        if (n < 0 && errno != EINTR)
+            abort(); /* getrandom cannot fail on a sane kernel */
+        if (n > 0)
+            got += (size_t)n;
+    }
+    for (size_t i = 0; i < sizeof b; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* A FAILURE result: the message as a JSON string (caller frees). */
+static char *failure_json(const char *msg)
+{
+    json_t *s = json_string(msg ? msg : "the system could not run this job");
+    if (!s) /* not valid UTF-8 */
+        s = json_string("the system could not run this job");
+    char *text = json_dumps(s, JSON_ENCODE_ANY);
+    json_decref(s);
+    return text;
+}
+
+/* Run a claimed job; returns the result text (caller frees) and sets *status. */
+static char *run_job(const cfg *c, const lang_table *langs, const executor *ex, const char *id,
+                     const char *request, task_status *status)
+{
+    *status = TASK_FAILURE;
+    if (!request) {
+        log_task(LOG_ERROR, id, "the task has no stored request");
+        return failure_json("invalid stored request: the task has no request");
+    }
+    char err[512];
+    job_request req;
+    if (job_request_parse(request, strlen(request), langs, c, &req, err, sizeof err) < 0) {
+        log_task(LOG_ERROR, id, "invalid stored request: %s", err);
+        cleanup_free char *msg = xasprintf("invalid stored request: %s", err);
+        return failure_json(msg);
+    }
+    log_task(LOG_INFO, id, "running %s job", req.lang->id);
+    int64_t t0 = now_mono_ms();
+    char *failure = NULL;
+    json_t *res = job_run(ex, c, &req, id, &failure);
+    job_request_free(&req);
+    char *text = NULL;
+    if (res) {
+        text = json_dumps(res, JSON_COMPACT);
+        json_decref(res);
+    }
+    if (text) {
+        *status = TASK_SUCCESS;
+        log_task(LOG_INFO, id, "job ran in %lld ms", (long long)(now_mono_ms() - t0));
+    } else {
+        log_task(LOG_ERROR, id, "job failed: %s", failure ? failure : "no result");
+        text = failure_json(failure);
+    }
+    free(failure);
+    return text;
+}
+
+/* After a failed command: wait for the reconnect backoff, or a little when Redis answered with an
+ * error (e.g. LOADING while it reads its AOF), so that no loop spins. */
+static void pause_after_error(rconn *rc, volatile sig_atomic_t *stop)
+{
+    rconn_wait(rc, stop);
+    struct timespec ts = {0, 100 * 1000000L};
+    if (!(stop && *stop))
+        nanosleep(&ts, NULL);
+}
+
+/* Keep trying until Redis answers: returns the script's 0/1, or -1 when told to give up. */
+static int claim_retrying(rconn *rc, const cfg *c, const char *wid, const char *id,
+                          const char *lease, char **request)
+{
+    for (;;) {
+        int r = queue_claim(rc, c, wid, id, lease, request);
+        if (r >= 0)
+            return r;
+        if (stop_requested)
+            return -1; /* the job stays in our list; the supervisor gives it back */
+        pause_after_error(rc, &stop_requested);
+    }
+}
+
+/* The final write is retried even after a stop request: the supervisor's grace bounds it.
+ * Returns 1 when written, 0 when the lease was lost. */
+static int finish_retrying(rconn *rc, const cfg *c, const char *wid, const char *id,
+                           const char *lease, task_status status, const char *result)
+{
+    for (int tries = 0;; tries++) {
+        int r = queue_finish(rc, c, wid, id, lease, status, result);
+        if (r == 1) {
+            log_task(LOG_INFO, id, "%s written", task_status_str(status));
+            return 1;
+        }
+        if (r == 0) {
+            log_task(LOG_WARN, id,
+                     "lease lost (this worker was presumed dead and the job was "
+                     "given back, or the task expired); dropping this result");
+            queue_drop(rc, c, wid, id); /* best effort: a reconnect's release_all also clears it */
+            return 0;
+        }
+        if (tries == 0)
+            log_task(LOG_WARN, id, "cannot write the result yet; retrying until redis answers");
+        pause_after_error(rc, NULL);
+    }
+}
+
+int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex, const char *wid)
+{
+    install_signals();
+    char err[512] = "";
+    if (ex->init(c, wid, err, sizeof err) < 0) {
+        log_error("worker %s: executor %s cannot start: %s", wid, ex->name, err);
+        return 1;
+    }
+    rconn *rc = rconn_create(c, (WORKER_TAKE_TIMEOUT_S + 4) * 1000);
+    unsigned announced = 0; /* connection epoch on which our heartbeat was written */
+    log_info("worker process %s ready (executor %s)", wid, ex->name);
+    while (!stop_requested) {
+        if (rconn_ensure(rc) < 0) {
+            rconn_wait(rc, &stop_requested);
+            continue;
+        }
+        if (announced != rconn_epoch(rc)) {
+            /* (Re)connected: be visible to reapers first; then give back what our list holds
+             * though we run nothing (a BLMOVE whose reply was lost with the connection). */
+            const char *ids[] = {wid};
+            if (heartbeat_beat(rc, c, ids, 1) < 0) {
+                pause_after_error(rc, &stop_requested);
+                continue;
+            }
+            long n = queue_release_all(rc, c, wid);
+            if (n < 0) {
+                pause_after_error(rc, &stop_requested);
+                continue;
+            }
+            if (n > 0)
+                log_warn("gave back %ld job(s) taken while the connection broke", n);
+            announced = rconn_epoch(rc);
+        }
+        char *id = NULL;
+        int got = queue_take(rc, c, wid, WORKER_TAKE_TIMEOUT_S, &id);
+        if (got < 0) {
+            pause_after_error(rc, &stop_requested);
+            continue;
+        }
+        if (got == 0)
+            continue;
+        if (stop_requested) {
+            if (queue_release(rc, c, wid, id) == 0)
+                log_task(LOG_INFO, id, "stopping: job put back on the queue");
+            free(id);
+            break;
+        }
+        char lease[33];
+        make_lease(lease);
+        char *request = NULL;
+        if (claim_retrying(rc, c, wid, id, lease, &request) == 1) {
+            task_status status;
+            char *result = run_job(c, langs, ex, id, request, &status);
+            if (finish_retrying(rc, c, wid, id, lease, status, result) == 0)
+                announced = 0; /* we were presumed dead and reaped: announce ourselves again */
+            free(result);
+        }
+        free(request);
+        free(id);
+    }
+    log_info("worker process %s stopping", wid);
+    rconn_free(rc);
+    return 0;
+}
