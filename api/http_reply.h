@@ -1,0 +1,18 @@
+/* JSON replies: every answer of the API goes out through here, with Content-Type
+ * application/json; errors are {"error": "..."}. Each function sends exactly one reply. */
+#ifndef CR_API_HTTP_REPLY_H
+#define CR_API_HTTP_REPLY_H
+
+#include <event2/http.h>
+#include <jansson.h>
+
+/* Send body (a reference stolen from the caller) with status code. */
+void reply_json(struct evhttp_request *req, int code, json_t *body);
+/* Send {"error": msg} with status code. */
+void reply_error(struct evhttp_request *req, int code, const char *msg);
+/* The same with a Retry-After header (seconds): 503 for Redis down or a full queue. */
+void reply_error_retry(struct evhttp_request *req, int code, const char *msg, int retry_after);
+/* The standard reason phrase of a status code ("Not Found"). */
+const char *reply_reason(int code);
+
+#endif

@@ -1,0 +1,77 @@
+/* One HTTP request in flight: its context from the handler to the single reply, through Redis
+ * round trips and an optional long-poll wait.
+ *
+ * Life: request_create (in the handler) -> any number of request_command round trips and at most
+ * one request_wait -> exactly one request_reply / request_error (or the client goes away) ->
+ * freed once the reply is sent and no Redis callback still points to it.
+ *
+ * API:
+ *   request_create(loop, req)      a context for req, linked into loop->requests.
+ *   request_command(x, fn, argc, argv, lens)  a command on the loop's command connection with x as
+ *       privdata; -1 when Redis is down (x untouched: answer it yourself). Unless x waits, it is
+ *       answered 503 when no reply came within REQUEST_REDIS_TIMEOUT_MS (a hung Redis).
+ *   request_callback(x)            call first in every such callback: false when x needs nothing
+ *       more (already answered; it may have been freed then).
+ *   request_wait(x)                register x as a long-poll on x->id for x->wait_ms.
+ *   request_reply(x, code, body)   send body (stolen) and end waiting; request_error/_retry for
+ *       {"error"} bodies; request_unavailable for "redis unreachable" (503, Retry-After: 1).
+ *   request_hmget(x, fn)           HMGET task status result.
+ *   task_classify(reply) / request_answer_task(x, reply)  read and answer an HMGET reply. */
+#ifndef CR_API_REQUEST_H
+#define CR_API_REQUEST_H
+
+#include <event2/http.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/server.h"
+#include "api/waiters.h"
+#include "common/task_id.h"
+
+#define REQUEST_REDIS_TIMEOUT_MS 5000
+
+typedef struct req_ctx {
+    struct req_ctx *prev, *next;  /* in loop->requests */
+    api_loop *loop;               /* borrowed */
+    struct evhttp_request *req;   /* owned by libevent; NULL once answered or abandoned */
+    int64_t started_ms;           /* monotonic, for the request log line */
+    char what[64];                /* "GET /results/..." for the log line */
+    char id[TASK_ID_LEN + 1];     /* the task this request is about, "" when none */
+    bool post;                    /* POST /run-code: wait replies carry task_id */
+    bool client_gone;             /* the client closed its connection while we waited */
+    int wait_ms;                  /* ?wait=S in milliseconds, 0 when not waiting */
+    char *request_json;           /* owned; canonical request (POST), kept for EVAL fallback */
+    bool used_eval;               /* the enqueue was resent with EVAL after NOSCRIPT */
+    waiter w;                     /* long-poll registration */
+    struct event *timer;          /* owned; end of the wait, NULL when not waiting */
+    struct event *eof_watch;      /* owned; notices the client closing while we wait */
+    struct event *deadline;       /* owned; 503 when Redis does not answer in time */
+    int pending;                  /* Redis callbacks still to come with this as privdata */
+} req_ctx;
+
+/* What an HMGET status result reply says about a task. */
+typedef enum task_view {
+    TASK_VIEW_MISSING, /* no such task (never existed or expired) */
+    TASK_VIEW_PENDING, /* queued or running */
+    TASK_VIEW_DONE,    /* SUCCESS or FAILURE */
+    TASK_VIEW_ERROR,   /* Redis answered an error or something unexpected */
+} task_view;
+
+req_ctx *request_create(api_loop *loop, struct evhttp_request *req);
+int request_command(req_ctx *x, redisCallbackFn *fn, int argc, const char **argv,
+                    const size_t *lens);
+int request_hmget(req_ctx *x, redisCallbackFn *fn);
+bool request_callback(req_ctx *x);
+void request_wait(req_ctx *x);
+void request_reply(req_ctx *x, int code, json_t *body);
+void request_error(req_ctx *x, int code, const char *msg);
+void request_error_retry(req_ctx *x, int code, const char *msg, int retry_after);
+void request_unavailable(req_ctx *x);
+task_view task_classify(const redisReply *r);
+void request_answer_task(req_ctx *x, const redisReply *r);
+/* Answer a waiting request with "still pending" (its wait ran out, or shutdown). */
+void request_answer_pending(req_ctx *x);
+
+#endif

@@ -1,0 +1,329 @@
+/* The HTTP routes: matching, authentication, query parsing and the four handlers. */
+#include "routes.h"
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+
+#include "api/http_reply.h"
+#include "api/longpoll.h"
+#include "api/request.h"
+#include "common/job.h"
+#include "common/log.h"
+#include "common/redis_model.h"
+#include "common/util.h"
+
+#define MAX_WAIT_S 30
+#define QUEUE_FULL_RETRY_AFTER 5
+
+/* ---- the enqueue script's SHA1, loaded once per command connection ---- */
+
+static void script_load_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    api_loop *loop = priv;
+    redisReply *reply = r;
+    if (!reply)
+        return;
+    if (reply->type != REDIS_REPLY_STRING) {
+        log_warn("loop %d: SCRIPT LOAD failed: %s", loop->index,
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        return;
+    }
+    free(loop->enqueue_sha);
+    loop->enqueue_sha = xstrdup(reply->str);
+}
+
+static void load_script(api_loop *loop)
+{
+    const char *argv[] = {"SCRIPT", "LOAD", SCRIPT_ENQUEUE};
+    rconn_command(loop->cmd, script_load_cb, loop, 3, argv, NULL);
+}
+
+void routes_cmd_up(rconn *rc, void *arg)
+{
+    (void)rc;
+    api_loop *loop = arg;
+    load_script(loop);
+    longpoll_cmd_up(loop);
+    server_loop_start_accepting(loop);
+}
+
+/* ---- helpers ---- */
+
+/* ?wait=S: 0 when absent; -1 when not a number from 0 to 30. */
+static int parse_wait(const struct evhttp_uri *uri, int *wait_ms)
+{
+    *wait_ms = 0;
+    const char *query = evhttp_uri_get_query(uri);
+    if (!query)
+        return 0;
+    struct evkeyvalq q;
+    TAILQ_INIT(&q);
+    if (evhttp_parse_query_str(query, &q) < 0) {
+        evhttp_clear_headers(&q);
+        return -1;
+    }
+    int rc = 0;
+    const char *v = evhttp_find_header(&q, "wait");
+    double s;
+    if (v) {
+        if (parse_double(v, 0, MAX_WAIT_S, &s) < 0)
+            rc = -1;
+        else
+            *wait_ms = (int)(s * 1000 + 0.5);
+    }
+    evhttp_clear_headers(&q);
+    return rc;
+}
+
+/* Authorization: Bearer <key>, compared in constant time with every configured key. */
+static bool authorized(const cfg *c, struct evhttp_request *req)
+{
+    if (c->n_api_keys == 0)
+        return true;
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    const char *key = h + 7;
+    while (*key == ' ')
+        key++;
+    size_t len = strlen(key);
+    bool ok = false;
+    for (size_t i = 0; i < c->n_api_keys; i++)
+        ok |= const_time_eq(key, len, c->api_keys[i], strlen(c->api_keys[i]));
+    return ok;
+}
+
+static const char *method_name(enum evhttp_cmd_type m)
+{
+    switch (m) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    }
+    return "?";
+}
+
+/* ---- POST /run-code ---- */
+
+static int send_enqueue(req_ctx *x);
+
+static void enqueue_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    req_ctx *x = priv;
+    redisReply *reply = r;
+    if (!request_callback(x))
+        return;
+    if (!reply) {
+        request_unavailable(x);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
+        !x->used_eval) {
+        /* Script cache flushed (or Redis restarted): send the script itself, reload the SHA. */
+        x->used_eval = true;
+        free(x->loop->enqueue_sha);
+        x->loop->enqueue_sha = NULL;
+        load_script(x->loop);
+        if (send_enqueue(x) < 0)
+            request_unavailable(x);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        log_task(LOG_ERROR, x->id, "enqueue failed: %s",
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        request_error_retry(x, 503, "redis error", 1);
+        return;
+    }
+    if (reply->integer == 0) {
+        log_task(LOG_WARN, x->id, "queue full, request refused");
+        request_error_retry(x, 503, "queue full, retry later", QUEUE_FULL_RETRY_AFTER);
+        return;
+    }
+    log_task(LOG_DEBUG, x->id, "enqueued");
+    if (x->timer)
+        return; /* ?wait: the completion message (or the timer) answers */
+    request_reply(x, 200, json_pack("{s:s}", "task_id", x->id));
+}
+
+static int send_enqueue(req_ctx *x)
+{
+    const cfg *c = x->loop->cfg;
+    cleanup_free char *task_key = key_task(c->redis_prefix, x->id);
+    char now[32], ttl[32], maxq[32];
+    snprintf(now, sizeof now, "%lld", (long long)now_wall_ms());
+    snprintf(ttl, sizeof ttl, "%d", c->result_ttl);
+    snprintf(maxq, sizeof maxq, "%ld", c->max_queue_length);
+    bool sha = x->loop->enqueue_sha && !x->used_eval;
+    const char *argv[] = {sha ? "EVALSHA" : "EVAL", sha ? x->loop->enqueue_sha : SCRIPT_ENQUEUE,
+                          "2", task_key, x->loop->queue_key, x->id, x->request_json, now, ttl,
+                          maxq};
+    return request_command(x, enqueue_cb, 10, argv, NULL);
+}
+
+static void run_code(req_ctx *x, struct evhttp_request *req)
+{
+    api_loop *loop = x->loop;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    if ((long)len > loop->cfg->max_body_bytes) {
+        request_error(x, 413, "request body too large (over MAX_BODY_BYTES)");
+        return;
+    }
+    const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
+    char err[512];
+    job_request jr;
+    if (job_request_parse(body, len, loop->langs, loop->cfg, &jr, err, sizeof err) < 0) {
+        request_error(x, 400, err);
+        return;
+    }
+    x->request_json = job_request_to_json(&jr);
+    job_request_free(&jr);
+    if (!rconn_is_up(loop->cmd)) {
+        request_unavailable(x);
+        return;
+    }
+    task_id_new(x->id);
+    x->post = true;
+    snprintf(x->what, sizeof x->what, "POST /run-code %s", x->id);
+    if (x->wait_ms > 0)
+        request_wait(x); /* before the task exists, so its completion cannot be missed */
+    if (send_enqueue(x) < 0)
+        request_unavailable(x);
+}
+
+/* ---- GET /results/{id} ---- */
+
+static void result_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    req_ctx *x = priv;
+    redisReply *reply = r;
+    if (!request_callback(x))
+        return;
+    if (!reply) {
+        request_unavailable(x);
+        return;
+    }
+    if (task_classify(reply) == TASK_VIEW_PENDING && x->timer)
+        return; /* keep waiting: registered before this read, no completion can be missed */
+    request_answer_task(x, reply);
+}
+
+static void results(req_ctx *x, const char *id)
+{
+    api_loop *loop = x->loop;
+    if (!task_id_valid(id)) {
+        request_error(x, 404, "unknown or expired task id");
+        return;
+    }
+    if (!rconn_is_up(loop->cmd)) {
+        request_unavailable(x);
+        return;
+    }
+    for (int i = 0; i < TASK_ID_LEN; i++) /* task_id_new makes lower-case ids */
+        x->id[i] = (char)(id[i] >= 'A' && id[i] <= 'Z' ? id[i] | 0x20 : id[i]);
+    x->id[TASK_ID_LEN] = '\0';
+    if (x->wait_ms > 0)
+        request_wait(x);
+    if (request_hmget(x, result_cb) < 0)
+        request_unavailable(x);
+}
+
+/* ---- GET /health, GET /languages ---- */
+
+static void health_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    req_ctx *x = priv;
+    redisReply *reply = r;
+    if (!request_callback(x))
+        return;
+    if (reply && reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0)
+        request_reply(x, 200, json_pack("{s:s}", "status", "ok"));
+    else
+        request_unavailable(x);
+}
+
+static void health(req_ctx *x)
+{
+    const char *argv[] = {"PING"};
+    if (request_command(x, health_cb, 1, argv, NULL) < 0)
+        request_unavailable(x);
+}
+
+static void languages(req_ctx *x)
+{
+    request_reply(x, 200, lang_table_to_json(x->loop->langs));
+}
+
+/* ---- routing ---- */
+
+enum route { R_NONE, R_RUN, R_RESULTS, R_LANGUAGES, R_HEALTH };
+
+static enum route match(const char *path, const char **id)
+{
+    if (strcmp(path, "/run-code") == 0)
+        return R_RUN;
+    if (strcmp(path, "/languages") == 0)
+        return R_LANGUAGES;
+    if (strcmp(path, "/health") == 0)
+        return R_HEALTH;
+    if (strncmp(path, "/results/", 9) == 0) {
+        *id = path + 9;
+        return R_RESULTS;
+    }
+    return R_NONE;
+}
+
+void routes_handle(struct evhttp_request *req, void *arg)
+{
+    api_loop *loop = arg;
+    req_ctx *x = request_create(loop, req);
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    snprintf(x->what, sizeof x->what, "%s %s", method_name(m), path ? path : "?");
+    const char *id = NULL;
+    enum route r = path ? match(path, &id) : R_NONE;
+    if (r == R_NONE) {
+        request_error(x, 404, "no such route");
+        return;
+    }
+    if (r != R_HEALTH && !authorized(loop->cfg, req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+        request_error(x, 401, "missing or invalid API key (Authorization: Bearer <key>)");
+        return;
+    }
+    bool get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
+    if ((r == R_RUN && m != EVHTTP_REQ_POST) || (r != R_RUN && !get)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                          r == R_RUN ? "POST" : "GET, HEAD");
+        request_error(x, 405, "method not allowed");
+        return;
+    }
+    if ((r == R_RUN || r == R_RESULTS) && parse_wait(uri, &x->wait_ms) < 0) {
+        request_error(x, 400, "'wait' must be a number of seconds from 0 to 30");
+        return;
+    }
+    if (loop->stopping)
+        x->wait_ms = 0;
+    switch (r) {
+    case R_RUN: run_code(x, req); return;
+    case R_RESULTS: results(x, id); return;
+    case R_LANGUAGES: languages(x); return;
+    case R_HEALTH: health(x); return;
+    case R_NONE: break;
+    }
+}

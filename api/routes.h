@@ -1,0 +1,21 @@
+/* Routing and the handlers of the HTTP API (see DESIGN.md):
+ *   POST /run-code[?wait=S]   validate, enqueue atomically, answer the task id (or the result)
+ *   GET  /results/{id}[?wait=S]  the task's state, long-polled up to S seconds
+ *   GET  /languages           the language table
+ *   GET  /health              200 when Redis answers PING, else 503
+ * Unknown paths 404, wrong methods 405 with Allow, bad or missing API key 401.
+ *
+ * API:
+ *   routes_handle(req, loop)  evhttp's generic callback; every request ends in exactly one reply.
+ *   routes_cmd_up(rc, loop)   rconn on_up of the command connection (loads the enqueue script). */
+#ifndef CR_API_ROUTES_H
+#define CR_API_ROUTES_H
+
+#include <event2/http.h>
+
+#include "api/redis_conn.h"
+
+void routes_handle(struct evhttp_request *req, void *loop);
+void routes_cmd_up(rconn *rc, void *loop);
+
+#endif
