@@ -72,7 +72,7 @@ recipe_packages() { sed -e 's/#.*//' -e 's/[[:space:]]\+/\n/g' "$1" | sed '/^$/d
 
 # Hash of the files of a recipe directory: names and contents, in sorted order.
 dir_hash() {
-    (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z |
+    (cd "$1" && find . -type f ! -name Dockerfile -print0 | LC_ALL=C sort -z |
         xargs -0 -r sha256sum) | sha256sum | cut -c1-16
 }
 
