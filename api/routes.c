@@ -2,21 +2,18 @@
 #include "routes.h"
 
 #include <event2/buffer.h>
-#include <event2/keyvalq_struct.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/queue.h>
 
 #include "api/http_reply.h"
 #include "api/longpoll.h"
 #include "api/request.h"
+#include "api/route_parse.h"
 #include "common/job.h"
 #include "common/log.h"
 #include "common/redis_model.h"
 #include "common/util.h"
 
-#define MAX_WAIT_S 30
 #define QUEUE_FULL_RETRY_AFTER 5
 
 /* ---- the enqueue script's SHA1, loaded once per command connection ---- */
@@ -54,48 +51,17 @@ void routes_cmd_up(rconn *rc, void *arg)
 
 /* ---- helpers ---- */
 
-/* ?wait=S: 0 when absent; -1 when not a number from 0 to 30. */
+/* ?wait=S of the request's URI: see route_parse_wait. */
 static int parse_wait(const struct evhttp_uri *uri, int *wait_ms)
 {
-    *wait_ms = 0;
-    const char *query = evhttp_uri_get_query(uri);
-    if (!query)
-        return 0;
-    struct evkeyvalq q;
-    TAILQ_INIT(&q);
-    if (evhttp_parse_query_str(query, &q) < 0) {
-        evhttp_clear_headers(&q);
-        return -1;
-    }
-    int rc = 0;
-    const char *v = evhttp_find_header(&q, "wait");
-    double s;
-    if (v) {
-        if (parse_double(v, 0, MAX_WAIT_S, &s) < 0)
-            rc = -1;
-        else
-            *wait_ms = (int)(s * 1000 + 0.5);
-    }
-    evhttp_clear_headers(&q);
-    return rc;
+    return route_parse_wait(evhttp_uri_get_query(uri), wait_ms);
 }
 
 /* Authorization: Bearer <key>, compared in constant time with every configured key. */
 static bool authorized(const cfg *c, struct evhttp_request *req)
 {
-    if (c->n_api_keys == 0)
-        return true;
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-        return false;
-    const char *key = h + 7;
-    while (*key == ' ')
-        key++;
-    size_t len = strlen(key);
-    bool ok = false;
-    for (size_t i = 0; i < c->n_api_keys; i++)
-        ok |= const_time_eq(key, len, c->api_keys[i], strlen(c->api_keys[i]));
-    return ok;
+    return route_bearer_ok(h, c->api_keys, c->n_api_keys);
 }
 
 static const char *method_name(enum evhttp_cmd_type m)
@@ -270,23 +236,6 @@ static void languages(req_ctx *x)
 
 /* ---- routing ---- */
 
-enum route { R_NONE, R_RUN, R_RESULTS, R_LANGUAGES, R_HEALTH };
-
-static enum route match(const char *path, const char **id)
-{
-    if (strcmp(path, "/run-code") == 0)
-        return R_RUN;
-    if (strcmp(path, "/languages") == 0)
-        return R_LANGUAGES;
-    if (strcmp(path, "/health") == 0)
-        return R_HEALTH;
-    if (strncmp(path, "/results/", 9) == 0) {
-        *id = path + 9;
-        return R_RESULTS;
-    }
-    return R_NONE;
-}
-
 void routes_handle(struct evhttp_request *req, void *arg)
 {
     api_loop *loop = arg;
@@ -296,7 +245,7 @@ void routes_handle(struct evhttp_request *req, void *arg)
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     snprintf(x->what, sizeof x->what, "%s %s", method_name(m), path ? path : "?");
     const char *id = NULL;
-    enum route r = path ? match(path, &id) : R_NONE;
+    enum route r = path ? route_match(path, &id) : R_NONE;
     if (r == R_NONE) {
         request_error(x, 404, "no such route");
         return;

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <event2/listener.h>
 #include <event2/thread.h>
 #include <netdb.h>
 #include <signal.h>
@@ -21,6 +22,8 @@
 #define DRAIN_TIMEOUT_S 10
 #define LISTEN_BACKLOG 1024
 #define ACCEPT_GRACE_MS 2000 /* longest wait for Redis before accepting anyway */
+#define ACCEPT_PAUSE_MS 250  /* accepting stops this long when accept() runs out of fds */
+#define ACCEPT_WARN_EVERY_MS 10000
 
 struct api_server {
     const cfg *cfg;    /* borrowed */
@@ -79,6 +82,41 @@ static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(loop->base, NULL);
 }
 
+/* The loop whose thread this is: libevent hands the listener's error callback the evhttp, not
+ * our loop. Set once by each loop thread before it dispatches. */
+static __thread api_loop *thread_loop;
+
+/* accept() failed. libevent retries by itself only on EAGAIN-like errors; on anything else
+ * (EMFILE, ENFILE, ENOBUFS, ENOMEM: out of descriptors or memory) its listener stays readable,
+ * so without this it would spin on the CPU and log a line per try. Stop accepting for a moment
+ * instead: connections wait in the kernel's backlog until descriptors are free again. */
+static void accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+    (void)arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    api_loop *loop = thread_loop;
+    if (!loop || loop->stopping)
+        return;
+    evconnlistener_disable(lev);
+    struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+    evtimer_add(loop->accept_pause, &tv);
+    int64_t now = now_mono_ms();
+    if (!loop->accept_warned_ms || now - loop->accept_warned_ms >= ACCEPT_WARN_EVERY_MS) {
+        loop->accept_warned_ms = now;
+        log_warn("loop %d: cannot accept connections: %s; pausing accepts for %d ms at a time "
+                 "(raise the open-file limit, or lower CLIENT_TIMEOUT)",
+                 loop->index, evutil_socket_error_to_string(err), ACCEPT_PAUSE_MS);
+    }
+}
+
+static void accept_pause_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    api_loop *loop = arg;
+    if (loop->bound && !loop->stopping)
+        evconnlistener_enable(evhttp_bound_socket_get_listener(loop->bound));
+}
+
 void server_loop_start_accepting(api_loop *loop)
 {
     if (loop->listen_fd < 0 || loop->stopping)
@@ -88,6 +126,9 @@ void server_loop_start_accepting(api_loop *loop)
     if (!loop->bound) {
         log_error("loop %d: cannot accept on the listening socket", loop->index);
         close(loop->listen_fd);
+    } else {
+        evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(loop->bound),
+                                    accept_error_cb);
     }
     loop->listen_fd = -1; /* evhttp closes it when the bound socket is freed */
     log_debug("loop %d: accepting connections", loop->index);
@@ -114,6 +155,7 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
         loop->listen_fd = -1;
     }
     evtimer_del(loop->accept_timer);
+    evtimer_del(loop->accept_pause);
     longpoll_flush(loop);
     struct timeval tv = {DRAIN_TIMEOUT_S, 0};
     evtimer_add(loop->drain_timer, &tv);
@@ -153,7 +195,8 @@ static void loop_init(api_loop *loop, int index, const cfg *c, const lang_table 
     loop->stop_ev = event_new(loop->base, -1, 0, stop_cb, loop);
     loop->drain_timer = evtimer_new(loop->base, drain_timeout_cb, loop);
     loop->accept_timer = evtimer_new(loop->base, accept_timer_cb, loop);
-    if (!loop->stop_ev || !loop->drain_timer || !loop->accept_timer)
+    loop->accept_pause = evtimer_new(loop->base, accept_pause_cb, loop);
+    if (!loop->stop_ev || !loop->drain_timer || !loop->accept_timer || !loop->accept_pause)
         abort();
     struct timeval tv = {ACCEPT_GRACE_MS / 1000, (ACCEPT_GRACE_MS % 1000) * 1000};
     evtimer_add(loop->accept_timer, &tv);
@@ -181,6 +224,7 @@ static void loop_teardown(api_loop *loop)
     event_free(loop->stop_ev);
     event_free(loop->drain_timer);
     event_free(loop->accept_timer);
+    event_free(loop->accept_pause);
     if (loop->listen_fd >= 0)
         close(loop->listen_fd);
     free(loop->queue_key);
@@ -192,6 +236,7 @@ static void loop_teardown(api_loop *loop)
 static void *loop_thread(void *arg)
 {
     api_loop *loop = arg;
+    thread_loop = loop;
     event_base_dispatch(loop->base);
     loop_teardown(loop);
     return NULL;

@@ -35,6 +35,9 @@ typedef struct api_loop {
     struct evhttp_bound_socket *bound; /* accepting socket; NULL before start and once the
                                           loop stopped accepting */
     struct event *accept_timer;        /* owned; starts accepting even if Redis is still down */
+    struct event *accept_pause;        /* owned; re-enables accepting after accept() failed for
+                                          want of file descriptors or memory */
+    int64_t accept_warned_ms;          /* monotonic time of the last such warning, 0 before */
     rconn *cmd;                        /* owned; commands */
     rconn *sub;                        /* owned; SUBSCRIBE {prefix}done */
     waiters *waiters;                  /* owned; long-polls of this loop */

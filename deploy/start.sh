@@ -57,8 +57,10 @@ do_start() {
 
   local port; port="$(redis_port)"
   if [ -n "$port" ] && ! alive redis && ! redis-cli -p "$port" ping >/dev/null 2>&1; then
+    # appendfsync always: Redis fsyncs before it answers, so no job the api answered 200 for
+    # can be lost to a crash of Redis or of the host (README, "Durability of an accepted job").
     start_bg redis redis-server --port "$port" --bind 127.0.0.1 --dir "$REDIS_DATA" \
-      --appendonly yes --appendfsync everysec --save '' --maxmemory-policy noeviction
+      --appendonly yes --appendfsync always --save '' --maxmemory-policy noeviction
     for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
     say "redis on port $port (AOF in $REDIS_DATA)"
   fi

@@ -14,6 +14,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "../common/log.h"
 #include "../common/redis_model.h"
@@ -153,6 +154,9 @@ static int become_worker(supervisor *sv, slot *s, pid_t parent)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) /* the supervisor died before prctl took effect */
         _exit(1);
+    /* Lead a process group of our own: the runtime CLIs we start stay in it, so that after our
+     * death the supervisor can kill what we left running before it cleans up (kill_leftovers). */
+    setpgid(0, 0);
     char name[16]; /* shown by ps and /proc/<pid>/comm: which slot this process is */
     snprintf(name, sizeof name, "cr-worker-%zu", (size_t)(s - sv->slots));
     prctl(PR_SET_NAME, name);
@@ -192,6 +196,20 @@ static int spawn(supervisor *sv, slot *s, int *child_status)
     return 0;
 }
 
+/* A worker process died (pid, its process group): SIGKILL what it started that still runs (an
+ * OCI runtime CLI halfway through creating a container would otherwise create it after the
+ * cleanup, and the job's next attempt on this slot would find its name taken), and wait, up to
+ * a second, until the group is empty. */
+static void kill_leftovers(pid_t pgid)
+{
+    for (int i = 0; i < 100 && kill(-pgid, SIGKILL) == 0; i++) {
+        while (waitpid(-pgid, NULL, WNOHANG) > 0)
+            ; /* orphans come to us when we are PID 1 (a container) or a subreaper */
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* Collect dead children: clean up after each at once and mark its jobs for give-back. */
 static void reap_children(supervisor *sv)
 {
@@ -212,6 +230,7 @@ static void reap_children(supervisor *sv)
                    "worker process %s (pid %d) exited with status %d after %lld ms", s->id,
                    (int)pid, WEXITSTATUS(st), (long long)lived);
         s->pid = 0;
+        kill_leftovers(pid);
         sv->ex->cleanup_stale(sv->c, s->id);
         s->dirty = true;
         if (lived < SUPERVISOR_YOUNG_DEATH_MS) {

@@ -220,7 +220,7 @@ def test_redis_runs_with_aof_and_noeviction(project):
         return project.exec("redis", "redis-cli", "config", "get", name).split()[1]
 
     assert config("appendonly") == "yes"
-    assert config("appendfsync") == "everysec"
+    assert config("appendfsync") == "always"
     assert config("maxmemory-policy") == "noeviction"
     aof = project.exec("redis", "ls", "/data/appendonlydir").split()
     assert any(f.endswith(".incr.aof") for f in aof), aof
