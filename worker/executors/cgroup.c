@@ -68,17 +68,23 @@ static long long read_number(const char *dir, const char *rel, const char *name)
     return strtoll(buf, NULL, 10);
 }
 
+long long cgroup_flat_key(const char *text, const char *key)
+{
+    size_t klen = strlen(key);
+    for (const char *line = text; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
+            return strtoll(line + klen + 1, NULL, 10);
+    return -1;
+}
+
 /* The value of "key N" in a flat-keyed file such as memory.events; -1 if absent. */
 static long long read_key(const char *dir, const char *rel, const char *name, const char *key)
 {
     char buf[4096];
     if (read_file(dir, rel, name, buf, sizeof buf) < 0)
         return -1;
-    size_t klen = strlen(key);
-    for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
-        if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
-            return strtoll(line + klen + 1, NULL, 10);
-    return -1;
+    return cgroup_flat_key(buf, key);
 }
 
 static int read_v2(const char *rel, cgroup_stats *st)

@@ -6,6 +6,9 @@
  * API:
  *   cgroup_read_stats(rel, &st)   CPU time, peak memory and OOM kills of cgroup rel (the OCI
  *                                 linux.cgroupsPath without its leading '/'); -1 if missing.
+ *   cgroup_flat_key(text, key)    the number N of the line "key N" in the text of a flat-keyed
+ *                                 file (cpu.stat, memory.events, memory.oom_control); -1 if
+ *                                 there is none (pure: tests/fuzz/fuzz_cgroup.c calls it).
  *   cgroup_remove_matching(parent, match, arg)
  *                                 in every hierarchy, kill the tasks of and remove each child of
  *                                 parent whose name match() accepts (stale containers). */
@@ -24,6 +27,7 @@ typedef struct cgroup_stats {
 /* True on a pure cgroup v2 host (/sys/fs/cgroup is cgroup2). */
 bool cgroup_is_v2(void);
 int cgroup_read_stats(const char *rel, cgroup_stats *st);
+long long cgroup_flat_key(const char *text, const char *key);
 void cgroup_remove_matching(const char *parent, bool (*match)(const char *name, const void *arg),
                             const void *arg);
 

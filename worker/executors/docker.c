@@ -56,6 +56,7 @@ struct sandbox {
     char *job_id;   /* owned */
     char *base;     /* owned; name prefix of everything of the job */
     char *image;    /* owned; code-runner/<image>:latest */
+    char *const *env; /* borrowed from the language (outlives the sandbox): step env */
     char *volume;   /* owned; the workspace volume, NULL until created */
     char *holder;   /* owned; id of the holder container, NULL until created */
     int tmp_mb;     /* size of the workspace and of /tmp */
@@ -405,6 +406,7 @@ static int docker_prepare(const cfg *c, const language *lang, const job_request 
     sb->job_id = xstrdup(job_id);
     sb->base = name_of(st.worker_id, job_id, "");
     sb->image = xasprintf("code-runner/%s:latest", lang->image);
+    sb->env = lang->env;
     sb->tmp_mb = c->workspace_mb;
     if (make_workspace(sb, c->workspace_mb, err, errlen) < 0) {
         docker_destroy(sb);
@@ -554,9 +556,11 @@ static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, s
     docker_step_params p = {
         .image = sb->image,
         .argv = argv,
+        .env = sb->env,
         .stdin_file = stdin_len > 0,
         .volume = sb->volume,
         .runtime = st.runtime,
+        .gvisor = st.gvisor,
         .cgroup_parent = cg_parent,
         .worker_id = st.worker_id,
         .job_id = sb->job_id,

@@ -1,9 +1,12 @@
 /* Container and volume bodies of the docker backend (see docker_spec.h). The limits mirror the
- * oci backend's config.json (oci_spec.c): same uid, env, rlimits, /tmp, OOM score. Docker's
- * default seccomp profile and masked paths stay on. */
+ * oci backend's config.json (oci_spec.c): same uid, env, rlimits, /tmp, OOM score, and the same
+ * seccomp profile (oci_seccomp.c) for the steps: Docker's default one allows ptrace and, before
+ * Engine 25, io_uring. Docker's masked paths stay on; the holder keeps Docker's profile. */
 #include "docker_spec.h"
 
 #include "common/util.h"
+#include "oci_seccomp.h"
+#include "sandbox_env.h"
 
 #define NOFILE_LIMIT 1024
 #define HOLDER_MEMORY_MB 64 /* runc's own start-up runs in the container's cgroup */
@@ -45,7 +48,7 @@ static json_t *workspace_mount(const char *volume)
 }
 
 /* What every container of ours has: user, network, labels, hardening. */
-static json_t *common_body(const char *image, json_t *cmd, const char *volume,
+static json_t *common_body(const char *image, json_t *cmd, char *const *env, const char *volume,
                            const char *worker_id, const char *job_id, int memory_mb, int pids,
                            double cpus)
 {
@@ -53,7 +56,7 @@ static json_t *common_body(const char *image, json_t *cmd, const char *volume,
     json_int_t nano = (json_int_t)(cpus * 1e9);
     /* clang-format off */
     return json_pack(
-        "{s:s, s:o, s:s, s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:b, s:[s,s,s],"
+        "{s:s, s:o, s:s, s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:b, s:o,"
         " s:{s:s, s:o, s:b, s:[s], s:[s], s:I, s:I, s:I, s:I, s:s, s:{s:s}}}",
         "Image", image,
         "Cmd", cmd,
@@ -63,8 +66,7 @@ static json_t *common_body(const char *image, json_t *cmd, const char *volume,
         "Labels", docker_spec_labels(worker_id, job_id),
         "NetworkDisabled", 1,
         "AttachStdin", 0, "AttachStdout", 1, "AttachStderr", 1, "Tty", 0,
-        "Env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/tmp",
-               "LANG=C.UTF-8",
+        "Env", sandbox_env_json(env),
         "HostConfig",
             "NetworkMode", "none",
             "Mounts", workspace_mount(volume),
@@ -81,7 +83,7 @@ static json_t *common_body(const char *image, json_t *cmd, const char *volume,
 
 json_t *docker_spec_step(const docker_step_params *p)
 {
-    json_t *body = common_body(p->image, command(p), p->volume, p->worker_id, p->job_id,
+    json_t *body = common_body(p->image, command(p), p->env, p->volume, p->worker_id, p->job_id,
                                p->memory_mb, p->pids, p->cpus);
     json_t *hc = json_object_get(body, "HostConfig");
     json_int_t tmp = (json_int_t)p->tmp_mb * 1024 * 1024;
@@ -93,6 +95,14 @@ json_t *docker_spec_step(const docker_step_params *p)
                         json_pack("[o,o,o]", ulimit("nofile", NOFILE_LIMIT), ulimit("core", 0),
                                   ulimit("fsize", tmp)));
     json_object_set_new(hc, "OomScoreAdj", json_integer(1000));
+    /* the engine's init (docker-init) is PID 1, not the program: as in the oci backend, the
+     * program's own signals are not ignored, orphans are reaped, the exit is 128+signal */
+    json_object_set_new(hc, "Init", json_true());
+    json_t *profile = oci_seccomp_profile(p->gvisor);
+    cleanup_free char *doc = json_dumps(profile, JSON_COMPACT);
+    json_decref(profile);
+    cleanup_free char *opt = xasprintf("seccomp=%s", doc); /* the engine takes the JSON itself */
+    json_array_append_new(json_object_get(hc, "SecurityOpt"), json_string(opt));
     if (p->cgroup_parent)
         json_object_set_new(hc, "CgroupParent", json_string(p->cgroup_parent));
     return body;
@@ -103,7 +113,7 @@ json_t *docker_spec_holder(const char *image, const char *volume, const char *wo
 {
     /* The engine's default runtime: the holder only sleeps, it never touches the files. */
     json_t *cmd = json_pack("[s,s]", "sleep", "infinity");
-    return common_body(image, cmd, volume, worker_id, job_id, HOLDER_MEMORY_MB, HOLDER_PIDS, 0.1);
+    return common_body(image, cmd, NULL, volume, worker_id, job_id, HOLDER_MEMORY_MB, HOLDER_PIDS, 0.1);
 }
 
 json_t *docker_spec_volume(const char *name, int size_mb, const char *worker_id, const char *job_id)

@@ -26,9 +26,12 @@
 typedef struct docker_step_params {
     const char *image;         /* "code-runner/python:latest" */
     char *const *argv;         /* the program, NULL-terminated */
+    char *const *env;          /* the language's "NAME=value" entries after the defaults
+                                * (sandbox_env.h); NULL-terminated, or NULL */
     bool stdin_file;           /* run argv with stdin from DOCKER_WORKSPACE/DOCKER_STDIN_NAME */
     const char *volume;        /* workspace volume, mounted at DOCKER_WORKSPACE */
     const char *runtime;       /* HostConfig.Runtime (DOCKER_RUNTIME) */
+    bool gvisor;               /* the runtime is gVisor (seccomp profile variant) */
     const char *cgroup_parent; /* HostConfig.CgroupParent, NULL for the engine's default */
     const char *worker_id;     /* labels */
     const char *job_id;

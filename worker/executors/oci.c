@@ -2,7 +2,10 @@
  * crun, runsc, kata-runtime) from a bundle we write, no daemon. Names, so that a dead worker's
  * leftovers can be found again by cleanup_stale:
  *   container  cr-<worker>-<job8>-<n>         cgroup  /code-runner/<container>
- *   job dir    STATE_DIR/<worker>/<job>/       workspace tmpfs ws/, bundles s<n>/ */
+ *   job dir    STATE_DIR/<worker>/<job>/       workspace tmpfs ws/, bundles s<n>/,
+ *                                              status tmpfs st/ (cr-init's report, st/<n>)
+ * Every container runs the program under cr-init (worker/sandbox_init.c), found next to the
+ * running binary. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -24,10 +27,14 @@
 
 #define CGROUP_PARENT "code-runner"
 #define NAME_MAX_LEN 64
+#define LIST_TRIES 20          /* "<rt> list" attempts in cleanup_stale */
+#define LIST_RETRY_US 50000    /* pause between them */
 
 /* The worker process's name, set once by oci_init (read-only afterwards): prepare() does not
  * get it, but every container and directory of the process carries it. */
 static char self_worker[NAME_MAX_LEN];
+/* Host path of cr-init, set once by oci_init (read-only afterwards). */
+static char self_init[PATH_MAX];
 
 /* One job's sandbox. Made by oci_prepare (job dir + mounted workspace holding the files),
  * used by oci_run once per step (a bundle dir and a container each, both gone when the step
@@ -38,7 +45,9 @@ struct sandbox {
     char job[NAME_MAX_LEN];    /* sanitized job id */
     char *dir;             /* owned; STATE_DIR/<worker>/<job> */
     char *workspace;       /* owned; <dir>/ws, a tmpfs while the sandbox lives */
+    char *status_dir;      /* owned; <dir>/st, a small tmpfs holding each step's status file */
     char *rootfs;          /* owned; IMAGES_DIR/<image>/rootfs, symlinks resolved */
+    char *const *env;      /* borrowed from the language (outlives the sandbox): step env */
     int steps;             /* steps run so far; numbers the next container */
 };
 
@@ -76,6 +85,26 @@ static int make_dir(const char *path, mode_t mode, char *err, size_t errlen)
     return 0;
 }
 
+/* cr-init beside the running executable (the worker, or a test tool). */
+static int find_init(char *err, size_t errlen)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        snprintf(err, errlen, "readlink /proc/self/exe: %s", strerror(errno));
+        return -1;
+    }
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    *slash = '\0';
+    if (snprintf(self_init, sizeof self_init, "%s/cr-init", exe) >= (int)sizeof self_init ||
+        access(self_init, X_OK) < 0) {
+        snprintf(err, errlen, "%s: not found (cr-init is installed beside the worker)", self_init);
+        return -1;
+    }
+    return 0;
+}
+
 static int oci_init(const cfg *c, const char *worker_id, char *err, size_t errlen)
 {
     /* Containers' init processes become our children when the runtime CLI exits, so that we
@@ -85,6 +114,8 @@ static int oci_init(const cfg *c, const char *worker_id, char *err, size_t errle
         return -1;
     }
     signal(SIGPIPE, SIG_IGN); /* a program closing its stdin must not kill the worker */
+    if (find_init(err, errlen) < 0)
+        return -1;
     sanitize(worker_id, self_worker);
     cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, self_worker);
     if (make_dir(c->state_dir, 0711, err, errlen) < 0 || make_dir(mine, 0700, err, errlen) < 0)
@@ -101,15 +132,22 @@ static int oci_init(const cfg *c, const char *worker_id, char *err, size_t errle
     return 0;
 }
 
-/* Delete every container of worker w the runtime still knows. */
+/* Delete every container of worker w the runtime still knows. "list" fails when a container
+ * it found is deleted meanwhile (runc: "stat /run/runc/<id>: no such file"), as happens
+ * whenever other worker processes finish steps: it is tried again. */
 static void delete_containers(const cfg *c, const char *w)
 {
     char err[512];
     cleanup_free char *list = NULL;
     const char *args[] = {"list", "--quiet", NULL};
-    if (oci_runtime_call(c->oci_runtime, args, false, &list, err, sizeof err) < 0) {
-        log_warn("cleanup: %s", err);
-        return;
+    int tries = 0;
+    while (oci_runtime_call(c->oci_runtime, args, false, &list, err, sizeof err) < 0) {
+        free(steal_pointer(&list));
+        if (++tries == LIST_TRIES) {
+            log_warn("cleanup: %s", err);
+            return;
+        }
+        usleep(LIST_RETRY_US);
     }
     char *save = NULL;
     for (char *id = strtok_r(list, "\n", &save); id; id = strtok_r(NULL, "\n", &save)) {
@@ -141,6 +179,7 @@ static void oci_destroy(sandbox *sb)
         fs_remove_tree(sb->dir);
     free(sb->dir);
     free(sb->workspace);
+    free(sb->status_dir);
     free(sb->rootfs);
     free(sb);
 }
@@ -172,6 +211,7 @@ static int oci_prepare(const cfg *c, const language *lang, const job_request *re
     *out = NULL;
     sandbox *sb = xcalloc(1, sizeof *sb);
     sb->c = c;
+    sb->env = lang->env;
     if (self_worker[0])
         snprintf(sb->worker, sizeof sb->worker, "%s", self_worker);
     else
@@ -190,6 +230,7 @@ static int oci_prepare(const cfg *c, const language *lang, const job_request *re
     cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, sb->worker);
     sb->dir = xasprintf("%s/%s", mine, sb->job);
     sb->workspace = xasprintf("%s/ws", sb->dir);
+    sb->status_dir = xasprintf("%s/st", sb->dir);
     fs_remove_tree(sb->dir); /* left by an earlier attempt at this job */
     if (make_dir(c->state_dir, 0711, err, errlen) < 0 || make_dir(mine, 0700, err, errlen) < 0 ||
         mkdir(sb->dir, 0711) < 0) {
@@ -199,7 +240,8 @@ static int oci_prepare(const cfg *c, const language *lang, const job_request *re
         oci_destroy(sb);
         return -1;
     }
-    if (fill_workspace(sb, lang, req, err, errlen) < 0) {
+    if (fill_workspace(sb, lang, req, err, errlen) < 0 ||
+        fs_mount_workspace(sb->status_dir, 1, 0, err, errlen) < 0) {
         oci_destroy(sb);
         return -1;
     }
@@ -216,11 +258,23 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
     cleanup_free char *id = xasprintf("cr-%s-%s-%d", sb->worker, job8, n);
     cleanup_free char *bundle = xasprintf("%s/s%d", sb->dir, n);
     cleanup_free char *cgroup = xasprintf("/%s/%s", CGROUP_PARENT, id);
+    char name[16];
+    snprintf(name, sizeof name, "%d", n);
+    cleanup_free char *status = xasprintf("%s/%s", sb->status_dir, name);
     if (mkdir(bundle, 0700) < 0) {
         snprintf(err, errlen, "mkdir %s: %s", bundle, strerror(errno));
         return -1;
     }
-    oci_spec_params p = {.argv = argv, .rootfs = sb->rootfs, .workspace = sb->workspace,
+    cleanup_fd int st_fd = open(sb->status_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (st_fd < 0)
+        snprintf(err, errlen, "open %s: %s", sb->status_dir, strerror(errno));
+    if (st_fd < 0 || fs_write_new(st_fd, name, "", 0, OCI_SANDBOX_UID, err, errlen) < 0) {
+        fs_remove_tree(bundle);
+        return -1;
+    }
+    oci_spec_params p = {.argv = argv, .env = sb->env, .init = self_init, .status = status,
+                         .guest_kernel = oci_runtime_is_gvisor(sb->c->oci_runtime),
+                         .rootfs = sb->rootfs, .workspace = sb->workspace,
                          .cgroup_path = cgroup, .memory_mb = lim->memory_mb, .pids = lim->pids,
                          .cpus = lim->cpus, .tmp_mb = sb->c->workspace_mb};
     int rc = oci_spec_write(bundle, &p, err, errlen);
@@ -228,9 +282,10 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
         oci_step st = {.runtime = sb->c->oci_runtime, .id = id, .bundle = bundle,
                        .cgroup_rel = cgroup + 1, .stdin_data = stdin_data,
                        .stdin_len = stdin_data ? stdin_len : 0, .timeout_ms = lim->timeout_ms,
-                       .output_limit = lim->output_limit};
+                       .output_limit = lim->output_limit, .status_path = status};
         rc = oci_step_run(&st, res, err, errlen);
     }
+    unlinkat(st_fd, name, 0);
     fs_remove_tree(bundle);
     return rc;
 }

@@ -26,7 +26,7 @@ static const struct {
     {"runc", {NULL}},
     {"crun", {NULL}},
     /* gVisor sets up its own network stack unless told not to; no host devices */
-    {"runsc", {"--network=none", NULL}},
+    {"runsc", {"--network=none", "--oci-seccomp", NULL}},
     {"kata-runtime", {NULL}},
 };
 
@@ -37,6 +37,12 @@ static const char *const *flags_of(const char *rt)
         if (strcmp(base, runtime_flags[i].name) == 0)
             return runtime_flags[i].flags;
     return runtime_flags[0].flags;
+}
+
+bool oci_runtime_is_gvisor(const char *rt)
+{
+    const char *base = strrchr(rt, '/') ? strrchr(rt, '/') + 1 : rt;
+    return strcmp(base, "runsc") == 0;
 }
 
 /* "rt <flags> args..." as a NULL-terminated vector (caller frees the vector only). */

@@ -22,6 +22,9 @@ int oci_runtime_spawn(const char *rt, const char *const args[], int fd0, int fd1
                       pid_t *pid);
 int oci_runtime_call(const char *rt, const char *const args[], bool reap, char **out, char *err,
                      size_t errlen);
+/* True for gVisor (runsc): a kernel in user space, whose own threads and per-process stubs
+ * count in the host's pids cgroup (about five host tasks per sandboxed task). */
+bool oci_runtime_is_gvisor(const char *rt);
 /* waitpid retrying on EINTR; the raw status, or -1. */
 int oci_wait(pid_t pid);
 

@@ -70,7 +70,7 @@ static json_t *arg_eq(int index, unsigned long value)
                      "SCMP_CMP_EQ");
 }
 
-json_t *oci_seccomp_profile(void)
+json_t *oci_seccomp_profile(bool guest_kernel)
 {
     json_t *names = json_array();
     for (size_t i = 0; i < sizeof denied / sizeof *denied; i++)
@@ -78,7 +78,8 @@ json_t *oci_seccomp_profile(void)
     json_t *syscalls = json_array();
     json_array_append_new(syscalls, json_pack("{s:o, s:s, s:i}", "names", names, "action",
                                               "SCMP_ACT_ERRNO", "errnoRet", EPERM));
-    json_array_append_new(syscalls, rule("clone3", ENOSYS, NULL));
+    if (!guest_kernel) /* see oci_seccomp.h */
+        json_array_append_new(syscalls, rule("clone3", ENOSYS, NULL));
     for (size_t i = 0; i < sizeof clone_ns_flags / sizeof *clone_ns_flags; i++)
         json_array_append_new(syscalls, rule("clone", EPERM,
                                              masked_eq(0, clone_ns_flags[i], clone_ns_flags[i])));

@@ -3,12 +3,17 @@
  * modules, keyrings, tracing, io_uring, ...), ENOSYS for clone3 so libc falls back to clone,
  * where namespace flags are refused by argument filters.
  *
- *   oci_seccomp_profile()  new reference (caller owns). */
+ *   oci_seccomp_profile(guest_kernel)  new reference (caller owns). guest_kernel: for gVisor
+ *                           (runsc --oci-seccomp), which applies every rule with EPERM whatever
+ *                           its errnoRet: there clone3 has no rule, gVisor answers ENOSYS
+ *                           itself (it does not implement clone3), and libc falls back. */
 #ifndef CR_OCI_SECCOMP_H
 #define CR_OCI_SECCOMP_H
 
 #include <jansson.h>
 
-json_t *oci_seccomp_profile(void);
+#include <stdbool.h>
+
+json_t *oci_seccomp_profile(bool guest_kernel);
 
 #endif

@@ -10,9 +10,14 @@
 
 #include "common/util.h"
 #include "oci_seccomp.h"
+#include "sandbox_env.h"
 
 #define CPU_PERIOD_US 100000
 #define NOFILE_LIMIT 1024
+/* gVisor's host tasks per sandboxed task (ptrace platform: Go threads and stub processes),
+ * and its own threads at start */
+#define GUEST_TASK_COST 8
+#define GUEST_BASE_TASKS 128
 
 /* Kernel interfaces a program must neither read (masked) nor write (read-only). */
 static const char *const masked_paths[] = {
@@ -33,9 +38,11 @@ static json_t *string_array(const char *const *v, size_t n)
     return a;
 }
 
+/* cr-init first, then the program's argv. */
 static json_t *argv_array(char *const *argv)
 {
     json_t *a = json_array();
+    json_array_append_new(a, json_string(OCI_INIT_PATH));
     for (size_t i = 0; argv[i]; i++)
         json_array_append_new(a, json_string(argv[i]));
     return a;
@@ -50,19 +57,27 @@ static json_t *process(const oci_spec_params *p)
 {
     json_int_t fsize = (json_int_t)p->tmp_mb * 1024 * 1024;
     return json_pack(
-        "{s:b, s:{s:i, s:i, s:[]}, s:o, s:s, s:[s,s,s],"
+        "{s:b, s:{s:i, s:i, s:[]}, s:o, s:s, s:o,"
         " s:{s:[], s:[], s:[], s:[], s:[]}, s:[o,o,o], s:b, s:i}",
         "terminal", 0,
         "user", "uid", OCI_SANDBOX_UID, "gid", OCI_SANDBOX_GID, "additionalGids",
         "args", argv_array(p->argv),
         "cwd", "/workspace",
-        "env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/tmp",
-        "LANG=C.UTF-8",
+        "env", sandbox_env_json(p->env),
         "capabilities", "bounding", "effective", "inheritable", "permitted", "ambient",
         "rlimits", rlimit("RLIMIT_NOFILE", NOFILE_LIMIT), rlimit("RLIMIT_CORE", 0),
         rlimit("RLIMIT_FSIZE", fsize),
         "noNewPrivileges", 1,
         "oomScoreAdj", 1000);
+}
+
+/* The task limit inside gVisor; on a Linux host RLIMIT_NPROC would count every process of
+ * the sandbox uid on the machine, so there the pids cgroup alone limits tasks. */
+static json_t *with_guest_limits(json_t *proc, const oci_spec_params *p)
+{
+    if (p->guest_kernel)
+        json_array_append_new(json_object_get(proc, "rlimits"), rlimit("RLIMIT_NPROC", p->pids));
+    return proc;
 }
 
 static json_t *mount_entry(const char *dest, const char *type, const char *src, const char *opts)
@@ -88,7 +103,14 @@ static json_t *mounts(const oci_spec_params *p)
                                    "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620"));
     json_array_append_new(m, mount_entry("/dev/shm", "tmpfs", "shm", shm));
     json_array_append_new(m, mount_entry("/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev"));
+    json_array_append_new(m, mount_entry(OCI_INIT_PATH, "bind", p->init, "bind,ro,nosuid,nodev"));
+    json_array_append_new(m, mount_entry(OCI_STATUS_PATH, "bind", p->status,
+                                         "bind,rw,nosuid,nodev,noexec"));
     json_array_append_new(m, mount_entry("/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro"));
+    /* The step's own cgroup, read-only (as Docker does): runtimes such as the JVM size their
+     * heap and threads from the memory and CPU limits they find there. */
+    json_array_append_new(m, mount_entry("/sys/fs/cgroup", "cgroup", "cgroup",
+                                         "nosuid,noexec,nodev,relatime,ro"));
     json_array_append_new(m, mount_entry("/tmp", "tmpfs", "tmpfs", tmp));
     json_array_append_new(m, mount_entry("/workspace", "bind", p->workspace, "rbind,rw,nosuid,nodev"));
     return m;
@@ -103,7 +125,8 @@ static json_t *resources(const oci_spec_params *p)
     return json_pack("{s:[{s:b, s:s}], s:{s:I, s:I}, s:{s:i}, s:{s:I, s:I}}",
                      "devices", "allow", 0, "access", "rwm",
                      "memory", "limit", mem, "swap", mem,
-                     "pids", "limit", p->pids,
+                     "pids", "limit",
+                     p->guest_kernel ? p->pids * GUEST_TASK_COST + GUEST_BASE_TASKS : p->pids,
                      "cpu", "quota", quota, "period", (json_int_t)CPU_PERIOD_US);
 }
 
@@ -121,14 +144,14 @@ static json_t *linux_section(const oci_spec_params *p)
                      string_array(masked_paths, sizeof masked_paths / sizeof *masked_paths),
                      "readonlyPaths",
                      string_array(readonly_paths, sizeof readonly_paths / sizeof *readonly_paths),
-                     "seccomp", oci_seccomp_profile());
+                     "seccomp", oci_seccomp_profile(p->guest_kernel));
 }
 
 json_t *oci_spec_build(const oci_spec_params *p)
 {
     return json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}",
                      "ociVersion", "1.0.2",
-                     "process", process(p),
+                     "process", with_guest_limits(process(p), p),
                      "root", "path", p->rootfs, "readonly", 1,
                      "hostname", "sandbox",
                      "mounts", mounts(p),

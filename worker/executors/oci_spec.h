@@ -1,6 +1,7 @@
 /* The OCI runtime-spec config.json of one sandbox step: read-only image rootfs, workspace bound
  * at /workspace, size-capped /tmp, fresh namespaces (no network), uid 65534 without
- * capabilities, no_new_privs, seccomp, masked /proc paths, rlimits and cgroup limits.
+ * capabilities, no_new_privs, seccomp, masked /proc paths, rlimits and cgroup limits; the
+ * program runs under cr-init (bound into /dev, a tmpfs of the container: the image stays as is).
  *
  *   oci_spec_build(&p)                         the document (new reference, caller owns)
  *   oci_spec_write(bundle_dir, &p, err, len)   write bundle_dir/config.json; 0/-1 */
@@ -8,19 +9,29 @@
 #define CR_OCI_SPEC_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define OCI_SANDBOX_UID 65534 /* "nobody" in Debian images; owns the workspace */
 #define OCI_SANDBOX_GID 65534
+#define OCI_INIT_PATH "/dev/.cr/init"     /* where cr-init is, in the container */
+#define OCI_STATUS_PATH "/dev/.cr/status" /* where cr-init reports how the program ended */
 
 /* What differs from one step to the next; every pointer is borrowed. */
 typedef struct oci_spec_params {
     char *const *argv;       /* program and arguments, resolved in the image's PATH */
+    char *const *env;        /* the language's "NAME=value" entries (NULL-terminated, or NULL),
+                              * set after the defaults (sandbox_env.h) */
+    const char *init;        /* host path of cr-init, bound read-only at OCI_INIT_PATH: the
+                              * container's PID 1, running argv (worker/sandbox_init.c) */
+    const char *status;      /* host path of the step's status file, bound at OCI_STATUS_PATH */
     const char *rootfs;      /* host path of the image's rootfs, mounted read-only */
     const char *workspace;   /* host path of the job's workspace, bound rw at /workspace */
     const char *cgroup_path; /* linux.cgroupsPath, "/code-runner/<container id>" */
     int memory_mb;           /* memory cap; memory+swap is capped at the same value */
     int pids;                /* pids.max */
+    bool guest_kernel;       /* gVisor: pids counts in the guest (RLIMIT_NPROC, which its kernel
+                              * keeps per sandbox), the host's pids.max only backs it up */
     double cpus;             /* CPU quota in cores (period 100 ms) */
     int tmp_mb;              /* size of the /tmp and /dev/shm tmpfs, and RLIMIT_FSIZE */
 } oci_spec_params;

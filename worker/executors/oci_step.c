@@ -344,17 +344,66 @@ static void finish(step_state *s, step_result *res)
     close_fd(&s->out.fd), close_fd(&s->err.fd);
 }
 
-static void fill_result(step_state *s, step_result *res)
+/* cr-init's line in the status file: "exit C", "signal N" or "error ERRNO"; -1 when there is
+ * none (killed before writing, or not readable). */
+static int read_status(const char *path, char word[8], int *value)
 {
-    int status = s->init.status;
-    res->timed_out = s->timed_out;
-    res->output_limited = s->output_limited;
+    if (!path)
+        return -1;
+    cleanup_fd int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    char buf[32] = {0};
+    if (fd < 0 || read(fd, buf, sizeof buf - 1) <= 0)
+        return -1;
+    char *sp = strchr(buf, ' '), *nl = strchr(buf, '\n');
+    if (!sp || !nl || sp - buf >= 8)
+        return -1;
+    *nl = '\0';
+    long v;
+    if (parse_long(sp + 1, 0, 4095, &v) < 0)
+        return -1;
+    memcpy(word, buf, (size_t)(sp - buf));
+    word[sp - buf] = '\0';
+    *value = (int)v;
+    return 0;
+}
+
+/* Exit code and signal of the program. cr-init exits 128+N when signal N killed the program,
+ * and says so in its status file; a "signal N" line is believed only with that exit code (a
+ * program that wrote it can claim only a death it could have died). An init killed by a
+ * signal is the worker's kill (time or output limit) or the OOM killer's. */
+static void program_status(step_state *s, step_result *res)
+{
+    int status = s->init.status, value;
+    char word[8];
     if (WIFSIGNALED(status)) {
         res->signal = WTERMSIG(status);
         res->exit_code = 128 + res->signal;
     } else if (WIFEXITED(status)) {
         res->exit_code = WEXITSTATUS(status);
+        if (res->exit_code > 128 && read_status(s->st->status_path, word, &value) == 0 &&
+            strcmp(word, "signal") == 0 && value == res->exit_code - 128)
+            res->signal = value;
     }
+}
+
+/* Whether cr-init could not execute the program (the step's argv is wrong or the image
+ * broken: a system failure, not the program's); err says why. */
+static bool exec_failed(step_state *s, char *err, size_t errlen)
+{
+    int value;
+    char word[8];
+    if (!WIFEXITED(s->init.status) || WEXITSTATUS(s->init.status) != 127 ||
+        read_status(s->st->status_path, word, &value) < 0 || strcmp(word, "error") != 0)
+        return false;
+    snprintf(err, errlen, "%s: cannot execute the program: %s", s->st->id, strerror(value));
+    return true;
+}
+
+static void fill_result(step_state *s, step_result *res)
+{
+    res->timed_out = s->timed_out;
+    res->output_limited = s->output_limited;
+    program_status(s, res);
     res->wall_ms = (long)((s->end ? s->end : now_mono_ms()) - s->start);
     res->out = s->out.buf ? steal_pointer(&s->out.buf) : xstrdup("");
     res->out_len = s->out.len;
@@ -373,6 +422,8 @@ int oci_step_run(const oci_step *st, step_result *res, char *err, size_t errlen)
         rc = pump(&s, err, errlen);
     if (s.rt.pid > 0)
         finish(&s, res);
+    if (rc == 0 && s.init.done && exec_failed(&s, err, errlen))
+        rc = -1;
     if (rc == 0)
         fill_result(&s, res);
     free(s.out.buf);

@@ -3,7 +3,8 @@
  *   container's init inherits them), then a poll loop that feeds stdin, captures stdout and
  *   stderr up to the cap, enforces the wall-clock deadline and notices the init's exit through
  *   a pidfd; the init is reaped with waitpid (the worker is a child subreaper, see oci.c); the
- *   cgroup's accounting is read; "<rt> delete -f" removes container and cgroup.
+ *   cgroup's accounting is read; "<rt> delete -f" removes container and cgroup. The init is
+ *   cr-init: its exit status 128+N is a death by signal N when its status file says so.
  *
  *   oci_step_run(&st, res, err, errlen)  0 when the program ran (res filled, whatever it did),
  *                                       -1 when the runtime failed (err says why). The container
@@ -25,6 +26,8 @@ typedef struct oci_step {
     size_t stdin_len;
     int timeout_ms;         /* wall clock from the runtime's start */
     size_t output_limit;    /* cap on stdout and on stderr, each */
+    const char *status_path; /* host path of cr-init's status file ("exit C", "signal N",
+                              * "error ERRNO"); NULL: none */
 } oci_step;
 
 int oci_step_run(const oci_step *st, step_result *res, char *err, size_t errlen);

@@ -1,0 +1,227 @@
+"""The hostile-program corpus (tests/hostile/cases.json) run through the real api and worker,
+against every sandbox backend and runtime this machine has: each case must end with an expected
+verdict, the host unharmed (api and worker alive, planted host files intact, no stray process,
+no connection received) and nothing left behind. The docker backend uses the engine that
+tests/docker-engine.sh starts (stopped again at the end when this module started it), with the
+corpus's images imported by images/docker-import.sh."""
+import json
+import os
+import pathlib
+import secrets
+import select
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+import harness
+
+HOSTILE = pathlib.Path(harness.SOURCE_DIR) / "tests" / "hostile"
+CASES = json.loads((HOSTILE / "cases.json").read_text())["cases"]
+BY_FILE = {c["file"]: c for c in CASES}
+
+BACKENDS = [
+    pytest.param({"EXECUTOR": "oci", "OCI_RUNTIME": "runc"}, id="oci-runc"),
+    pytest.param({"EXECUTOR": "oci", "OCI_RUNTIME": "runsc"}, id="oci-runsc"),
+    pytest.param({"EXECUTOR": "docker", "DOCKER_RUNTIME": "runc"}, id="docker-runc"),
+]
+ENGINE = pathlib.Path(harness.SOURCE_DIR) / "tests" / "docker-engine.sh"
+DOCKER = "/usr/bin/docker"  # Debian's CLI, installed with the engine
+
+
+def corpus_images():
+    """The images (languages.json "image") the corpus's languages run in."""
+    langs = json.loads((pathlib.Path(harness.SOURCE_DIR) / "images" / "languages.json").read_text())
+    image_of = {lang["id"]: lang["image"] for lang in langs["languages"]}
+    return sorted({image_of[c["language"]] for c in CASES})
+
+
+class Engine:
+    """The Docker engine for the docker backend: started by tests/docker-engine.sh when none
+    answers (stopped again by stop() in that case only), the corpus's images imported."""
+
+    def __init__(self):
+        self.was_up = subprocess.run([str(ENGINE), "status"], capture_output=True).returncode == 0
+        subprocess.run([str(ENGINE), "start"], check=True, timeout=900)
+        subprocess.run([str(pathlib.Path(harness.SOURCE_DIR) / "images" / "docker-import.sh"),
+                        *corpus_images()], check=True, timeout=1800,
+                       env=dict(os.environ, IMAGES_DIR=harness.IMAGES_DIR, DOCKER=DOCKER))
+
+    def stop(self):
+        if not self.was_up:
+            subprocess.run([str(ENGINE), "stop"], check=True, timeout=60)
+
+
+class Host:
+    """What a program must not be able to touch: a canary file, a secret in the worker's
+    environment, TCP and UDP listeners on the host's loopback."""
+
+    def __init__(self, workdir):
+        self.secret = "cr-secret-" + secrets.token_hex(8)
+        self.marker = "cr-marker-" + secrets.token_hex(8)
+        self.canary_dir = pathlib.Path(workdir) / "canary"
+        self.canary_dir.mkdir()
+        self.canary = self.canary_dir / "host-secret.txt"
+        self.canary_text = "host canary " + secrets.token_hex(8)
+        self.canary.write_text(self.canary_text)
+        self.tcp = socket.socket()
+        self.tcp.bind(("127.0.0.1", 0))
+        self.tcp.listen(16)
+        self.port = self.tcp.getsockname()[1]
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", self.port))
+
+    def fill(self, source):
+        return (source.replace("{{CANARY_PATH}}", str(self.canary))
+                .replace("{{HOST_PORT}}", str(self.port)).replace("{{MARKER}}", self.marker))
+
+    def assert_unharmed(self):
+        assert self.canary.read_text() == self.canary_text
+        assert sorted(p.name for p in self.canary_dir.iterdir()) == ["host-secret.txt"]
+        ready, _, _ = select.select([self.tcp, self.udp], [], [], 0)
+        assert not ready, "a sandboxed program reached a host listener"
+
+    def marker_processes(self):
+        found = []
+        for proc in pathlib.Path("/proc").glob("[0-9]*"):
+            try:
+                if self.marker.encode() in (proc / "cmdline").read_bytes():
+                    found.append(proc.name)
+            except OSError:
+                pass
+        return found
+
+    def close(self):
+        self.tcp.close()
+        self.udp.close()
+
+
+class Stack:
+    """redis-server + api + worker for one backend, with a secret in the worker's environment."""
+
+    def __init__(self, workdir, backend):
+        self.host = Host(workdir)
+        self.redis = harness.Redis(workdir)
+        self.api = harness.Api(workdir, self.redis, MAX_QUEUE_LENGTH=1000)
+        self.worker = harness.Worker(workdir, self.redis, WORKER_CONCURRENCY=2, HEARTBEAT_INTERVAL=1,
+                                     OUTPUT_LIMIT_BYTES=65536, WORKSPACE_MB=16,
+                                     CR_TEST_SECRET=self.host.secret, **backend)
+        self.backend = backend
+
+    def run(self, case, source=None):
+        body = {"language": case["language"], "code": self.host.fill(source or (HOSTILE / case["file"]).read_text())}
+        for k in ("timeout", "memory_mb"):
+            if k in case:
+                body[k] = case[k]
+        task = self.api.submit(body)
+        return self.api.wait_result(task, timeout=120)
+
+    def runtime_containers(self):
+        """Containers (and, for docker, volumes) of this worker that still exist."""
+        if self.backend.get("EXECUTOR") == "docker":
+            found = []
+            for kind in (["ps", "-a"], ["volume", "ls"]):
+                out = subprocess.run([DOCKER, *kind, "--filter", "label=code-runner.worker",
+                                      "--format", '{{.Label "code-runner.worker"}} {{.Name}}'
+                                      if kind[0] == "volume" else
+                                      '{{.Label "code-runner.worker"}} {{.Names}}'],
+                                     capture_output=True, text=True, check=True).stdout
+                found += [line for line in out.splitlines()
+                          if line.startswith(f"{self.worker.id}-")]
+            return found
+        # "list" fails when a container it found is deleted meanwhile: tried again
+        for _ in range(50):
+            p = subprocess.run([self.backend["OCI_RUNTIME"], "list", "--quiet"],
+                               capture_output=True, text=True)
+            if p.returncode == 0:
+                return [c for c in p.stdout.split() if c.startswith(f"cr-{self.worker.id}")]
+            time.sleep(0.05)
+        raise AssertionError(f"{self.backend['OCI_RUNTIME']} list keeps failing: {p.stderr}")
+
+    def state_files(self):
+        d = pathlib.Path(self.worker.env["STATE_DIR"])
+        return [str(p) for p in d.rglob("*") if p.is_dir() and "job" in p.name] if d.exists() else []
+
+    def assert_clean(self):
+        harness.wait_until(lambda: not self.runtime_containers(), timeout=10, what="no containers")
+        assert self.api.request("GET", "/health")[0] == 200
+        assert self.worker.proc.alive(), self.worker.proc.output()[-3000:]
+        self.host.assert_unharmed()
+        harness.wait_until(lambda: not self.host.marker_processes(), timeout=5,
+                           what="no process of the job left on the host")
+
+    def stop(self):
+        code = self.worker.stop()
+        self.api.stop()
+        self.redis.stop()
+        self.host.close()
+        return code
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def stack(request):
+    backend = request.param
+    if backend.get("OCI_RUNTIME") == "runsc" and not shutil.which("runsc"):
+        pytest.fail("runsc is not installed (deploy/install-deps.sh installs it)")
+    engine = Engine() if backend["EXECUTOR"] == "docker" else None
+    workdir = harness.make_workdir()
+    try:
+        s = Stack(workdir, backend)
+        yield s
+        assert s.stop() == 0
+        assert not s.runtime_containers()
+    finally:
+        if engine:
+            engine.stop()
+    harness.remove_workdir(workdir)
+
+
+def check(case, res, stack):
+    assert res["status"] == "SUCCESS", res
+    r = res["result"]
+    out = r.get("output") or ""
+    assert r["verdict"] in case["verdict"], (case["file"], r)
+    if case.get("contained"):
+        assert "CONTAINED" in out and "ESCAPED" not in out, (case["file"], r)
+    for bad in case.get("stdout_lacks", []):
+        assert bad not in out, (case["file"], r)
+    for bad in case.get("compile_output_lacks", []):
+        assert bad not in (r.get("compile_output") or ""), (case["file"], r)
+    if case.get("stdout_lacks_secret"):
+        assert stack.host.secret not in json.dumps(r)
+    if "signal" in case:
+        assert r["signal"] == case["signal"], r
+    if case.get("truncated"):
+        assert r["truncated"] is True, r
+    if case.get("base64_output"):
+        assert r.get("base64") is True, r
+
+
+RUN_ALONE = [c for c in CASES if not c.get("after_only")]
+
+
+@pytest.mark.parametrize("case", RUN_ALONE, ids=[c["file"] for c in RUN_ALONE])
+def test_hostile(stack, case):
+    if case.get("twice"):
+        tasks = [stack.api.submit({"language": case["language"],
+                                   "code": stack.host.fill((HOSTILE / case["file"]).read_text())})
+                 for _ in range(2)]
+        for t in tasks:
+            check(case, stack.api.wait_result(t, timeout=120), stack)
+    else:
+        check(case, stack.run(case), stack)
+    if case.get("then"):
+        nxt = BY_FILE[case["then"]]
+        # Both worker processes must run the follow-up, so that it lands where the first ran.
+        for t in [stack.api.submit({"language": nxt["language"],
+                                    "code": stack.host.fill((HOSTILE / nxt["file"]).read_text())})
+                  for _ in range(2)]:
+            check(nxt, stack.api.wait_result(t, timeout=120), stack)
+    stack.assert_clean()
+
+
+def test_corpus_is_large_enough():
+    assert len(CASES) >= 30
+    assert len({c["language"] for c in CASES}) >= 5
