@@ -84,8 +84,9 @@ base_hash() {
 # The languages.json entries of one image (version files depend on them).
 image_languages() { jq -c --arg img "$1" '[.languages[] | select(.image == $img)]' "$LANGUAGES_FILE"; }
 
-image_hash() {
-    { base_hash; dir_hash "$HERE/$1"; image_languages "$1"; } | sha256sum | cut -c1-16
+image_hash() { # limits and argv do not shape an image: only ids and version commands do
+    { base_hash; dir_hash "$HERE/$1"; image_languages "$1" | jq -c '[.[] | {id, version_command}]'; } |
+        sha256sum | cut -c1-16
 }
 
 with_proc() { # with_proc ROOTFS CMD...: run CMD with ROOTFS/proc mounted, unmounted after

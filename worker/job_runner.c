@@ -6,7 +6,8 @@
  * true: every text field is base64). With tests also "tests" (one object per test) and
  * "summary" {passed, total}; the top-level fields then describe the first test that did not
  * pass (or the last one), verdict is "accepted" when all passed, time_ms and memory_kb are the
- * maxima and wall_ms the sum over the tests. */
+ * maxima and wall_ms the sum over the tests.
+ * A Java submission whose public class is not Main runs under its own name (main_class.h). */
 #include "job_runner.h"
 
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include "common/log.h"
 #include "common/result.h"
 #include "common/util.h"
+#include "main_class.h"
 
 #define FAILURE_MAX 1024
 
@@ -215,16 +217,17 @@ static char **run_argv(const language *lang, const job_request *req)
     return v;
 }
 
-static int run_steps(const executor *ex, sandbox *sb, const job_request *req, const cfg *c,
-                     job_outcome *o, char *err, size_t errlen)
+static int run_steps(const executor *ex, sandbox *sb, const language *lang,
+                     const job_request *req, const cfg *c, job_outcome *o, char *err,
+                     size_t errlen)
 {
-    exec_limits lim = limits_of(&req->lang->run, c);
+    exec_limits lim = limits_of(&lang->run, c);
     lim.timeout_ms = req->timeout * 1000;
     lim.memory_mb = req->memory_mb;
     size_t n = req->ntests > 0 ? req->ntests : 1;
     o->runs = xcalloc(n, sizeof *o->runs);
     o->verdicts = xcalloc(n, sizeof *o->verdicts);
-    cleanup_free char **argv = run_argv(req->lang, req);
+    cleanup_free char **argv = run_argv(lang, req);
     for (size_t i = 0; i < n; i++) {
         const job_test *t = req->ntests > 0 ? &req->tests[i] : NULL;
         const char *in = t ? t->stdin_data : req->stdin_data;
@@ -266,11 +269,11 @@ static void outcome_clear(job_outcome *o)
     free(o->verdicts);
 }
 
-/* Both steps in a prepared sandbox; 0 when the program ran, -1 (err) when the system failed. */
-static int run_job(const executor *ex, sandbox *sb, const cfg *c, const job_request *req,
-                   job_outcome *o, char *err, size_t errlen)
+/* Both steps in a prepared sandbox; 0 when the program ran, -1 (err) when the system failed.
+ * lang is req->lang, or the job's copy of it adapted to the submission. */
+static int run_job(const executor *ex, sandbox *sb, const cfg *c, const language *lang,
+                   const job_request *req, job_outcome *o, char *err, size_t errlen)
 {
-    const language *lang = req->lang;
     if (lang->compile_argv) {
         exec_limits lim = limits_of(&lang->compile, c);
         if (ex->run(sb, lang->compile_argv, NULL, 0, &lim, &o->compile, err, errlen) < 0)
@@ -279,7 +282,7 @@ static int run_job(const executor *ex, sandbox *sb, const cfg *c, const job_requ
         if (step_verdict(&o->compile) != VERDICT_OK)
             return 0; /* compile_error: no run step */
     }
-    return run_steps(ex, sb, req, c, o, err, errlen);
+    return run_steps(ex, sb, lang, req, c, o, err, errlen);
 }
 
 json_t *job_run(const executor *ex, const cfg *c, const job_request *req, const char *job_id,
@@ -288,19 +291,25 @@ json_t *job_run(const executor *ex, const cfg *c, const job_request *req, const 
     char err[FAILURE_MAX] = "";
     *failure = NULL;
     sandbox *sb = NULL;
-    if (ex->prepare(c, req->lang, req, job_id, &sb, err, sizeof err) < 0) {
+    /* The job's own copy of the language when the submission needs one; freed after the
+     * sandbox, which borrows from it. */
+    job_language *jl = main_class_adapt(req->lang, req);
+    const language *lang = jl ? &jl->lang : req->lang;
+    if (ex->prepare(c, lang, req, job_id, &sb, err, sizeof err) < 0) {
         *failure = xasprintf("sandbox preparation failed: %s", err);
+        main_class_free(jl);
         return NULL;
     }
     job_outcome o = {0};
     json_t *res = NULL;
-    if (run_job(ex, sb, c, req, &o, err, sizeof err) == 0) {
+    if (run_job(ex, sb, c, lang, req, &o, err, sizeof err) == 0) {
         o.b64 = needs_b64(&o, req);
         res = result_json(&o, req);
     } else {
         *failure = xasprintf("sandbox step failed: %s", err);
     }
     ex->destroy(sb);
+    main_class_free(jl);
     outcome_clear(&o);
     if (!res && !*failure)
         *failure = xstrdup("cannot build the result");
