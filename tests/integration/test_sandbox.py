@@ -491,6 +491,26 @@ def test_cleanup_stale_after_kill(sb):
     # the fixture asserts that everything is gone
 
 
+def test_cleanup_stale_removes_orphan_runtime_state(sb):
+    # What a runtime killed in the middle of "create" leaves: a state directory with no state
+    # file, which "list" does not show and "delete" refuses. Another worker's is left alone.
+    root = pathlib.Path("/run") / pathlib.Path(sb.runtime).name
+    mine = root / f"cr-{sb.worker}-deadbeef0000-0"
+    other = root / f"cr-{sb.worker}x-deadbeef0000-0"
+    for d in (mine, other):
+        d.mkdir(parents=True)
+        (d / "exec.fifo").write_text("")
+    try:
+        subprocess.run([str(CLI), "--cleanup-stale", sb.worker], env=sb.env, check=True, timeout=60)
+        assert not mine.exists()
+        assert other.exists()
+    finally:
+        for d in (mine, other):
+            if d.exists():
+                (d / "exec.fifo").unlink()
+                d.rmdir()
+
+
 def test_failure_when_image_missing(sb, tmp_path):
     env = dict(sb.env, IMAGES_DIR=str(tmp_path / "no-images"))
     (tmp_path / "no-images").mkdir()

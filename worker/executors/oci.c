@@ -1,7 +1,9 @@
 /* The "oci" executor backend: each step is a fresh container run by an OCI runtime CLI (runc,
  * crun, runsc, kata-runtime) from a bundle we write, no daemon. Names, so that a dead worker's
  * leftovers can be found again by cleanup_stale:
- *   container  cr-<worker>-<job8>-<n>         cgroup  /code-runner/<container>
+ *   container  cr-<worker>-<job8><nonce>-<n>  cgroup  /code-runner/<container>
+ *              (the nonce is new for every attempt at a job, so a runtime's state left by a
+ *              worker killed mid-create can never clash with the retry)
  *   job dir    STATE_DIR/<worker>/<job>/       workspace tmpfs ws/, bundles s<n>/,
  *                                              status tmpfs st/ (cr-init's report, st/<n>)
  * Every container runs the program under cr-init (worker/sandbox_init.c), found next to the
@@ -12,7 +14,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,6 +52,7 @@ struct sandbox {
     char *status_dir;      /* owned; <dir>/st, a small tmpfs holding each step's status file */
     char *rootfs;          /* owned; IMAGES_DIR/<image>/rootfs, symlinks resolved */
     char *const *env;      /* borrowed from the language (outlives the sandbox): step env */
+    char nonce[5];         /* 4 hex digits, new for every prepare: keeps container ids unique */
     int steps;             /* steps run so far; numbers the next container */
 };
 
@@ -161,11 +166,36 @@ static void delete_containers(const cfg *c, const char *w)
     }
 }
 
+/* A runtime killed while creating a container leaves its state directory without a state
+ * file: "list" does not show it and "delete" says it does not exist. Remove such directories of
+ * worker w from the runtime's default state root (/run/<runtime name>). */
+static void remove_orphan_states(const cfg *c, const char *w)
+{
+    const char *base = strrchr(c->oci_runtime, '/');
+    cleanup_free char *root = xasprintf("/run/%s", base ? base + 1 : c->oci_runtime);
+    DIR *d = opendir(root);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_workers(e->d_name, w))
+            continue;
+        cleanup_free char *state = xasprintf("%s/%s/state.json", root, e->d_name);
+        if (access(state, F_OK) == 0)
+            continue; /* a real container: delete_containers handles it */
+        cleanup_free char *dir = xasprintf("%s/%s", root, e->d_name);
+        fs_remove_tree(dir);
+        log_info("cleanup: removed orphan runtime state %s", dir);
+    }
+    closedir(d);
+}
+
 static void oci_cleanup_stale(const cfg *c, const char *worker_id)
 {
     char w[NAME_MAX_LEN];
     sanitize(worker_id, w);
     delete_containers(c, w);
+    remove_orphan_states(c, w);
     cgroup_remove_matching(CGROUP_PARENT, is_workers, w);
     cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, w);
     fs_remove_tree(mine); /* unmounts stale workspaces first */
@@ -217,6 +247,10 @@ static int oci_prepare(const cfg *c, const language *lang, const job_request *re
     else
         sanitize(c->worker_id ? c->worker_id : "", sb->worker);
     sanitize(job_id, sb->job);
+    unsigned char rnd[2] = {0, 0};
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        rnd[0] = (unsigned char)getpid(), rnd[1] = (unsigned char)now_mono_ms();
+    snprintf(sb->nonce, sizeof sb->nonce, "%02x%02x", rnd[0], rnd[1]);
     /* Runtimes want the rootfs without symlinks; images are switched by symlink (build.sh):
      * resolving it here also pins this job to one version of the image. */
     cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
@@ -255,7 +289,7 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
     int n = sb->steps++;
     char job8[9];
     snprintf(job8, sizeof job8, "%.8s", sb->job);
-    cleanup_free char *id = xasprintf("cr-%s-%s-%d", sb->worker, job8, n);
+    cleanup_free char *id = xasprintf("cr-%s-%s%s-%d", sb->worker, job8, sb->nonce, n);
     cleanup_free char *bundle = xasprintf("%s/s%d", sb->dir, n);
     cleanup_free char *cgroup = xasprintf("/%s/%s", CGROUP_PARENT, id);
     char name[16];
