@@ -6,11 +6,12 @@ workspace is left behind.
 
 Bounded for CI (about 4 minutes here). By hand, scale it up:
     CHAOS_SECONDS=900 CHAOS_JOBS=5000 python3 -m pytest -q -s tests/integration/test_chaos.py
-    CHAOS_APPENDFSYNC=always ...    broker as recommended for production: no accepted job may be
-                                    lost at all, even to a SIGKILL of Redis
+    CHAOS_APPENDFSYNC=everysec ...  the cheaper setting: a SIGKILL of Redis may lose the last
+                                    second of acknowledged enqueues (see below)
     CHAOS_SEED=1234 ...             replay a fault schedule
 
-Redis runs with AOF. With appendfsync everysec (the default here) a hard crash of Redis may lose
+Redis runs with AOF, appendfsync always by default, as deploy/start.sh and the compose file run
+it: then no accepted job may be lost at all, even to a SIGKILL of Redis. With everysec a hard crash of Redis may lose
 up to about a second of acknowledged writes (two when the disk is slow), including enqueues the
 api already answered 200 for: such a task answers 404. That loss is accepted only for tasks
 whose 200 came less than LOSS_WINDOW_S before a SIGKILL of Redis, counted and printed; anywhere
@@ -37,7 +38,7 @@ PREFIX = "test:"
 SECONDS = float(os.environ.get("CHAOS_SECONDS", "150"))   # length of the fault phase
 JOBS = int(os.environ.get("CHAOS_JOBS", "0"))            # stop submitting after this many (0: time)
 MIN_JOBS = int(os.environ.get("CHAOS_MIN_JOBS", "300"))   # fewer accepted than this fails the test
-FSYNC = os.environ.get("CHAOS_APPENDFSYNC", "everysec")
+FSYNC = os.environ.get("CHAOS_APPENDFSYNC", "always")
 SEED = int(os.environ.get("CHAOS_SEED", str(int(time.time()))))
 CLIENTS = int(os.environ.get("CHAOS_CLIENTS", "6"))      # submitting threads
 IN_FLIGHT = 4                                            # accepted, unfinished jobs per client
