@@ -11,7 +11,7 @@
 # Settings: .env beside docker-compose.yml (optional; see .env.example) or the environment, plus:
 #   LANGUAGE_IMAGES  import (default): images/build.sh makes each rootfs and images/docker-import.sh
 #                    imports it (works without any registry); dockerfile: docker build each
-#                    images/<image>/Dockerfile (the standard way; needs debian:bookworm-slim)
+#                    images/Dockerfile (the standard way; needs debian:bookworm-slim)
 #   IMAGES           the language images to make (default: every image of images/languages.json)
 #   KATA=1           also docker-compose.kata.yml: the worker service itself runs under Kata
 #   COMPOSE_PROJECT_NAME  (default code-runner), HEALTH_TIMEOUT seconds (default 300)
@@ -80,8 +80,9 @@ language_images() {
   dockerfile)
     local img
     for img in "${images[@]}"; do
-      say "code-runner/$img:latest: docker build -f images/$img/Dockerfile"
-      docker build --network host -q -f "images/$img/Dockerfile" -t "code-runner/$img:latest" . >/dev/null
+      say "code-runner/$img:latest: docker build -f images/Dockerfile --build-arg IMAGE=$img"
+      docker build --network host -q -f images/Dockerfile --build-arg "IMAGE=$img" \
+        -t "code-runner/$img:latest" . >/dev/null
     done
     ;;
   *) fail "LANGUAGE_IMAGES must be import or dockerfile, not $LANGUAGE_IMAGES" ;;
