@@ -1,0 +1,1259 @@
+#!/usr/bin/env python3
+"""The benchmark driver behind tests/bench/run.sh: starts its own redis-server, api and worker
+(Release build) on free loopback ports, measures each section against a reference run right beside
+it, prints a table and writes out/bench.json. Standard library only; every child is started in its
+own session, recorded in WORKDIR/pids and stopped by pid (run.sh's trap is the backstop)."""
+import argparse
+import concurrent.futures
+import http.client
+import json
+import math
+import os
+import platform
+import queue
+import re
+import selectors
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HERE = os.path.join(ROOT, "tests", "bench")
+BUILD = os.environ.get("CR_BENCH_BUILD", os.path.join(ROOT, "build-bench"))
+IMAGES_DIR = os.environ.get("IMAGES_DIR", "/var/lib/code-runner/images")
+SEED_SRC = os.environ.get("SEED_DIR", "/work/shared/anchors/seedstack")
+PREFIX = "bench:"
+PY_BODY = {"language": "python", "code": "print(1)"}
+C_SRC = '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n'
+C_BODY = {"language": "c", "code": C_SRC}
+
+# Counts per mode. quick is for iterating on the harness, not for figures.
+MODES = {
+    "full": dict(lat_py=60, lat_c=50, tput=500, api_d=10, api_rep=3, seed_lat=30, seed_tput=200,
+                 scale_n=100000, drain_s=60, hold=10000, probe=200, wtg_reps=25),
+    "quick": dict(lat_py=15, lat_c=8, tput=100, api_d=4, api_rep=1, seed_lat=8, seed_tput=40,
+                  scale_n=10000, drain_s=15, hold=2000, probe=100, wtg_reps=6),
+}
+
+WORK = None          # temporary directory (set in main)
+CHILDREN = []        # Popen objects we started, newest last
+LOG = sys.stderr
+
+
+def say(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=LOG, flush=True)
+
+
+# ---------------------------------------------------------------- processes ----
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spawn(name, argv, env=None, cwd=None):
+    log = open(os.path.join(WORK, f"{name}.log"), "ab")
+    p = subprocess.Popen(argv, env=env, cwd=cwd or WORK, stdout=log, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, start_new_session=True)
+    log.close()
+    p.bench_name = name
+    CHILDREN.append(p)
+    with open(os.path.join(WORK, "pids"), "a") as f:
+        f.write(f"{p.pid}\n")
+    return p
+
+
+def stop(p, timeout=40):
+    """SIGTERM the pid, wait; SIGKILL its process group if it does not exit in time."""
+    if p is None:
+        return
+    if p.poll() is None:
+        try:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            say(f"{p.bench_name} ({p.pid}) ignored SIGTERM for {timeout}s, killing its group")
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+    if p in CHILDREN:
+        CHILDREN.remove(p)
+
+
+def stop_all():
+    for p in reversed(list(CHILDREN)):
+        stop(p, 20)
+
+
+def wait_until(pred, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if pred():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+
+
+def rss_kib(pid, field="VmRSS"):
+    """VmRSS (or another /proc/PID/status field, e.g. RssAnon: private pages) in KiB."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_s(pid):
+    """(own, reaped children) CPU seconds of pid."""
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    t = os.sysconf("SC_CLK_TCK")
+    return (int(f[11]) + int(f[12])) / t, (int(f[13]) + int(f[14])) / t
+
+
+def children_of(pid):
+    out = []
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def tree_rss_kib(pid):
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rss_kib(p)
+        todo += children_of(p)
+    return total
+
+
+# ---------------------------------------------------------------- redis ----
+
+class Redis:
+    """Our own redis-server (foreground, so its pid is ours) and a one-connection RESP client."""
+
+    def __init__(self):
+        self.port = free_port()
+        d = os.path.join(WORK, "redis")
+        os.makedirs(d, exist_ok=True)
+        self.proc = spawn("redis", ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                    "--dir", d, "--save", "", "--appendonly", "no",
+                                    "--protected-mode", "no", "--maxmemory-policy", "noeviction"])
+        self.sock = None
+        wait_until(lambda: self.cmd("PING") == "PONG", 10, "redis PING")
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def cmd(self, *args):
+        if self.sock is None:
+            self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+            self.f = self.sock.makefile("rb")
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        try:
+            self.sock.sendall(out)
+            return self._read()
+        except OSError:
+            self.sock = None
+            raise
+
+    def _read(self):
+        line = self.f.readline()
+        if not line:
+            raise OSError("redis closed the connection")
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RuntimeError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self.f.read(n + 2)[:-2].decode(errors="replace")
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._read() for _ in range(n)]
+        raise RuntimeError(f"bad RESP {line!r}")
+
+    def info_int(self, section, field):
+        for line in self.cmd("INFO", section).splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split(":")[1])
+        return 0
+
+
+# ---------------------------------------------------------------- ours ----
+
+def base_env(redis, **extra):
+    env = dict(os.environ)
+    env.update({"REDIS_URL": redis.url, "REDIS_PREFIX": PREFIX,
+                "LANGUAGES_FILE": os.path.join(ROOT, "images", "languages.json"),
+                "IMAGES_DIR": IMAGES_DIR, "LOG_LEVEL": "warn"})
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class Api:
+    def __init__(self, redis):
+        self.port = free_port()
+        env = base_env(redis, API_HOST="127.0.0.1", API_PORT=self.port,
+                       MAX_QUEUE_LENGTH=1 << 30, CLIENT_TIMEOUT=120)
+        self.proc = spawn("api", [os.path.join(BUILD, "api")], env)
+        wait_until(lambda: http_json(self.port, "GET", "/health")[0] == 200, 15, "api /health")
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+
+class Worker:
+    def __init__(self, redis, n, **env):
+        wid = f"bench{free_port()}"
+        env.setdefault("EXECUTOR", "oci")
+        self.label = env.get("EXECUTOR") + ("/" + env.get("OCI_RUNTIME", "runc")
+                                            if env["EXECUTOR"] == "oci" else "")
+        self.env = base_env(redis, WORKER_CONCURRENCY=n, WORKER_ID=wid,
+                            STATE_DIR=f"/run/code-runner-bench/{wid}", WORKER_SHUTDOWN_GRACE=10,
+                            **env)
+        self.proc = spawn(f"worker-{wid}", [os.path.join(BUILD, "worker")], self.env)
+        self.n = n
+        wait_until(lambda: len(self.children()) >= n or self.proc.poll() is not None, 15,
+                   "worker processes")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"worker ({self.label}) exited; see {WORK}/worker-{wid}.log")
+
+    def children(self):
+        return [c for c in children_of(self.proc.pid) if comm(c).startswith("cr-worker")]
+
+    def rss(self, field="VmRSS"):
+        """(supervisor KiB, [worker process KiB...]) — the worker's own processes only; runc,
+        docker and the sandboxed program are not counted."""
+        return rss_kib(self.proc.pid, field), [rss_kib(c, field) for c in self.children()]
+
+    def stop(self):
+        stop(self.proc, 30)
+        # Its STATE_DIR (lock file, empty per-process dirs), unless something is still mounted.
+        d = self.env["STATE_DIR"]
+        with open("/proc/self/mountinfo") as f:
+            busy = any(line.split()[4].startswith(d + "/") for line in f)
+        if not busy:
+            shutil.rmtree(d, ignore_errors=True)
+            try:
+                os.rmdir(os.path.dirname(d))
+            except OSError:
+                pass
+
+
+class Http:
+    """A keep-alive HTTP/1.1 client connection (reconnects when the server closed it)."""
+
+    def __init__(self, port, timeout=60):
+        self.port, self.timeout, self.c = port, timeout, None
+
+    def req(self, method, path, body=None):
+        for attempt in (0, 1):
+            if self.c is None:
+                self.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+            try:
+                data = json.dumps(body) if isinstance(body, dict) else body
+                self.c.request(method, path, body=data,
+                               headers={"Content-Type": "application/json"} if data else {})
+                r = self.c.getresponse()
+                raw = r.read()
+                try:
+                    return r.status, json.loads(raw)
+                except ValueError:
+                    return r.status, raw.decode(errors="replace")
+            except (http.client.HTTPException, OSError):
+                self.c.close()
+                self.c = None
+                if attempt:
+                    raise
+
+    def close(self):
+        if self.c:
+            self.c.close()
+
+
+def http_json(port, method, path, body=None, timeout=10):
+    h = Http(port, timeout)
+    try:
+        return h.req(method, path, body)
+    finally:
+        h.close()
+
+
+# ---------------------------------------------------------------- stats ----
+
+def pct(xs, q):
+    if not xs:
+        return None
+    s = sorted(xs)
+    return s[max(0, min(len(s) - 1, math.ceil(q * len(s)) - 1))]
+
+
+def ratio(a, b):
+    return round(a / b, 3) if a is not None and b else None
+
+
+def ms(x):
+    return None if x is None else round(x * 1000, 2)
+
+
+def run_bare(argv_list, cwd):
+    t0 = time.perf_counter()
+    for argv in argv_list:
+        subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=True)
+    return time.perf_counter() - t0
+
+
+# ---------------------------------------------------------------- section 1 ----
+
+def job_ok(body, expect):
+    return (isinstance(body, dict) and body.get("status") == "SUCCESS"
+            and isinstance(body.get("result"), dict) and body["result"].get("output") == expect)
+
+
+def latency_section(api, redis, M, executors, rep):
+    out = {}
+    cdir = os.path.join(WORK, "bare-c")
+    os.makedirs(cdir, exist_ok=True)
+    with open(os.path.join(cdir, "hello.c"), "w") as f:
+        f.write(C_SRC)
+    bare_py = [["/usr/bin/python3", "-c", "print(1)"]]
+    bare_c = [["gcc", "-O2", "-std=gnu17", "-pipe", "-o", "x", "hello.c", "-lm"], ["./x"]]
+    for label, env in executors:
+        say(f"latency: {label}")
+        w = None
+        entry = out.setdefault(label, {})
+        try:
+            w = Worker(redis, 2, **env)
+            rep["memory"].setdefault("worker_idle", {})[label] = w.rss()
+            rep["memory"].setdefault("worker_idle_anon", {})[label] = w.rss("RssAnon")
+            h = Http(api.port)
+            for lang, body, expect, n, bare in (("python", PY_BODY, "1\n", M["lat_py"], bare_py),
+                                               ("c", C_BODY, "hello\n", M["lat_c"], bare_c)):
+                for _ in range(3):  # warm-up: page cache, image, cgroup paths
+                    st, b = h.req("POST", "/run-code?wait=30", body)
+                    if not job_ok(b, expect):
+                        raise RuntimeError(f"{label} {lang} warm-up failed: {st} {str(b)[:300]}")
+                ours, ref, inner, first_id = [], [], [], None
+                for i in range(n):
+                    order = (0, 1) if i % 2 == 0 else (1, 0)
+                    for which in order:
+                        if which == 0:
+                            t0 = time.perf_counter()
+                            st, b = h.req("POST", "/run-code?wait=30", body)
+                            dt = time.perf_counter() - t0
+                            if not job_ok(b, expect):
+                                raise RuntimeError(f"{label} {lang}: {st} {str(b)[:300]}")
+                            ours.append(dt)
+                            inner.append(b["result"].get("wall_ms") or 0)
+                            first_id = first_id or b.get("task_id")
+                        else:
+                            ref.append(run_bare(bare, cdir))
+                entry[lang] = {
+                    "n": n, "ours_p50_ms": ms(pct(ours, .5)), "ours_p99_ms": ms(pct(ours, .99)),
+                    "bare_p50_ms": ms(pct(ref, .5)), "bare_p99_ms": ms(pct(ref, .99)),
+                    "ratio_p50": ratio(pct(ours, .5), pct(ref, .5)),
+                    "ratio_p99": ratio(pct(ours, .99), pct(ref, .99)),
+                    "ours_p99_over_p50": ratio(pct(ours, .99), pct(ours, .5)),
+                    "result_wall_ms_p50": pct(inner, .5),
+                }
+                if label == "oci/runc" and lang == "python":
+                    rep["finished_id"] = first_id
+                say(f"  {lang}: ours p50 {entry[lang]['ours_p50_ms']} ms, bare p50 "
+                    f"{entry[lang]['bare_p50_ms']} ms")
+            if label == "oci/runc":
+                rep["cpu_per_job"] = cpu_per_job(api, redis, w, h, M["lat_py"])
+                rep["bundle_config"] = capture_config(api, w, h)
+            h.close()
+            rep["memory"].setdefault("worker_after_latency", {})[label] = w.rss()
+            rep["memory"].setdefault("worker_after_latency_anon", {})[label] = w.rss("RssAnon")
+        except Exception as e:  # one executor failing must not lose the others
+            say(f"latency {label}: {e}")
+            entry["error"] = str(e)[:500]
+        finally:
+            if w:
+                w.stop()
+    return out
+
+
+def cpu_per_job(api, redis, w, h, n):
+    """CPU milliseconds per python print(1) job (one at a time) by process: the api, redis, the
+    worker processes (own), and what they reaped (runc run/delete, runc init, the program)."""
+    procs = {"api": api.pid, "redis": redis.proc.pid, "worker supervisor": w.proc.pid}
+    kids = w.children()
+    before = {k: cpu_s(p) for k, p in procs.items()}
+    kb = [cpu_s(k) for k in kids]
+    c0 = os.times()
+    for _ in range(n):
+        h.req("POST", "/run-code?wait=30", PY_BODY)
+    c1 = os.times()
+    after = {k: cpu_s(p) for k, p in procs.items()}
+    ka = [cpu_s(k) for k in kids]
+    out = {k: round((after[k][0] - before[k][0]) / n * 1000, 2) for k in procs}
+    out["worker processes (own)"] = round(sum(a[0] - b[0] for a, b in zip(ka, kb)) / n * 1000, 2)
+    out["runc + sandboxed program (reaped by the worker)"] = round(
+        sum(a[1] - b[1] for a, b in zip(ka, kb)) / n * 1000, 2)
+    out["bench client"] = round(((c1.user + c1.system) - (c0.user + c0.system)) / n * 1000, 2)
+    out["n"] = n
+    return out
+
+
+def capture_config(api, w, h):
+    """A step bundle's config.json, copied while a sleeping job runs (for where_time_goes)."""
+    st, b = h.req("POST", "/run-code", {"language": "python", "code": "import time; time.sleep(3)"})
+    state = w.env["STATE_DIR"]
+    end, found = time.monotonic() + 6, None
+    while time.monotonic() < end and not found:
+        for dp, dns, fns in os.walk(state):
+            if "config.json" in fns:
+                found = os.path.join(dp, "config.json")
+                break
+        time.sleep(0.05)
+    dst = os.path.join(WORK, "config.json")
+    if found:
+        shutil.copy(found, dst)
+    h.req("GET", f"/results/{b['task_id']}?wait=30")
+    return dst if found else None
+
+
+def profile_section(rep, M):
+    """where_time_goes.py on the bundle captured from our own job."""
+    cfgp = rep.get("bundle_config")
+    if not cfgp or not os.path.exists(cfgp):
+        return {"error": "no bundle config captured (run the latency section with oci/runc)"}
+    sys.path.insert(0, HERE)
+    import where_time_goes
+    rows = where_time_goes.measure(json.load(open(cfgp)), M["wtg_reps"])
+    base = statistics.median(rows["bare python"])
+    return {"reps": M["wtg_reps"], "parts": {k: {"p50_ms": ms(statistics.median(v)),
+                                                 "x_bare_python": ratio(statistics.median(v), base)}
+                                             for k, v in rows.items()}}
+
+
+# ---------------------------------------------------------------- section 2 ----
+
+def batch_ours(api, n, pollers=4):
+    """Submit n print(1) jobs from one keep-alive connection while `pollers` threads long-poll
+    GET /results/{id}?wait=30 in submission order. Returns (jobs/s, failures)."""
+    ids = queue.Queue()
+    done_at, bad = [], []
+    lock = threading.Lock()
+
+    def poll():
+        h = Http(api.port, 40)
+        while True:
+            tid = ids.get()
+            if tid is None:
+                break
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                st, b = h.req("GET", f"/results/{tid}?wait=30")
+                if isinstance(b, dict) and b.get("status") != "PENDING":
+                    break
+            t = time.perf_counter()
+            with lock:
+                done_at.append(t)
+                if not job_ok(b, "1\n"):
+                    bad.append(str(b)[:200])
+        h.close()
+
+    th = [threading.Thread(target=poll, daemon=True) for _ in range(pollers)]
+    for t in th:
+        t.start()
+    h = Http(api.port)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        st, b = h.req("POST", "/run-code", PY_BODY)
+        if st != 200:
+            raise RuntimeError(f"submit: {st} {b}")
+        ids.put(b["task_id"])
+    t_sub = time.perf_counter() - t0
+    for _ in th:
+        ids.put(None)
+    for t in th:
+        t.join(300)
+    h.close()
+    if len(done_at) != n:
+        raise RuntimeError(f"only {len(done_at)}/{n} jobs finished")
+    return n / (max(done_at) - t0), bad, n / t_sub
+
+
+def batch_bare(n, par=4):
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(par) as ex:
+        list(ex.map(lambda _: run_bare([["/usr/bin/python3", "-c", "print(1)"]], WORK), range(n)))
+    return n / (time.perf_counter() - t0)
+
+
+def sample_rss(w, stop_ev, peaks):
+    while not stop_ev.is_set():
+        sup, kids = w.rss()
+        peaks["supervisor"] = max(peaks.get("supervisor", 0), sup)
+        peaks["worker_max"] = max([peaks.get("worker_max", 0)] + kids)
+        stop_ev.wait(0.1)
+
+
+def throughput_section(api, redis, M, rep):
+    n = M["tput"]
+    say(f"throughput: {n} jobs, WORKER_CONCURRENCY=4, oci/runc")
+    w = Worker(redis, 4, EXECUTOR="oci", OCI_RUNTIME="runc")
+    try:
+        batch_ours(api, 8)  # warm-up
+        b1 = batch_bare(n)
+        peaks, ev = {}, threading.Event()
+        th = threading.Thread(target=sample_rss, args=(w, ev, peaks), daemon=True)
+        th.start()
+        ours, bad, sub_rate = batch_ours(api, n)
+        ev.set()
+        th.join()
+        b2 = batch_bare(n)
+        rep["memory"]["worker_peak_during_throughput"] = peaks
+        rep["memory"]["worker_after_throughput"] = w.rss()
+        ref = statistics.mean([b1, b2])
+        say(f"  ours {ours:.1f} jobs/s, bare {b1:.1f}/{b2:.1f} jobs/s")
+        return {"n": n, "ours_jobs_s": round(ours, 2), "bare_jobs_s_before": round(b1, 2),
+                "bare_jobs_s_after": round(b2, 2), "bare_jobs_s": round(ref, 2),
+                "ratio": ratio(ours, ref), "failures": len(bad), "failure_sample": bad[:3],
+                "submit_rate_req_s": round(sub_rate, 1)}
+    finally:
+        w.stop()
+
+
+# ---------------------------------------------------------------- section 3 ----
+
+def wrk(url, d, lua=None, conns=64, env=None, timeout_extra=30):
+    argv = ["wrk", "-t1", f"-c{conns}", f"-d{d}s", "--latency", "--timeout", "10s"]
+    if lua:
+        argv += ["-s", lua]
+    argv.append(url)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=d + timeout_extra,
+                       env=env)
+    o = r.stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", o)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", o)
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", o)
+    total = re.search(r"(\d+) requests in", o)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", o)
+    errs = re.search(r"Socket errors: (.*)", o)
+
+    def conv(mm):
+        if not mm:
+            return None
+        v, u = float(mm.group(1)), mm.group(2)
+        return round(v / 1000 if u == "us" else v * 1000 if u == "s" else v, 3)
+
+    if not m:
+        raise RuntimeError(f"wrk failed: {o[-500:]} {r.stderr[-500:]}")
+    return {"req_s": float(m.group(1)), "p50_ms": conv(p50), "p99_ms": conv(p99),
+            "requests": int(total.group(1)) if total else None,
+            "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": errs.group(1).strip() if errs else None}
+
+
+def redis_bench(redis, n, args, rand=None):
+    argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(redis.port), "-c", "64", "-n", str(n),
+            "--csv"]
+    if rand:
+        argv += ["-r", str(rand)]
+    r = subprocess.run(argv + args, capture_output=True, text=True, timeout=120)
+    rows = [l for l in r.stdout.splitlines() if l.startswith('"') and not l.startswith('"test"')]
+    if not rows:
+        raise RuntimeError(f"redis-benchmark failed: {r.stdout[-300:]} {r.stderr[-300:]}")
+    f = [x.strip('"') for x in rows[-1].split('","')]  # the test name may hold quotes: from the end
+    return {"req_s": float(f[-7]), "p50_ms": float(f[-4]), "p99_ms": float(f[-2]), "requests": n}
+
+
+def enqueue_script():
+    """SCRIPT_ENQUEUE exactly as common/redis_model.c has it (the C string literals joined)."""
+    src = open(os.path.join(ROOT, "common", "redis_model.c")).read()
+    body = src.split("SCRIPT_ENQUEUE =", 1)[1].split(";\n", 1)[0]
+    lits = re.findall(r'"((?:[^"\\]|\\.)*)"', body)
+    return "".join(bytes(l, "utf-8").decode("unicode_escape") for l in lits)
+
+
+def write_lua(name, text):
+    p = os.path.join(WORK, name)
+    with open(p, "w") as f:
+        f.write(text)
+    return p
+
+
+POST_LUA = """wrk.method = "POST"
+wrk.body = '{"language":"python","code":"print(1)"}'
+wrk.headers["Content-Type"] = "application/json"
+local limit = tonumber(os.getenv("BENCH_LIMIT") or "0")
+local n = 0
+response = function(status, headers, body)
+  n = n + 1
+  if limit > 0 and n >= limit then wrk.thread:stop() end
+end
+"""
+
+
+def median_of(runs, key):
+    return statistics.median([r[key] for r in runs if r.get(key) is not None] or [0])
+
+
+def api_section(api, redis, M, rep):
+    d, R = M["api_d"], M["api_rep"]
+    post_lua = write_lua("post.lua", POST_LUA)
+    base = f"http://127.0.0.1:{api.port}"
+    out = {}
+    # GET /results/{finished id} against HMGET of the same hash (what the api asks Redis).
+    tid = rep.get("finished_id")
+    if not tid:
+        h = Http(api.port)
+        tid = h.req("POST", "/run-code", PY_BODY)[1]["task_id"]
+        h.close()
+    say(f"api: GET /results ({R}x{d}s) vs redis-benchmark HMGET")
+    ours, ref = [], []
+    for _ in range(R):
+        ours.append(wrk(f"{base}/results/{tid}", d))
+        ref.append(redis_bench(redis, 300000 if d >= 8 else 100000,
+                               ["HMGET", f"{PREFIX}task:{tid}", "status", "result"]))
+    out["results"] = {"task_state": redis.cmd("HGET", f"{PREFIX}task:{tid}", "status"),
+                      "ours_runs": ours, "ref_runs": ref}
+    # POST /run-code (no worker) against EVALSHA of the api's own enqueue script.
+    script = enqueue_script()
+    sha = redis.cmd("SCRIPT", "LOAD", script)
+    h = Http(api.port)
+    probe = h.req("POST", "/run-code", PY_BODY)[1]["task_id"]
+    h.close()
+    req_json = redis.cmd("HGET", f"{PREFIX}task:{probe}", "request")
+    say(f"api: POST /run-code ({R}x{d}s) vs redis-benchmark EVALSHA enqueue "
+        f"(request JSON {len(req_json)} B)")
+    ours, ref = [], []
+    for _ in range(R):
+        redis.cmd("FLUSHDB")
+        ours.append(wrk(f"{base}/run-code", d, lua=post_lua))
+        ours[-1]["queued"] = redis.cmd("LLEN", f"{PREFIX}queue")
+        redis.cmd("FLUSHDB")
+        redis.cmd("SCRIPT", "LOAD", script)
+        ref.append(redis_bench(redis, 400000 if d >= 8 else 150000, [
+            "EVALSHA", sha, "2", f"{PREFIX}task:00000000-0000-4000-8000-__rand_int__",
+            f"{PREFIX}queue", "00000000-0000-4000-8000-__rand_int__", req_json,
+            str(int(time.time() * 1000)), "3600", str(1 << 30)], rand=10 ** 11))
+        ref[-1]["queued"] = redis.cmd("LLEN", f"{PREFIX}queue")
+    redis.cmd("FLUSHDB")
+    out["enqueue"] = {"script_sha": sha, "ours_runs": ours, "ref_runs": ref}
+    for k in ("results", "enqueue"):
+        s = out[k]
+        for who in ("ours", "ref"):
+            s[f"{who}_req_s"] = round(median_of(s[f"{who}_runs"], "req_s"), 1)
+            s[f"{who}_p99_ms"] = round(median_of(s[f"{who}_runs"], "p99_ms"), 3)
+        s["ratio_req_s"] = ratio(s["ours_req_s"], s["ref_req_s"])
+        say(f"  {k}: ours {s['ours_req_s']} req/s, redis-benchmark {s['ref_req_s']} req/s")
+    rep["memory"]["api_after_wrk"] = rss_kib(api.pid)
+    return out
+
+
+# ---------------------------------------------------------------- section 4 ----
+
+class Seed:
+    """The seed stack, copied to WORK/seedstack (its run.sh writes .run/ next to itself)."""
+
+    def __init__(self):
+        self.dir = os.path.join(WORK, "seedstack")
+        if not os.path.exists(self.dir):
+            shutil.copytree(SEED_SRC, self.dir, ignore=shutil.ignore_patterns("out", ".run"))
+            for dp, dns, fns in os.walk(self.dir):
+                os.chmod(dp, 0o755)
+                for fn in fns:
+                    os.chmod(os.path.join(dp, fn), 0o755)
+        self.redis_port, self.api_port = free_port(), free_port()
+        self.env = dict(os.environ, REDIS_PORT=str(self.redis_port), API_PORT=str(self.api_port),
+                        CELERY_CONCURRENCY="4",
+                        IMAGE_PYTHON=os.environ.get("SEED_IMAGE", "code-runner/python:latest"))
+        self.env.pop("REDIS_URL", None)
+
+    def run(self, *args, timeout=120):
+        r = subprocess.run([os.path.join(self.dir, "run.sh"), *args], env=self.env, cwd=self.dir,
+                           capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError(f"seed run.sh {' '.join(args)}: {r.stdout[-400:]} {r.stderr[-400:]}")
+        return r.stdout
+
+    def pid(self, name):
+        try:
+            return int(open(os.path.join(self.dir, ".run", f"{name}.pid")).read())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        try:
+            self.run("stop", timeout=90)
+        except Exception as e:
+            say(f"seed stop: {e}")
+
+
+def seed_single(port, n):
+    """The seed's own method: submit, poll GET every 10 ms until SUCCESS."""
+    h, lat = Http(port), []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        st, b = h.req("POST", "/run-code", PY_BODY)
+        tid = b["task_id"]
+        while True:
+            st, b = h.req("GET", f"/results/{tid}")
+            if b.get("status") != "PENDING":
+                break
+            if time.perf_counter() - t0 > 60:
+                raise RuntimeError("seed job did not finish in 60 s")
+            time.sleep(0.01)
+        if b.get("status") != "SUCCESS":
+            raise RuntimeError(f"seed job: {b}")
+        lat.append(time.perf_counter() - t0)
+        time.sleep(0.05)
+    h.close()
+    return lat
+
+
+def seed_batch(port, n):
+    """Submit n jobs (one keep-alive connection), then poll in submission order: only the oldest
+    unfinished id, every 100 ms (light polling, the seed's best case). jobs/s to last SUCCESS."""
+    h = Http(port)
+    t0 = time.perf_counter()
+    ids = [h.req("POST", "/run-code", PY_BODY)[1]["task_id"] for _ in range(n)]
+    last, bad = None, 0
+    for tid in ids:
+        while True:
+            st, b = h.req("GET", f"/results/{tid}")
+            if b.get("status") != "PENDING":
+                break
+            if time.perf_counter() - t0 > 300:
+                raise RuntimeError("seed batch did not finish in 300 s")
+            time.sleep(0.1)
+        bad += b.get("status") != "SUCCESS"
+        last = time.perf_counter()
+    h.close()
+    return n / (last - t0), bad
+
+
+def seed_section(api, redis, M, rep):
+    d, R = M["api_d"], M["api_rep"]
+    post_lua = write_lua("post.lua", POST_LUA)
+    seed = Seed()
+    out = {"image": seed.env["IMAGE_PYTHON"]}
+    w = None
+    try:
+        say("seed: starting its redis and api (worker stopped)")
+        seed.run("start-redis")
+        seed.run("start-api")
+        out["rss_idle_kib"] = {"api": tree_rss_kib(seed.pid("api"))}
+        ours, theirs = [], []
+        for _ in range(R):
+            redis.cmd("FLUSHDB")
+            ours.append(wrk(f"http://127.0.0.1:{api.port}/run-code", d, lua=post_lua))
+            seed.run("flush")
+            theirs.append(wrk(f"http://127.0.0.1:{seed.api_port}/run-code", d, lua=post_lua))
+        redis.cmd("FLUSHDB")
+        seed.run("flush")
+        out["enqueue"] = {"ours_runs": ours, "seed_runs": theirs,
+                          "ours_req_s": round(median_of(ours, "req_s"), 1),
+                          "seed_req_s": round(median_of(theirs, "req_s"), 1)}
+        out["enqueue"]["ratio"] = ratio(out["enqueue"]["ours_req_s"], out["enqueue"]["seed_req_s"])
+        say(f"  enqueue: ours {out['enqueue']['ours_req_s']} req/s, seed "
+            f"{out['enqueue']['seed_req_s']} req/s")
+        out["rss_after_wrk_kib"] = {"api": tree_rss_kib(seed.pid("api"))}
+
+        say("seed: starting its celery worker (concurrency 4); ours with WORKER_CONCURRENCY=4")
+        seed.run("start-worker", timeout=120)
+        out["rss_idle_kib"]["worker_tree"] = tree_rss_kib(seed.pid("worker"))
+        w = Worker(redis, 4, EXECUTOR="oci", OCI_RUNTIME="runc")
+        h = Http(api.port)
+        seed_single(seed.api_port, 2)  # warm-up
+        for _ in range(2):
+            h.req("POST", "/run-code?wait=30", PY_BODY)
+        n = M["seed_lat"]
+        mine, theirs = [], []
+        for i in range(n):
+            t0 = time.perf_counter()
+            st, b = h.req("POST", "/run-code?wait=30", PY_BODY)
+            if not job_ok(b, "1\n"):
+                raise RuntimeError(f"ours: {b}")
+            mine.append(time.perf_counter() - t0)
+            theirs += seed_single(seed.api_port, 1)
+        h.close()
+        out["latency"] = {"n": n, "ours_p50_ms": ms(pct(mine, .5)), "ours_p99_ms": ms(pct(mine, .99)),
+                          "seed_p50_ms": ms(pct(theirs, .5)), "seed_p99_ms": ms(pct(theirs, .99)),
+                          "speedup_p50": ratio(pct(theirs, .5), pct(mine, .5))}
+        say(f"  latency p50: ours {out['latency']['ours_p50_ms']} ms, seed "
+            f"{out['latency']['seed_p50_ms']} ms")
+        n = M["seed_tput"]
+        batch_ours(api, 4)
+        t_seed, bad = seed_batch(seed.api_port, n)
+        t_ours, bad_ours, _ = batch_ours(api, n)
+        out["throughput"] = {"n": n, "concurrency": 4, "ours_jobs_s": round(t_ours, 2),
+                             "seed_jobs_s": round(t_seed, 2), "seed_failures": bad,
+                             "ours_failures": len(bad_ours), "ratio": ratio(t_ours, t_seed)}
+        say(f"  throughput: ours {t_ours:.1f} jobs/s, seed {t_seed:.1f} jobs/s")
+        out["rss_after_kib"] = {"api": tree_rss_kib(seed.pid("api")),
+                                "worker_tree": tree_rss_kib(seed.pid("worker"))}
+    except Exception as e:
+        say(f"seed: {e}")
+        out["error"] = str(e)[:500]
+    finally:
+        if w:
+            w.stop()
+        seed.stop()
+        redis.cmd("FLUSHDB")
+    return out
+
+
+# ---------------------------------------------------------------- section 6 ----
+
+def probe_p50(port, n, method, path, body=None):
+    h, lat = Http(port), []
+    for _ in range(10):  # warm: connection, allocator, code paths
+        h.req(method, path, body)
+    for _ in range(n):
+        t0 = time.perf_counter()
+        st, _ = h.req(method, path, body)
+        if st != 200:
+            raise RuntimeError(f"{method} {path}: {st}")
+        lat.append(time.perf_counter() - t0)
+    h.close()
+    return ms(pct(lat, .5))
+
+
+def hold_longpolls(api, redis, count, probe_n, rep):
+    h = Http(api.port)
+    tid = h.req("POST", "/run-code", PY_BODY)[1]["task_id"]
+    h.close()
+    before = {"health_p50_ms": probe_p50(api.port, probe_n, "GET", "/health"),
+              "post_p50_ms": probe_p50(api.port, probe_n, "POST", "/run-code", PY_BODY),
+              "api_rss_kib": rss_kib(api.pid)}
+    say(f"scale: opening {count} long-polls GET /results/<pending>?wait=30")
+    req = (f"GET /results/{tid}?wait=30 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").encode()
+    socks = []
+    t0 = time.perf_counter()
+    try:
+        for i in range(count):
+            s = socket.socket()
+            s.settimeout(5)
+            s.connect(("127.0.0.1", api.port))
+            s.sendall(req)
+            socks.append(s)
+        t_open = time.perf_counter() - t0
+        # wait until the api holds them (its open descriptors) or 10 s
+        fd_dir = f"/proc/{api.pid}/fd"
+        end = time.monotonic() + 10
+        while time.monotonic() < end and len(os.listdir(fd_dir)) < count:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        during = {"api_fds": len(os.listdir(fd_dir)), "api_rss_kib": rss_kib(api.pid),
+                  "health_p50_ms": probe_p50(api.port, probe_n, "GET", "/health"),
+                  "post_p50_ms": probe_p50(api.port, probe_n, "POST", "/run-code", PY_BODY)}
+        during["api_rss_kib"] = max(during["api_rss_kib"], rss_kib(api.pid))
+        elapsed = time.perf_counter() - t0
+        # Finish the task the way the worker's finish script does, and time the fan-out.
+        result = json.dumps({"output": "1\n", "error": "", "exit_code": 0, "signal": None,
+                             "verdict": "ok", "compile_output": None, "time_ms": 1, "wall_ms": 1,
+                             "memory_kb": 1, "truncated": False})
+        key = f"{PREFIX}task:{tid}"
+        redis.cmd("HSET", key, "status", "SUCCESS", "result", result,
+                  "finished_at", str(int(time.time() * 1000)))
+        t1 = time.perf_counter()
+        redis.cmd("PUBLISH", f"{PREFIX}done", tid)
+        sel = selectors.DefaultSelector()
+        for s in socks:
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ, bytearray())
+        answered, success, pending_left = 0, 0, len(socks)
+        deadline = time.monotonic() + max(5, 35 - elapsed)
+        last = t1
+        while pending_left and time.monotonic() < deadline:
+            for k, _ in sel.select(timeout=1):
+                try:
+                    chunk = k.fileobj.recv(65536)
+                except BlockingIOError:
+                    continue
+                buf = k.data
+                buf += chunk
+                if b"\r\n\r\n" in buf and (b'"SUCCESS"' in buf or b'"PENDING"' in buf
+                                           or not chunk):
+                    answered += 1
+                    success += b'"SUCCESS"' in buf
+                    pending_left -= 1
+                    sel.unregister(k.fileobj)
+                    last = time.perf_counter()
+                elif not chunk:
+                    pending_left -= 1
+                    sel.unregister(k.fileobj)
+        sel.close()
+        wake = {"answered": answered, "success": success, "all_answered_ms": ms(last - t1)}
+    finally:
+        for s in socks:
+            s.close()
+    time.sleep(1)
+    after = {"api_rss_kib": rss_kib(api.pid)}
+    return {"count": count, "open_s": round(t_open, 2), "before": before, "during": during,
+            "wake": wake, "after": after,
+            "health_p50_ratio": ratio(during["health_p50_ms"], before["health_p50_ms"]),
+            "post_p50_ratio": ratio(during["post_p50_ms"], before["post_p50_ms"])}
+
+
+def scale_section(api, redis, M, rep, tput_ours, bare_rate):
+    out = {}
+    n = M["scale_n"]
+    redis.cmd("FLUSHDB")
+    mem0 = redis.info_int("memory", "used_memory")
+    say(f"scale: enqueue {n} tasks with wrk (stops at {n} answers)")
+    lua = write_lua("post.lua", POST_LUA)
+    env = dict(os.environ, BENCH_LIMIT=str(n))
+    # wrk has no request count: its thread stops itself after n answers (post.lua) and we SIGINT
+    # it (it then prints its summary) once the queue holds n; at most 300 s.
+    p = subprocess.Popen(["wrk", "-t1", "-c64", "-d300s", "--timeout", "10s", "-s", lua,
+                          f"http://127.0.0.1:{api.port}/run-code"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    t0 = time.perf_counter()
+    while p.poll() is None and time.perf_counter() - t0 < 300:
+        if redis.cmd("LLEN", f"{PREFIX}queue") >= n:
+            break
+        time.sleep(0.05)
+    t_fill = time.perf_counter() - t0
+    p.send_signal(signal.SIGINT)
+    try:
+        wout = p.communicate(timeout=20)[0]
+    except subprocess.TimeoutExpired:
+        p.kill()
+        wout = p.communicate()[0]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", wout or "")
+    time.sleep(0.5)
+    queued = redis.cmd("LLEN", f"{PREFIX}queue")
+    mem1 = redis.info_int("memory", "used_memory")
+    out["enqueue"] = {"target": n, "queued": queued, "fill_s": round(t_fill, 2),
+                      "wrk_req_s": round(queued / t_fill, 1),
+                      "non2xx": int(non2xx.group(1)) if non2xx else 0,
+                      "redis_used_memory_delta_b": mem1 - mem0,
+                      "bytes_per_task": round((mem1 - mem0) / queued, 1) if queued else None}
+    rep["memory"]["api_after_100k_enqueue"] = rss_kib(api.pid)
+    say(f"  queued {queued}, {out['enqueue']['bytes_per_task']} B/task in Redis")
+    # Drain from the deep queue for a fixed window.
+    W = M["drain_s"]
+    say(f"scale: drain from a {queued}-deep queue for {W}s (WORKER_CONCURRENCY=4, oci/runc)")
+    w = Worker(redis, 4, EXECUTOR="oci", OCI_RUNTIME="runc")
+    try:
+        time.sleep(3)  # past start-up
+        l0, t0 = redis.cmd("LLEN", f"{PREFIX}queue"), time.perf_counter()
+        time.sleep(W)
+        l1, t1 = redis.cmd("LLEN", f"{PREFIX}queue"), time.perf_counter()
+        rate = (l0 - l1) / (t1 - t0)
+        out["drain"] = {"window_s": W, "queue_depth": l0, "jobs_s": round(rate, 2),
+                        "vs_shallow_queue_ratio": ratio(rate, tput_ours),
+                        "vs_bare_parallel_ratio": ratio(rate, bare_rate),
+                        "note": f"rate over {W}s from a {l0}-deep queue, not the whole 100k "
+                                "(~1.5 h at this rate on 2 cores)"}
+        say(f"  drained {rate:.1f} jobs/s")
+    finally:
+        w.stop()
+    redis.cmd("FLUSHDB")
+    try:
+        out["longpoll"] = hold_longpolls(api, redis, M["hold"], M["probe"], rep)
+    except Exception as e:
+        say(f"long-poll hold: {e}")
+        out["longpoll"] = {"error": str(e)[:500]}
+    redis.cmd("FLUSHDB")
+    return out
+
+
+# ---------------------------------------------------------------- report ----
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = open("/proc/meminfo").readline().split()[1]
+    return {"cores": os.cpu_count(), "kernel": platform.release(), "cpu_model": model,
+            "mem_total_mib": int(mem) // 1024, "hostname": socket.gethostname(),
+            "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+
+
+def fmt(x, unit=""):
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        x = f"{x:.3g}" if abs(x) < 10 else f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.1f}"
+    return f"{x}{unit}"
+
+
+def targets(rep):
+    t = []
+    lat = rep.get("latency", {})
+
+    def add(name, value, op, limit):
+        holds = None if value is None else (value <= limit if op == "<=" else value >= limit)
+        t.append({"target": name, "value": value, "limit": f"{op} {limit}", "holds": holds})
+
+    for ex in ("oci/runc", "oci/runsc"):
+        py = lat.get(ex, {}).get("python", {})
+        add(f"latency python {ex}: p50 ours/bare", py.get("ratio_p50"), "<=", 1.5)
+        add(f"latency python {ex}: p99/p50 (ours)", py.get("ours_p99_over_p50"), "<=", 2.0)
+    tp = rep.get("throughput", {})
+    add("throughput c=4: ours/bare parallel", tp.get("ratio"), ">=", 0.6)
+    api = rep.get("api", {})
+    add("api enqueue: ours/redis-benchmark EVALSHA", api.get("enqueue", {}).get("ratio_req_s"),
+        ">=", 0.4)
+    seed = rep.get("seed", {})
+    add("api enqueue: ours/seed", seed.get("enqueue", {}).get("ratio"), ">=", 20)
+    add("per-job latency p50: seed/ours", seed.get("latency", {}).get("speedup_p50"), ">=", 10)
+    mem = rep.get("memory", {})
+    add("api RSS idle (MiB)", round(mem.get("api_idle_kib", 0) / 1024, 2) or None, "<=", 10)
+    hold = rep.get("scale", {}).get("longpoll", {})
+    v = hold.get("during", {}).get("api_rss_kib")
+    add(f"api RSS under {hold.get('count', '?')} long-polls (MiB)", v and round(v / 1024, 2),
+        "<=", 64)
+    sup = kid = 0
+    for k in ("worker_idle", "worker_after_latency"):
+        for s_, kids in mem.get(k, {}).values():
+            sup, kid = max(sup, s_), max([kid] + kids)
+    peak = mem.get("worker_peak_during_throughput", {})
+    sup, kid = max(sup, peak.get("supervisor", 0)), max(kid, peak.get("worker_max", 0))
+    add("worker supervisor VmRSS, worst seen (MiB)", round(sup / 1024, 2) or None, "<=", 5)
+    add("worker process VmRSS, worst seen (MiB)", round(kid / 1024, 2) or None, "<=", 5)
+    return t
+
+
+def table(rep):
+    L = []
+    m = rep["machine"]
+    L.append(f"code-runner benchmarks ({rep['mode']} mode) — {m['cores']} cores, {m['cpu_model']}, "
+             f"kernel {m['kernel']}, {m['mem_total_mib']} MiB, load {' '.join(m['loadavg_at_start'])}, "
+             f"{m['date']}")
+    L.append("Every ratio is against a reference measured in this same run.")
+    row = "{:<44} {:>14} {:>14} {:>9}"
+    L.append("")
+    L.append("1. Per-job latency, POST /run-code?wait=30 one at a time vs bare fork/exec on the host")
+    L.append(row.format("executor / program", "ours p50|p99", "bare p50|p99", "ratio"))
+    for ex, d in rep.get("latency", {}).items():
+        if "error" in d and not d.get("python"):
+            L.append(f"  {ex}: ERROR {d['error'][:90]}")
+            continue
+        for lang in ("python", "c"):
+            x = d.get(lang)
+            if not x:
+                continue
+            L.append(row.format(f"  {ex} {lang} (n={x['n']})",
+                                f"{fmt(x['ours_p50_ms'])}|{fmt(x['ours_p99_ms'])} ms",
+                                f"{fmt(x['bare_p50_ms'])}|{fmt(x['bare_p99_ms'])} ms",
+                                f"{fmt(x['ratio_p50'])}x"))
+            L.append(row.format("      p99 ratio / ours p99:p50 / sandbox wall p50",
+                                f"{fmt(x['ratio_p99'])}x", f"{fmt(x['ours_p99_over_p50'])}",
+                                f"{fmt(x['result_wall_ms_p50'])}ms"))
+        if d.get("error"):
+            L.append(f"  {ex}: ERROR {d['error'][:90]}")
+    cpu = rep.get("cpu_per_job")
+    if cpu:
+        L.append(f"  CPU ms per oci/runc python job (n={cpu['n']}): " + ", ".join(
+            f"{k} {v}" for k, v in cpu.items() if k != "n"))
+    pr = rep.get("profile")
+    if pr:
+        L.append("")
+        L.append(f"1b. Where one oci/runc python job's time goes (tests/bench/where_time_goes.py, "
+                 f"interleaved, median of {pr.get('reps')})")
+        if pr.get("error"):
+            L.append(f"  ERROR {pr['error']}")
+        for k, v in pr.get("parts", {}).items():
+            L.append(f"  {k:<44} {fmt(v['p50_ms']):>8} ms {fmt(v['x_bare_python']):>8}x bare")
+    tp = rep.get("throughput")
+    if tp:
+        L.append("")
+        L.append(f"2. Throughput, {tp['n']} python print(1), WORKER_CONCURRENCY=4 vs bare 4 at a time")
+        L.append(row.format("", "ours jobs/s", "bare jobs/s", "ratio"))
+        L.append(row.format("  first submit -> last SUCCESS", fmt(tp["ours_jobs_s"]),
+                            fmt(tp["bare_jobs_s"]), f"{fmt(tp['ratio'])}x"))
+        L.append(f"  (bare before/after: {tp['bare_jobs_s_before']}/{tp['bare_jobs_s_after']}; "
+                 f"failures {tp['failures']}; submit rate {tp['submit_rate_req_s']} req/s)")
+    api = rep.get("api")
+    if api:
+        L.append("")
+        L.append("3. API (wrk -t1 -c64, no worker) vs redis-benchmark -c64 doing the same Redis work")
+        L.append(row.format("", "ours req/s|p99", "redis req/s|p99", "ratio"))
+        for k, name in (("enqueue", "POST /run-code vs EVALSHA enqueue"),
+                        ("results", "GET /results/{id} vs HMGET")):
+            s = api[k]
+            L.append(row.format(f"  {name}", f"{fmt(s['ours_req_s'])}|{fmt(s['ours_p99_ms'])}ms",
+                                f"{fmt(s['ref_req_s'])}|{fmt(s['ref_p99_ms'])}ms",
+                                f"{fmt(s['ratio_req_s'])}x"))
+    seed = rep.get("seed")
+    if seed:
+        L.append("")
+        L.append("4. Against the seed stack (FastAPI + Celery + docker-py), same run")
+        if seed.get("error"):
+            L.append(f"  ERROR {seed['error'][:100]}")
+        L.append(row.format("", "ours", "seed", "ours/seed"))
+        e = seed.get("enqueue")
+        if e:
+            L.append(row.format("  enqueue req/s (wrk -c64 POST)", fmt(e["ours_req_s"]),
+                                fmt(e["seed_req_s"]), f"{fmt(e['ratio'])}x"))
+        l = seed.get("latency")
+        if l:
+            L.append(row.format(f"  single-job latency p50 ms (n={l['n']})", fmt(l["ours_p50_ms"]),
+                                fmt(l["seed_p50_ms"]),
+                                f"{fmt(ratio(l['ours_p50_ms'], l['seed_p50_ms']))}x"))
+            L.append(f"      (seed/ours speed-up {fmt(l['speedup_p50'])}x; p99 ours "
+                     f"{fmt(l['ours_p99_ms'])} ms, seed {fmt(l['seed_p99_ms'])} ms)")
+        t = seed.get("throughput")
+        if t:
+            L.append(row.format(f"  throughput jobs/s ({t['n']} jobs, c=4)", fmt(t["ours_jobs_s"]),
+                                fmt(t["seed_jobs_s"]), f"{fmt(t['ratio'])}x"))
+        ri, ra = seed.get("rss_idle_kib", {}), seed.get("rss_after_kib", {})
+        if ri:
+            L.append(f"  seed RSS: uvicorn {fmt(ri.get('api', 0) // 1024)} MiB idle, "
+                     f"{fmt(ra.get('api', 0) // 1024)} MiB after; celery tree "
+                     f"{fmt(ri.get('worker_tree', 0) // 1024)} MiB idle, "
+                     f"{fmt(ra.get('worker_tree', 0) // 1024)} MiB after")
+    mem = rep.get("memory", {})
+    L.append("")
+    L.append("5. Memory (VmRSS, KiB)")
+    L.append(f"  api: idle {mem.get('api_idle_kib')}, after latency {mem.get('api_after_latency')}, "
+             f"after wrk {mem.get('api_after_wrk')}, after 100k enqueue "
+             f"{mem.get('api_after_100k_enqueue')}")
+    for k in ("worker_idle", "worker_after_latency"):
+        for ex, (sup, kids) in mem.get(k, {}).items():
+            asup, akids = mem.get(k + "_anon", {}).get(ex, (None, None))
+            L.append(f"  worker {k[7:]} {ex}: supervisor {sup} (private {asup}), processes "
+                     f"{kids} (private {akids})")
+    if mem.get("worker_peak_during_throughput"):
+        p = mem["worker_peak_during_throughput"]
+        L.append(f"  worker peak during throughput (c=4): supervisor {p.get('supervisor')}, "
+                 f"largest process {p.get('worker_max')}")
+    sc = rep.get("scale")
+    if sc:
+        L.append("")
+        L.append("6. Scale")
+        e = sc.get("enqueue", {})
+        L.append(f"  enqueue {e.get('queued')} tasks: {fmt(e.get('wrk_req_s'))} req/s, Redis "
+                 f"{fmt(e.get('bytes_per_task'))} B/task (used_memory delta "
+                 f"{e.get('redis_used_memory_delta_b')} B)")
+        d = sc.get("drain", {})
+        if d:
+            L.append(f"  drain from a {d['queue_depth']}-deep queue: {d['jobs_s']} jobs/s over "
+                     f"{d['window_s']} s = {fmt(d['vs_shallow_queue_ratio'])}x the shallow-queue "
+                     f"rate of section 2, {fmt(d['vs_bare_parallel_ratio'])}x bare parallel")
+        h = sc.get("longpoll", {})
+        if h.get("error"):
+            L.append(f"  long-poll hold: ERROR {h['error'][:100]}")
+        elif h:
+            b, du, wk = h["before"], h["during"], h["wake"]
+            L.append(f"  {h['count']} long-polls held (opened in {h['open_s']} s; api fds "
+                     f"{du['api_fds']}): api RSS {b['api_rss_kib']} -> {du['api_rss_kib']} KiB "
+                     f"(after close {h['after']['api_rss_kib']})")
+            L.append(f"    GET /health p50 {b['health_p50_ms']} -> {du['health_p50_ms']} ms "
+                     f"({fmt(h['health_p50_ratio'])}x); POST /run-code p50 {b['post_p50_ms']} -> "
+                     f"{du['post_p50_ms']} ms ({fmt(h['post_p50_ratio'])}x)")
+            L.append(f"    one PUBLISH woke {wk['answered']} ({wk['success']} SUCCESS) in "
+                     f"{wk['all_answered_ms']} ms")
+    L.append("")
+    L.append("Targets")
+    for t in rep["targets"]:
+        mark = "n/a " if t["holds"] is None else "HOLD" if t["holds"] else "MISS"
+        L.append(f"  [{mark}] {t['target']:<46} {fmt(t['value']):>10}  (target {t['limit']})")
+    return "\n".join(L)
+
+
+def main():
+    global WORK
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--out", default=os.path.join(HERE, "out"))
+    ap.add_argument("--sections", default="latency,profile,throughput,api,seed,scale")
+    ap.add_argument("--executors", default="oci/runc,oci/runsc,docker")
+    a = ap.parse_args()
+    WORK = a.workdir
+    M = MODES["quick" if a.quick else "full"]
+    secs = a.sections.split(",")
+    rep = {"machine": machine(), "mode": "quick" if a.quick else "full", "counts": M,
+           "memory": {}}
+
+    def on_signal(sig, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    redis = api = None
+    try:
+        redis = Redis()
+        api = Api(redis)
+        time.sleep(0.5)
+        rep["memory"]["api_idle_kib"] = rss_kib(api.pid)
+        exmap = {"oci/runc": {"EXECUTOR": "oci", "OCI_RUNTIME": "runc"},
+                 "oci/runsc": {"EXECUTOR": "oci", "OCI_RUNTIME": "runsc"},
+                 "docker": {"EXECUTOR": "docker"}}
+        if "latency" in secs:
+            exs = [(e, exmap[e]) for e in a.executors.split(",")]
+            rep["latency"] = latency_section(api, redis, M, exs, rep)
+            rep["memory"]["api_after_latency"] = rss_kib(api.pid)
+        if "profile" in secs:
+            say("profile: where the time of one oci/runc job goes (where_time_goes.py)")
+            rep["profile"] = profile_section(rep, M)
+        if "throughput" in secs:
+            rep["throughput"] = throughput_section(api, redis, M, rep)
+        if "api" in secs:
+            rep["api"] = api_section(api, redis, M, rep)
+        if "seed" in secs:
+            rep["seed"] = seed_section(api, redis, M, rep)
+        if "scale" in secs:
+            tp = rep.get("throughput", {})
+            rep["scale"] = scale_section(api, redis, M, rep, tp.get("ours_jobs_s"),
+                                         tp.get("bare_jobs_s"))
+    except KeyboardInterrupt:
+        say("interrupted; stopping what we started")
+        rep["interrupted"] = True
+    finally:
+        stop_all()
+    rep["targets"] = targets(rep)
+    os.makedirs(a.out, exist_ok=True)
+    name = "bench-quick" if a.quick else "bench"  # a quick run does not replace the full figures
+    with open(os.path.join(a.out, name + ".json"), "w") as f:
+        json.dump(rep, f, indent=2)
+    txt = table(rep)
+    with open(os.path.join(a.out, name + ".txt"), "w") as f:
+        f.write(txt + "\n")
+    print(txt)
+    return 1 if rep.get("interrupted") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
