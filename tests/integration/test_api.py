@@ -492,6 +492,10 @@ def test_starts_while_redis_down(workdir, redis, start_api):
     redis.start()
     harness.wait_until(lambda: api.request("GET", "/health")[0] == 200, timeout=10 * SLOW,
                        what="the api to connect")
+    # Each event loop reconnects on its own backoff: a request reaching a loop that has not
+    # reconnected yet gets 503 with Retry-After, never a hang; soon every loop accepts work.
+    harness.wait_until(lambda: api.request("POST", "/run-code", PY)[0] == 200, timeout=10 * SLOW,
+                       what="every loop to accept submissions")
     api.submit(PY)
 
 

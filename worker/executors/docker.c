@@ -402,6 +402,11 @@ static int docker_prepare(const cfg *c, const language *lang, const job_request 
         snprintf(err, errlen, "the docker executor was not initialised");
         return -1;
     }
+    /* A worker process holds one job at a time, so whatever carries its id now is a leftover:
+     * typically a container the engine finished creating after the previous holder of this id
+     * was killed (and after the supervisor's cleanup ran), which would clash with this job. */
+    remove_labelled("containers", st.worker_id);
+    remove_labelled("volumes", st.worker_id);
     sandbox *sb = xcalloc(1, sizeof *sb);
     sb->job_id = xstrdup(job_id);
     sb->base = name_of(st.worker_id, job_id, "");
