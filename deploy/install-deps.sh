@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev valgrind
   libhiredis-dev libevent-dev libjansson-dev libcurl4-openssl-dev uuid-dev libseccomp-dev
-  redis-server runc runsc debootstrap jq curl ca-certificates
+  redis-server runc runsc debootstrap jq curl ca-certificates openssl
   python3 python3-pytest
 )
 
