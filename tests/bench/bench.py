@@ -530,10 +530,10 @@ def sample_rss(w, stop_ev, peaks):
         stop_ev.wait(0.1)
 
 
-def throughput_section(api, redis, M, rep):
+def throughput_section(api, redis, M, rep, label="oci/runc", env=None):
     n = M["tput"]
-    say(f"throughput: {n} jobs, WORKER_CONCURRENCY=4, oci/runc")
-    w = Worker(redis, 4, EXECUTOR="oci", OCI_RUNTIME="runc")
+    say(f"throughput: {n} jobs, WORKER_CONCURRENCY=4, {label}")
+    w = Worker(redis, 4, **(env or {"EXECUTOR": "oci", "OCI_RUNTIME": "runc"}))
     try:
         batch_ours(api, 8)  # warm-up
         b1 = batch_bare(n)
@@ -544,8 +544,9 @@ def throughput_section(api, redis, M, rep):
         ev.set()
         th.join()
         b2 = batch_bare(n)
-        rep["memory"]["worker_peak_during_throughput"] = peaks
-        rep["memory"]["worker_after_throughput"] = w.rss()
+        if label == "oci/runc":
+            rep["memory"]["worker_peak_during_throughput"] = peaks
+            rep["memory"]["worker_after_throughput"] = w.rss()
         ref = statistics.mean([b1, b2])
         say(f"  ours {ours:.1f} jobs/s, bare {b1:.1f}/{b2:.1f} jobs/s")
         return {"n": n, "ours_jobs_s": round(ours, 2), "bare_jobs_s_before": round(b1, 2),
@@ -1105,6 +1106,13 @@ def table(rep):
                             fmt(tp["bare_jobs_s"]), f"{fmt(tp['ratio'])}x"))
         L.append(f"  (bare before/after: {tp['bare_jobs_s_before']}/{tp['bare_jobs_s_after']}; "
                  f"failures {tp['failures']}; submit rate {tp['submit_rate_req_s']} req/s)")
+    for label, t in rep.get("throughput_executors", {}).items():
+        if not tp:
+            L.append("")
+            L.append("2. Throughput, python print(1), WORKER_CONCURRENCY=4 vs bare 4 at a time")
+            tp = t
+        L.append(row.format(f"  {label} ({t['n']} jobs)", fmt(t["ours_jobs_s"]),
+                            fmt(t["bare_jobs_s"]), f"{fmt(t['ratio'])}x"))
     api = rep.get("api")
     if api:
         L.append("")
@@ -1220,7 +1228,8 @@ def main():
         rep["memory"]["api_idle_kib"] = rss_kib(api.pid)
         exmap = {"oci/runc": {"EXECUTOR": "oci", "OCI_RUNTIME": "runc"},
                  "oci/runsc": {"EXECUTOR": "oci", "OCI_RUNTIME": "runsc"},
-                 "docker": {"EXECUTOR": "docker"}}
+                 "docker": {"EXECUTOR": "docker"},
+                 "docker/runsc": {"EXECUTOR": "docker", "DOCKER_RUNTIME": "runsc"}}
         if "latency" in secs:
             exs = [(e, exmap[e]) for e in a.executors.split(",")]
             rep["latency"] = latency_section(api, redis, M, exs, rep)
@@ -1230,6 +1239,10 @@ def main():
             rep["profile"] = profile_section(rep, M)
         if "throughput" in secs:
             rep["throughput"] = throughput_section(api, redis, M, rep)
+        if "throughput-executors" in secs:  # the same, per executor other than oci/runc
+            rep["throughput_executors"] = {
+                e: throughput_section(api, redis, M, rep, e, exmap[e])
+                for e in a.executors.split(",") if e != "oci/runc"}
         if "api" in secs:
             rep["api"] = api_section(api, redis, M, rep)
         if "seed" in secs:
