@@ -232,11 +232,17 @@ build_image() {
     # Switch atomically: the image name is a symlink replaced by rename(2).
     rm -rf --one-file-system "$final"
     mv -T "$tmp" "$final"
+    local prev
+    prev=$(readlink "$IMAGES_DIR/$img" 2>/dev/null || true)
     ln -sfn ".store/$img-$h" "$IMAGES_DIR/.$img.link"
     mv -T "$IMAGES_DIR/.$img.link" "$IMAGES_DIR/$img"
     local old
+    # The version just replaced stays until the next rebuild: jobs started on it (they pin the
+    # resolved path) finish on it; anything older goes.
     for old in "$IMAGES_DIR/.store/$img"-*; do
-        [ "$old" = "$final" ] || rm -rf --one-file-system "$old"
+        if [ "$old" != "$final" ] && [ "$old" != "$IMAGES_DIR/${prev:-none}" ]; then
+            rm -rf --one-file-system "$old"
+        fi
     done
     step "$img: done ($(du -sh "$final/rootfs" | cut -f1))"
 }
