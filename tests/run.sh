@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite as CI does: installs what it needs, builds, makes the sandbox images,
-# then runs every test (ctest) in a normal build and again under ASan+UBSan.
+# then runs every test (ctest) in a normal build, the api tests again under valgrind, everything
+# again under ASan+UBSan, and each fuzz target for a bounded time.
 #   tests/run.sh            everything
 #   tests/run.sh -R regex   only the ctest tests matching regex (both builds)
 set -euo pipefail
@@ -22,6 +23,10 @@ run_suite() { # build dir, ctest exclude regex, extra cmake args...
 
 CTEST_ARGS=("$@")
 run_suite "$ROOT/build-test" ""
+if [ ${#CTEST_ARGS[@]} -eq 0 ]; then
+  echo "== valgrind: the api integration tests with every api under valgrind (leaks are errors)"
+  (cd "$ROOT/build-test" && CR_API_VALGRIND=1 ctest --output-on-failure --timeout 900 -R 'integration/test_api$')
+fi
 # The compose test builds its own images from the sources (no sanitizers there): once is enough.
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
   run_suite "$ROOT/build-asan" "integration/test_compose" -DCR_SANITIZE=ON
