@@ -27,9 +27,11 @@ if [ ${#CTEST_ARGS[@]} -eq 0 ]; then
   echo "== valgrind: the api integration tests with every api under valgrind (leaks are errors)"
   (cd "$ROOT/build-test" && CR_API_VALGRIND=1 ctest --output-on-failure --timeout 900 -R 'integration/test_api$')
 fi
-# The compose test builds its own images from the sources (no sanitizers there): once is enough.
+# The compose test builds its own images from the sources (no sanitizers there): once is enough;
+# valgrind cannot run a sanitized binary.
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-  run_suite "$ROOT/build-asan" "integration/test_compose" -DCR_SANITIZE=ON
+  run_suite "$ROOT/build-asan" "integration/test_compose|integration/test_worker_valgrind" \
+  -DCR_SANITIZE=ON
 
 echo "== fuzz (bounded)"
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}" "$ROOT/tests/fuzz/run.sh"
