@@ -34,6 +34,17 @@ def build_images(*images):
         subprocess.run(argv, env=env, check=True, timeout=3600, stdout=subprocess.DEVNULL)
 
 
+def list_containers(runtime):
+    """Every container id the runtime knows. "list" fails when a container it found is deleted
+    meanwhile (other tests, other workers on this machine): tried again."""
+    for _ in range(50):
+        p = subprocess.run([runtime, "list", "--quiet"], capture_output=True, text=True)
+        if p.returncode == 0:
+            return p.stdout.split()
+        time.sleep(0.05)
+    raise AssertionError(f"{runtime} list keeps failing: {p.stderr}")
+
+
 def cgroup_roots():
     roots = []
     with open("/proc/self/mounts") as f:
@@ -47,13 +58,15 @@ def cgroup_roots():
 class Sandbox:
     """One worker identity with its own STATE_DIR; runs requests and checks for leftovers."""
 
-    def __init__(self, tmp_path, language="python", languages_file=LANGUAGES_FILE):
+    def __init__(self, tmp_path, language="python", languages_file=LANGUAGES_FILE,
+                 runtime=RUNTIME):
+        self.runtime = runtime
         self.worker = "t" + uuid.uuid4().hex[:10]
         self.language = language
         self.state_dir = tmp_path / "state"
         tmp_path.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ, WORKER_ID=self.worker, STATE_DIR=str(self.state_dir),
-                        IMAGES_DIR=str(IMAGES_DIR), OCI_RUNTIME=RUNTIME,
+                        IMAGES_DIR=str(IMAGES_DIR), OCI_RUNTIME=runtime,
                         LANGUAGES_FILE=str(languages_file), LOG_LEVEL="warn")
 
     def request(self, code, **fields):
@@ -74,22 +87,15 @@ class Sandbox:
         return p
 
     def containers(self):
-        # Other processes' containers may vanish while the runtime lists them (it then fails):
-        # ask again, a few times.
-        for _ in range(10):
-            p = subprocess.run([RUNTIME, "list", "--quiet"], capture_output=True, text=True)
-            if p.returncode == 0:
-                break
-            time.sleep(0.1)
-        assert p.returncode == 0, p.stderr
-        return [c for c in p.stdout.split() if c.startswith(f"cr-{self.worker}-")]
+        return [c for c in list_containers(self.runtime) if c.startswith(f"cr-{self.worker}-")]
 
     def cgroups(self):
         return [d for root in cgroup_roots() for d in (root / "code-runner").glob(
             f"cr-{self.worker}-*")]
 
     def processes(self):
-        """Live processes of our containers (zombies are dead already and reaped lazily)."""
+        """Live processes of our containers. Zombies are dead already: when a worker is killed,
+        its containers' inits are reparented to the host's init, which reaps them lazily."""
         found = []
         for proc in pathlib.Path("/proc").glob("[0-9]*"):
             try:

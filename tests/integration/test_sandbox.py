@@ -20,10 +20,8 @@ import uuid
 
 import pytest
 
-SOURCE_DIR = pathlib.Path(os.environ.get("CR_SOURCE_DIR", pathlib.Path(__file__).parents[2]))
-BUILD_DIR = pathlib.Path(os.environ.get("CR_BUILD_DIR", SOURCE_DIR / "build"))
-CLI = pathlib.Path(os.environ.get("CR_SANDBOX_CLI", BUILD_DIR / "tests" / "tools" / "sandbox_cli"))
-IMAGES_DIR = pathlib.Path(os.environ.get("IMAGES_DIR", "/var/lib/code-runner/images"))
+from sandbox_helpers import CLI, IMAGES_DIR, SOURCE_DIR, Sandbox
+
 RUNTIMES = os.environ.get("OCI_RUNTIMES", "runc,runsc").split(",")
 
 
@@ -39,91 +37,6 @@ def python_image():
                        timeout=1800)
 
 
-def cgroup_roots():
-    roots = []
-    with open("/proc/self/mounts") as f:
-        for line in f:
-            _, mnt, fstype = line.split()[:3]
-            if fstype in ("cgroup", "cgroup2"):
-                roots.append(pathlib.Path(mnt))
-    return roots
-
-
-def list_containers(runtime):
-    """Every container id the runtime knows. "list" fails when a container it found is deleted
-    meanwhile (other tests, other workers on this machine): tried again."""
-    for _ in range(50):
-        p = subprocess.run([runtime, "list", "--quiet"], capture_output=True, text=True)
-        if p.returncode == 0:
-            return p.stdout.split()
-        time.sleep(0.05)
-    raise AssertionError(f"{runtime} list keeps failing: {p.stderr}")
-
-
-class Sandbox:
-    """One worker identity with its own STATE_DIR; runs requests and checks for leftovers."""
-
-    def __init__(self, tmp_path, runtime):
-        self.runtime = runtime
-        self.worker = "t" + uuid.uuid4().hex[:10]
-        self.state_dir = tmp_path / "state"
-        self.env = dict(os.environ, WORKER_ID=self.worker, STATE_DIR=str(self.state_dir),
-                        IMAGES_DIR=str(IMAGES_DIR), OCI_RUNTIME=runtime,
-                        LANGUAGES_FILE=str(SOURCE_DIR / "images" / "languages.json"),
-                        LOG_LEVEL="warn")
-
-    def request(self, code, **fields):
-        return json.dumps({"language": "python", "code": code, **fields})
-
-    def run(self, code, wait=60, **fields):
-        """The result object of running code (a FAILURE fails the test)."""
-        p = subprocess.run([str(CLI), "-"], input=self.request(code, **fields).encode(),
-                           env=self.env, capture_output=True, timeout=wait)
-        assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
-        return json.loads(p.stdout)
-
-    def spawn(self, code, **fields):
-        p = subprocess.Popen([str(CLI), "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=self.env)
-        p.stdin.write(self.request(code, **fields).encode())
-        p.stdin.close()
-        return p
-
-    def containers(self):
-        return [c for c in list_containers(self.runtime) if c.startswith(f"cr-{self.worker}-")]
-
-    def cgroups(self):
-        return [d for root in cgroup_roots() for d in (root / "code-runner").glob(
-            f"cr-{self.worker}-*")]
-
-    def processes(self):
-        """Live processes of our containers. Zombies are dead already: when a worker is killed,
-        its containers' inits are reparented to the host's init, which reaps them lazily."""
-        found = []
-        for proc in pathlib.Path("/proc").glob("[0-9]*"):
-            try:
-                zombie = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-                if f"cr-{self.worker}-" in (proc / "cgroup").read_text() and not zombie:
-                    found.append(proc.name)
-            except (OSError, IndexError):
-                pass
-        return found
-
-    def mounts(self):
-        with open("/proc/self/mountinfo") as f:
-            return [line.split()[4] for line in f if str(self.state_dir) in line.split()[4]]
-
-    def leftovers(self):
-        mine = self.state_dir / self.worker
-        files = [str(p) for p in mine.rglob("*")] if mine.exists() else []
-        return {"containers": self.containers(), "cgroups": self.cgroups(),
-                "mounts": self.mounts(), "files": files, "processes": self.processes()}
-
-    def assert_clean(self):
-        empty = {"containers": [], "cgroups": [], "mounts": [], "files": [], "processes": []}
-        assert self.leftovers() == empty
-
-
 @pytest.fixture(params=RUNTIMES)
 def runtime(request):
     if shutil.which(request.param) is None:
@@ -133,7 +46,7 @@ def runtime(request):
 
 @pytest.fixture
 def sb(tmp_path, runtime):
-    s = Sandbox(tmp_path, runtime)
+    s = Sandbox(tmp_path, runtime=runtime)
     yield s
     s.assert_clean()
 
