@@ -67,17 +67,6 @@ static const option options[] = {
         86400),
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static int set_option(cfg *c, const option *o, const char *text, char *err, size_t errlen)
 {
     void *field = (char *)c + o->offset;
@@ -86,13 +75,13 @@ static int set_option(cfg *c, const option *o, const char *text, char *err, size
     switch (o->kind) {
     case K_STR:
         if (!*text)
-            return fail(err, errlen, "%s: must not be empty", o->name);
+            return set_error(err, errlen, "%s: must not be empty", o->name);
         *(char **)field = xstrdup(text);
         return 0;
     case K_INT:
     case K_LONG:
         if (parse_long(text, (long)o->min, (long)o->max, &l) < 0)
-            return fail(err, errlen, "%s: '%s' is not a whole number from %.0f to %.0f", o->name,
+            return set_error(err, errlen, "%s: '%s' is not a whole number from %.0f to %.0f", o->name,
                         text, o->min, o->max);
         if (o->kind == K_INT)
             *(int *)field = (int)l;
@@ -101,12 +90,12 @@ static int set_option(cfg *c, const option *o, const char *text, char *err, size
         return 0;
     case K_DOUBLE:
         if (parse_double(text, o->min, o->max, &d) < 0)
-            return fail(err, errlen, "%s: '%s' is not a number from %g to %g", o->name, text,
+            return set_error(err, errlen, "%s: '%s' is not a number from %g to %g", o->name, text,
                         o->min, o->max);
         *(double *)field = d;
         return 0;
     }
-    return fail(err, errlen, "%s: unknown option kind", o->name);
+    return set_error(err, errlen, "%s: unknown option kind", o->name);
 }
 
 /* redis://[:password@]host[:port][/db] (also redis://user:password@host). */
@@ -114,7 +103,7 @@ static int parse_redis_url(cfg *c, char *err, size_t errlen)
 {
     const char *u = c->redis_url;
     if (strncmp(u, "redis://", 8) != 0)
-        return fail(err, errlen, "REDIS_URL: '%s' must start with redis://", u);
+        return set_error(err, errlen, "REDIS_URL: '%s' must start with redis://", u);
     u += 8;
     const char *at = strrchr(u, '@');
     if (at) {
@@ -128,19 +117,19 @@ static int parse_redis_url(cfg *c, char *err, size_t errlen)
     const char *colon = memchr(u, ':', (size_t)(end - u));
     const char *host_end = colon ? colon : end;
     if (host_end == u)
-        return fail(err, errlen, "REDIS_URL: no host in '%s'", c->redis_url);
+        return set_error(err, errlen, "REDIS_URL: no host in '%s'", c->redis_url);
     c->redis_host = xstrndup(u, (size_t)(host_end - u));
     c->redis_port = 6379;
     long v;
     if (colon) {
         cleanup_free char *port = xstrndup(colon + 1, (size_t)(end - colon - 1));
         if (parse_long(port, 1, 65535, &v) < 0)
-            return fail(err, errlen, "REDIS_URL: bad port in '%s'", c->redis_url);
+            return set_error(err, errlen, "REDIS_URL: bad port in '%s'", c->redis_url);
         c->redis_port = (int)v;
     }
     if (slash && slash[1]) {
         if (parse_long(slash + 1, 0, 1000000, &v) < 0)
-            return fail(err, errlen, "REDIS_URL: bad database number in '%s'", c->redis_url);
+            return set_error(err, errlen, "REDIS_URL: bad database number in '%s'", c->redis_url);
         c->redis_db = (int)v;
     }
     return 0;
@@ -175,7 +164,7 @@ int cfg_load(cfg *c, char *err, size_t errlen)
     }
     if (strspn(c->worker_id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
         strlen(c->worker_id)) {
-        fail(err, errlen, "WORKER_ID: '%s' may only hold letters, digits, '.', '_' and '-'",
+        set_error(err, errlen, "WORKER_ID: '%s' may only hold letters, digits, '.', '_' and '-'",
              c->worker_id);
         goto fail;
     }
@@ -191,20 +180,20 @@ int cfg_load(cfg *c, char *err, size_t errlen)
     const char *level = getenv("LOG_LEVEL");
     c->log_level = log_level_parse(level && *level ? level : CFG_DEFAULT_LOG_LEVEL);
     if (c->log_level < 0) {
-        fail(err, errlen, "LOG_LEVEL: '%s' is not one of debug, info, warn, error", level);
+        set_error(err, errlen, "LOG_LEVEL: '%s' is not one of debug, info, warn, error", level);
         goto fail;
     }
     if (strcmp(c->executor, "oci") != 0 && strcmp(c->executor, "docker") != 0) {
-        fail(err, errlen, "EXECUTOR: '%s' is not one of oci, docker", c->executor);
+        set_error(err, errlen, "EXECUTOR: '%s' is not one of oci, docker", c->executor);
         goto fail;
     }
     if (c->default_timeout > c->max_timeout) {
-        fail(err, errlen, "DEFAULT_TIMEOUT: %d is above MAX_TIMEOUT %d", c->default_timeout,
+        set_error(err, errlen, "DEFAULT_TIMEOUT: %d is above MAX_TIMEOUT %d", c->default_timeout,
              c->max_timeout);
         goto fail;
     }
     if (c->default_memory_mb > c->max_memory_mb) {
-        fail(err, errlen, "DEFAULT_MEMORY_MB: %d is above MAX_MEMORY_MB %d",
+        set_error(err, errlen, "DEFAULT_MEMORY_MB: %d is above MAX_MEMORY_MB %d",
              c->default_memory_mb, c->max_memory_mb);
         goto fail;
     }

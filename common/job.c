@@ -9,17 +9,6 @@
 #include "b64.h"
 #include "util.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* A string field, decoded from base64 when b64. Missing: *out stays NULL, returns 0. */
 static int text_field(const json_t *o, const char *key, bool b64, char **out, size_t *len,
                       char *err, size_t errlen)
@@ -28,7 +17,7 @@ static int text_field(const json_t *o, const char *key, bool b64, char **out, si
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_string(v))
-        return fail(err, errlen, "'%s' must be a string", key);
+        return set_error(err, errlen, "'%s' must be a string", key);
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
     if (!b64) {
@@ -37,7 +26,7 @@ static int text_field(const json_t *o, const char *key, bool b64, char **out, si
         return 0;
     }
     if (b64_decode(s, n, out, len) < 0)
-        return fail(err, errlen, "'%s' is not valid base64", key);
+        return set_error(err, errlen, "'%s' is not valid base64", key);
     return 0;
 }
 
@@ -54,11 +43,11 @@ static int int_field(const json_t *o, const char *key, int min, int max, int *ou
     else if (json_is_real(v))
         d = json_real_value(v);
     else
-        return fail(err, errlen, "'%s' must be a number", key);
+        return set_error(err, errlen, "'%s' must be a number", key);
     if (d < min || d > max)
-        return fail(err, errlen, "'%s' must be from %d to %d", key, min, max);
+        return set_error(err, errlen, "'%s' must be from %d to %d", key, min, max);
     if (d != (double)(int)d)
-        return fail(err, errlen, "'%s' must be a whole number", key);
+        return set_error(err, errlen, "'%s' must be a whole number", key);
     *out = (int)d;
     *given = true;
     return 0;
@@ -78,15 +67,15 @@ static int parse_args(const json_t *o, job_request *r, char *err, size_t errlen)
 {
     json_t *a = json_object_get(o, "args");
     if (a && !json_is_null(a) && !json_is_array(a))
-        return fail(err, errlen, "'args' must be an array of strings");
+        return set_error(err, errlen, "'args' must be an array of strings");
     size_t n = a ? json_array_size(a) : 0;
     if (n > JOB_MAX_ARGS)
-        return fail(err, errlen, "'args' may hold at most %d strings", JOB_MAX_ARGS);
+        return set_error(err, errlen, "'args' may hold at most %d strings", JOB_MAX_ARGS);
     r->args = xcalloc(n + 1, sizeof *r->args);
     for (size_t i = 0; i < n; i++) {
         json_t *s = json_array_get(a, i);
         if (!json_is_string(s))
-            return fail(err, errlen, "'args' must be an array of strings");
+            return set_error(err, errlen, "'args' must be an array of strings");
         r->args[i] = xstrdup(json_string_value(s));
         r->nargs++;
     }
@@ -100,31 +89,31 @@ static int parse_files(const json_t *o, const language *lang, job_request *r, ch
     if (!a || json_is_null(a))
         return 0;
     if (!json_is_array(a))
-        return fail(err, errlen, "'files' must be an array of {\"name\", \"content\"}");
+        return set_error(err, errlen, "'files' must be an array of {\"name\", \"content\"}");
     if (json_array_size(a) > JOB_MAX_FILES)
-        return fail(err, errlen, "'files' may hold at most %d files", JOB_MAX_FILES);
+        return set_error(err, errlen, "'files' may hold at most %d files", JOB_MAX_FILES);
     r->files = xcalloc(json_array_size(a) + 1, sizeof *r->files);
     size_t i;
     json_t *f;
     json_array_foreach(a, i, f) {
         json_t *name = json_object_get(f, "name");
         if (!json_is_object(f) || !json_is_string(name))
-            return fail(err, errlen, "'files' must be an array of {\"name\", \"content\"}");
+            return set_error(err, errlen, "'files' must be an array of {\"name\", \"content\"}");
         const char *nm = json_string_value(name);
         size_t nlen = json_string_length(name);
         if (!valid_file_name(nm, nlen) || strcmp(nm, lang->source_file) == 0)
-            return fail(err, errlen,
+            return set_error(err, errlen,
                         "file name '%s' is not allowed (no '/', no leading '.', not %s)", nm,
                         lang->source_file);
         for (size_t j = 0; j < r->nfiles; j++)
             if (strcmp(r->files[j].name, nm) == 0)
-                return fail(err, errlen, "file name '%s' is given twice", nm);
+                return set_error(err, errlen, "file name '%s' is given twice", nm);
         job_file *jf = &r->files[r->nfiles++];
         jf->name = xstrdup(nm);
         if (text_field(f, "content", r->base64, &jf->content, &jf->len, err, errlen) < 0)
             return -1;
         if (!jf->content)
-            return fail(err, errlen, "file '%s' needs a string 'content'", nm);
+            return set_error(err, errlen, "file '%s' needs a string 'content'", nm);
     }
     return 0;
 }
@@ -135,16 +124,16 @@ static int parse_tests(const json_t *o, job_request *r, char *err, size_t errlen
     if (!a || json_is_null(a))
         return 0;
     if (!json_is_array(a) || json_array_size(a) == 0)
-        return fail(err, errlen, "'tests' must be a non-empty array of {\"stdin\", "
+        return set_error(err, errlen, "'tests' must be a non-empty array of {\"stdin\", "
                                  "\"expected_output\"}");
     if (json_array_size(a) > JOB_MAX_TESTS)
-        return fail(err, errlen, "'tests' may hold at most %d cases", JOB_MAX_TESTS);
+        return set_error(err, errlen, "'tests' may hold at most %d cases", JOB_MAX_TESTS);
     r->tests = xcalloc(json_array_size(a), sizeof *r->tests);
     size_t i;
     json_t *t;
     json_array_foreach(a, i, t) {
         if (!json_is_object(t))
-            return fail(err, errlen, "'tests' must be an array of objects");
+            return set_error(err, errlen, "'tests' must be an array of objects");
         job_test *jt = &r->tests[r->ntests++];
         if (text_field(t, "stdin", r->base64, &jt->stdin_data, &jt->stdin_len, err, errlen) < 0 ||
             text_field(t, "expected_output", r->base64, &jt->expected, &jt->expected_len, err,
@@ -161,7 +150,7 @@ static int parse_object(const json_t *o, const lang_table *langs, const cfg *c, 
                         char *err, size_t errlen)
 {
     if (!json_is_object(o))
-        return fail(err, errlen, "the body must be a JSON object");
+        return set_error(err, errlen, "the body must be a JSON object");
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)o, key, v) {
@@ -169,26 +158,26 @@ static int parse_object(const json_t *o, const lang_table *langs, const cfg *c, 
         for (const char *const *k = known_fields; *k && !known; k++)
             known = strcmp(*k, key) == 0;
         if (!known)
-            return fail(err, errlen, "unknown field '%s'", key);
+            return set_error(err, errlen, "unknown field '%s'", key);
     }
     json_t *b = json_object_get(o, "base64");
     if (b && !json_is_boolean(b) && !json_is_null(b))
-        return fail(err, errlen, "'base64' must be true or false");
+        return set_error(err, errlen, "'base64' must be true or false");
     r->base64 = json_is_true(b);
     json_t *lang = json_object_get(o, "language");
     if (!json_is_string(lang))
-        return fail(err, errlen, "'language' is required and must be a string");
+        return set_error(err, errlen, "'language' is required and must be a string");
     r->lang = lang_table_find(langs, json_string_value(lang));
     if (!r->lang)
-        return fail(err, errlen, "unknown language '%s' (see GET /languages)",
+        return set_error(err, errlen, "unknown language '%s' (see GET /languages)",
                     json_string_value(lang));
     json_t *code = json_object_get(o, "code");
     if (!code)
-        return fail(err, errlen, "'code' is required");
+        return set_error(err, errlen, "'code' is required");
     if (text_field(o, "code", r->base64, &r->code, &r->code_len, err, errlen) < 0)
         return -1;
     if (!r->code || r->code_len == 0)
-        return fail(err, errlen, "'code' must not be empty");
+        return set_error(err, errlen, "'code' must not be empty");
     if (text_field(o, "stdin", r->base64, &r->stdin_data, &r->stdin_len, err, errlen) < 0)
         return -1;
     const lang_limits *lim = &r->lang->run;
@@ -212,7 +201,7 @@ int job_request_parse(const char *body, size_t len, const lang_table *langs, con
     json_error_t jerr;
     json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!o)
-        return fail(err, errlen, "malformed JSON: %s", jerr.text);
+        return set_error(err, errlen, "malformed JSON: %s", jerr.text);
     int rc = parse_object(o, langs, c, r, err, errlen);
     json_decref(o);
     if (rc < 0)

@@ -9,17 +9,6 @@
 
 #include "util.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static void free_argv(char **v)
 {
     if (!v)
@@ -126,7 +115,7 @@ static int parse_language(const json_t *o, const cfg *c, language *l, char *err,
     const char *src = json_string_value(json_object_get(o, "source_file"));
     const char *version = json_string_value(json_object_get(o, "version"));
     if (!id || !*id || !image || !*image || !src || !valid_file_name(src))
-        return fail(err, errlen, "a language needs string fields id, image and source_file");
+        return set_error(err, errlen, "a language needs string fields id, image and source_file");
     l->id = xstrdup(id);
     l->image = xstrdup(image);
     l->source_file = xstrdup(src);
@@ -137,37 +126,37 @@ static int parse_language(const json_t *o, const cfg *c, language *l, char *err,
     json_t *aliases = json_object_get(o, "aliases");
     l->aliases = aliases ? argv_from_json(aliases, &ok) : xcalloc(1, sizeof(char *));
     if (aliases && !ok)
-        return fail(err, errlen, "%s: aliases must be an array of strings", id);
+        return set_error(err, errlen, "%s: aliases must be an array of strings", id);
     l->run_argv = argv_from_json(json_object_get(o, "run"), &ok);
     if (!ok || !l->run_argv[0])
-        return fail(err, errlen, "%s: run must be a non-empty array of strings", id);
+        return set_error(err, errlen, "%s: run must be a non-empty array of strings", id);
     json_t *compile = json_object_get(o, "compile");
     if (compile && !json_is_null(compile)) {
         l->compile_argv = argv_from_json(compile, &ok);
         if (!ok || !l->compile_argv[0])
-            return fail(err, errlen, "%s: compile must be null or an array of strings", id);
+            return set_error(err, errlen, "%s: compile must be null or an array of strings", id);
     }
     json_t *env = json_object_get(o, "env");
     if (env && !json_is_object(env))
-        return fail(err, errlen, "%s: env must be an object of strings", id);
+        return set_error(err, errlen, "%s: env must be an object of strings", id);
     l->env = xcalloc(json_object_size(env) + 1, sizeof *l->env);
     const char *name;
     json_t *value;
     size_t n = 0;
     json_object_foreach(env, name, value) {
         if (!json_is_string(value) || !*name || strchr(name, '='))
-            return fail(err, errlen, "%s: env must be an object of strings", id);
+            return set_error(err, errlen, "%s: env must be an object of strings", id);
         l->env[n++] = xasprintf("%s=%s", name, json_string_value(value));
     }
     json_t *main_class = json_object_get(o, "main_class");
     if (main_class && !json_is_string(main_class))
-        return fail(err, errlen, "%s: main_class must be a string", id);
+        return set_error(err, errlen, "%s: main_class must be a string", id);
     if (main_class)
         l->main_class = xstrdup(json_string_value(main_class));
     json_t *limits = json_object_get(o, "limits");
     if (parse_limits(json_object_get(limits, "run"), c, &l->run) < 0 ||
         parse_limits(json_object_get(limits, "compile"), c, &l->compile) < 0)
-        return fail(err, errlen, "%s: bad limits (numbers in range, default <= max)", id);
+        return set_error(err, errlen, "%s: bad limits (numbers in range, default <= max)", id);
     return 0;
 }
 
@@ -176,12 +165,12 @@ int lang_table_load(const cfg *c, lang_table **out, char *err, size_t errlen)
     json_error_t jerr;
     json_t *root = json_load_file(c->languages_file, 0, &jerr);
     if (!root)
-        return fail(err, errlen, "LANGUAGES_FILE %s: %s (line %d)", c->languages_file, jerr.text,
+        return set_error(err, errlen, "LANGUAGES_FILE %s: %s (line %d)", c->languages_file, jerr.text,
                     jerr.line);
     json_t *arr = json_object_get(root, "languages");
     if (!json_is_array(arr) || json_array_size(arr) == 0) {
         json_decref(root);
-        return fail(err, errlen, "LANGUAGES_FILE %s: needs a non-empty \"languages\" array",
+        return set_error(err, errlen, "LANGUAGES_FILE %s: needs a non-empty \"languages\" array",
                     c->languages_file);
     }
     lang_table *t = xcalloc(1, sizeof *t);
@@ -192,12 +181,12 @@ int lang_table_load(const cfg *c, lang_table **out, char *err, size_t errlen)
     json_array_foreach(arr, i, o) {
         t->n++;
         if (parse_language(o, c, &t->langs[i], msg, sizeof msg) < 0) {
-            fail(err, errlen, "LANGUAGES_FILE %s: %s", c->languages_file, msg);
+            set_error(err, errlen, "LANGUAGES_FILE %s: %s", c->languages_file, msg);
             goto fail;
         }
         for (size_t j = 0; j < i; j++)
             if (lang_table_find(t, t->langs[i].id) == &t->langs[j]) {
-                fail(err, errlen, "LANGUAGES_FILE %s: %s is named twice", c->languages_file,
+                set_error(err, errlen, "LANGUAGES_FILE %s: %s is named twice", c->languages_file,
                      t->langs[i].id);
                 goto fail;
             }

@@ -123,6 +123,15 @@ bool const_time_eq(const char *a, size_t alen, const char *b, size_t blen)
     return diff == 0;
 }
 
+int set_error(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 int write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;

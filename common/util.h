@@ -31,6 +31,9 @@ int64_t now_wall_ms(void);
 /* Compare two byte strings in time that depends only on their lengths. */
 bool const_time_eq(const char *a, size_t alen, const char *b, size_t blen);
 
+/* Format a message into err (errlen bytes) and return -1: "return set_error(err, errlen, ...)". */
+int set_error(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* write(2)/read(2) until done, retrying on EINTR; -1 on error. */
 int write_all(int fd, const void *buf, size_t len);
 

@@ -31,6 +31,27 @@ def wait_until(pred, timeout=10.0, step=0.02, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def children(pid):
+    """The pids whose parent is pid (every thread's list), [] when it is gone."""
+    out = []
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def comm(pid):
+    """The process name of pid, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
 class Process:
     """A child process with its log in the test's temporary directory; stop() by its pid."""
 

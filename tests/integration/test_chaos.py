@@ -23,8 +23,6 @@ import random
 import re
 import shutil
 import signal
-import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -153,23 +151,7 @@ class Task:
 # The system under test and the faults
 
 
-def children(pid):
-    out = []
-    try:
-        for t in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{t}/children") as f:
-                out += [int(p) for p in f.read().split()]
-    except OSError:
-        pass
-    return out
-
-
-def comm(pid):
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return None
+children, comm = harness.children, harness.comm
 
 
 class System:
