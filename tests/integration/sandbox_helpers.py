@@ -36,7 +36,11 @@ def build_images(*images):
 
 def list_containers(runtime):
     """Every container id the runtime knows. "list" fails when a container it found is deleted
-    meanwhile (other tests, other workers on this machine): tried again."""
+    meanwhile (other tests, other workers on this machine): tried again. The builtin runtime
+    keeps no state: its containers are the cgroups it made, named after them."""
+    if runtime == "builtin":
+        return sorted({d.name for root in cgroup_roots() for d in (root / "code-runner").glob("cr-*")
+                       if d.is_dir()})
     for _ in range(50):
         p = subprocess.run([runtime, "list", "--quiet"], capture_output=True, text=True)
         if p.returncode == 0:

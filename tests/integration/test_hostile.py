@@ -17,12 +17,14 @@ import time
 import pytest
 
 import harness
+from sandbox_helpers import list_containers
 
 HOSTILE = pathlib.Path(harness.SOURCE_DIR) / "tests" / "hostile"
 CASES = json.loads((HOSTILE / "cases.json").read_text())["cases"]
 BY_FILE = {c["file"]: c for c in CASES}
 
 BACKENDS = [
+    pytest.param({"EXECUTOR": "oci", "OCI_RUNTIME": "builtin"}, id="oci-builtin"),
     pytest.param({"EXECUTOR": "oci", "OCI_RUNTIME": "runc"}, id="oci-runc"),
     pytest.param({"EXECUTOR": "oci", "OCI_RUNTIME": "runsc"}, id="oci-runsc"),
     pytest.param({"EXECUTOR": "docker", "DOCKER_RUNTIME": "runc"}, id="docker-runc"),
@@ -131,14 +133,8 @@ class Stack:
                 found += [line for line in out.splitlines()
                           if line.startswith(f"{self.worker.id}-")]
             return found
-        # "list" fails when a container it found is deleted meanwhile: tried again
-        for _ in range(50):
-            p = subprocess.run([self.backend["OCI_RUNTIME"], "list", "--quiet"],
-                               capture_output=True, text=True)
-            if p.returncode == 0:
-                return [c for c in p.stdout.split() if c.startswith(f"cr-{self.worker.id}")]
-            time.sleep(0.05)
-        raise AssertionError(f"{self.backend['OCI_RUNTIME']} list keeps failing: {p.stderr}")
+        return [c for c in list_containers(self.backend["OCI_RUNTIME"])
+                if c.startswith(f"cr-{self.worker.id}")]
 
     def state_files(self):
         d = pathlib.Path(self.worker.env["STATE_DIR"])

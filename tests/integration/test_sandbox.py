@@ -1,11 +1,12 @@
 """The oci sandbox for real: tests/tools/sandbox_cli runs programs through job_run and an OCI
 runtime, and every case checks the verdict, the isolation, and that nothing is left behind
-(containers, cgroups, mounts, directories, processes). Every case runs under each runtime: runc,
-and runsc (gVisor), whose kernel implements the system calls itself, so a guarantee may be met
-there by gVisor rather than by our seccomp filter: the tests assert the guarantee, not the
-mechanism. Needs root, both runtimes and the python image (built with images/build.sh when
-missing); nothing is skipped. Env: CR_BUILD_DIR, CR_SOURCE_DIR, optional IMAGES_DIR,
-OCI_RUNTIMES (comma-separated, default "runc,runsc"), CR_SANDBOX_CLI (path of the binary)."""
+(containers, cgroups, mounts, directories, processes). Every case runs under each runtime: the
+worker's builtin runtime (worker/executors/launch.c), runc, and runsc (gVisor), whose kernel
+implements the system calls itself, so a guarantee may be met there by gVisor rather than by our
+seccomp filter: the tests assert the guarantee, not the mechanism. Needs root, runc, runsc and
+the python image (built with images/build.sh when missing); nothing is skipped. Env:
+CR_BUILD_DIR, CR_SOURCE_DIR, optional IMAGES_DIR, OCI_RUNTIMES (comma-separated, default
+"builtin,runc,runsc"), CR_SANDBOX_CLI (path of the binary)."""
 
 import json
 import os
@@ -22,7 +23,7 @@ import pytest
 
 from sandbox_helpers import CLI, IMAGES_DIR, SOURCE_DIR, Sandbox
 
-RUNTIMES = os.environ.get("OCI_RUNTIMES", "runc,runsc").split(",")
+RUNTIMES = os.environ.get("OCI_RUNTIMES", "builtin,runc,runsc").split(",")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -39,7 +40,7 @@ def python_image():
 
 @pytest.fixture(params=RUNTIMES)
 def runtime(request):
-    if shutil.which(request.param) is None:
+    if request.param != "builtin" and shutil.which(request.param) is None:
         pytest.fail(f"{request.param} is not installed (deploy/install-deps.sh installs it)")
     return request.param
 
@@ -399,11 +400,21 @@ def test_cleanup_stale_after_kill(sb):
     p.stdout.close()
     p.stderr.close()
     left = sb.leftovers()
-    assert left["containers"] and left["mounts"] and left["processes"], left
+    assert left["containers"] and left["mounts"], left
+    if sb.runtime == "builtin":
+        # its containers' inits die with the worker (PR_SET_PDEATHSIG), and the kernel kills
+        # the rest of each pid namespace with its init
+        deadline = time.monotonic() + 5
+        while sb.processes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sb.processes() == []
+    else:
+        assert left["processes"], left  # a runtime's container outlives the worker
     subprocess.run([str(CLI), "--cleanup-stale", sb.worker], env=sb.env, check=True, timeout=60)
     # the fixture asserts that everything is gone
 
 
+@pytest.mark.parametrize("runtime", [r for r in RUNTIMES if r != "builtin"], indirect=True)
 def test_cleanup_stale_removes_orphan_runtime_state(sb):
     # What a runtime killed in the middle of "create" leaves: a state directory with no state
     # file, which "list" does not show and "delete" refuses. Another worker's is left alone.

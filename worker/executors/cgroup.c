@@ -44,6 +44,23 @@ static char *v1_mount(const char *controller)
     return dir;
 }
 
+/* The controllers a container's accounting and limits use, with their v1 mount points found
+ * once per process (the host's layout does not change under a running worker). */
+static const char *const v1_controllers[] = {"memory", "pids", "cpu", "cpuacct"};
+static char *v1_dirs[sizeof v1_controllers / sizeof *v1_controllers];
+static bool v1_looked[sizeof v1_controllers / sizeof *v1_controllers];
+
+const char *cgroup_v1_dir(const char *controller)
+{
+    for (size_t i = 0; i < sizeof v1_controllers / sizeof *v1_controllers; i++)
+        if (strcmp(controller, v1_controllers[i]) == 0) {
+            if (!v1_looked[i])
+                v1_dirs[i] = v1_mount(controller), v1_looked[i] = true;
+            return v1_dirs[i];
+        }
+    return NULL;
+}
+
 /* Read a small file under dir/rel/name into buf; -1 if it cannot be read. */
 static int read_file(const char *dir, const char *rel, const char *name, char *buf, size_t len)
 {
@@ -101,8 +118,8 @@ static int read_v2(const char *rel, cgroup_stats *st)
 
 static int read_v1(const char *rel, cgroup_stats *st)
 {
-    cleanup_free char *mem = v1_mount("memory");
-    cleanup_free char *cpu = v1_mount("cpuacct");
+    const char *mem = cgroup_v1_dir("memory");
+    const char *cpu = cgroup_v1_dir("cpuacct");
     if (!mem || !cpu)
         return -1;
     long long ns = read_number(cpu, rel, "cpuacct.usage");

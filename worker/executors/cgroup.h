@@ -26,6 +26,9 @@ typedef struct cgroup_stats {
 
 /* True on a pure cgroup v2 host (/sys/fs/cgroup is cgroup2). */
 bool cgroup_is_v2(void);
+/* v1: where the hierarchy of controller ("memory", "pids", "cpu" or "cpuacct") is mounted,
+ * looked up once per process; NULL when it is not mounted (or another name). Not freed. */
+const char *cgroup_v1_dir(const char *controller);
 int cgroup_read_stats(const char *rel, cgroup_stats *st);
 long long cgroup_flat_key(const char *text, const char *key);
 void cgroup_remove_matching(const char *parent, bool (*match)(const char *name, const void *arg),

@@ -1,5 +1,6 @@
 /* The "oci" executor backend: each step is a fresh container run by an OCI runtime CLI (runc,
- * crun, runsc, kata-runtime) from a bundle we write, no daemon. Names, so that a dead worker's
+ * crun, runsc, kata-runtime) from a bundle we write, no daemon; or, with OCI_RUNTIME=builtin,
+ * started by the worker itself (launch.h) from the same inputs. Names, so that a dead worker's
  * leftovers can be found again by cleanup_stale:
  *   container  cr-<worker>-<job8><nonce>-<n>  cgroup  /code-runner/<container>
  *              (the nonce is new for every attempt at a job, so a runtime's state left by a
@@ -23,6 +24,7 @@
 #include "cgroup.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "launch.h"
 #include "oci_fs.h"
 #include "oci_runtime.h"
 #include "oci_spec.h"
@@ -55,6 +57,11 @@ struct sandbox {
     char nonce[5];         /* 4 hex digits, new for every prepare: keeps container ids unique */
     int steps;             /* steps run so far; numbers the next container */
 };
+
+static bool is_builtin(const cfg *c)
+{
+    return strcmp(c->oci_runtime, LAUNCH_RUNTIME_NAME) == 0;
+}
 
 /* Container ids may hold [A-Za-z0-9_.]; '-' separates the parts, so it is replaced too. */
 static void sanitize(const char *in, char out[NAME_MAX_LEN])
@@ -126,7 +133,8 @@ static int oci_init(const cfg *c, const char *worker_id, char *err, size_t errle
     if (make_dir(c->state_dir, 0711, err, errlen) < 0 || make_dir(mine, 0700, err, errlen) < 0)
         return -1;
     const char *version[] = {"--version", NULL};
-    if (oci_runtime_call(c->oci_runtime, version, false, NULL, err, errlen) < 0)
+    if (is_builtin(c) ? launch_init(err, errlen) < 0
+                      : oci_runtime_call(c->oci_runtime, version, false, NULL, err, errlen) < 0)
         return -1;
     struct stat st;
     if (stat(c->images_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -194,8 +202,10 @@ static void oci_cleanup_stale(const cfg *c, const char *worker_id)
 {
     char w[NAME_MAX_LEN];
     sanitize(worker_id, w);
-    delete_containers(c, w);
-    remove_orphan_states(c, w);
+    if (!is_builtin(c)) { /* the builtin runtime keeps no state: its cgroups are all there is */
+        delete_containers(c, w);
+        remove_orphan_states(c, w);
+    }
     cgroup_remove_matching(CGROUP_PARENT, is_workers, w);
     cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, w);
     fs_remove_tree(mine); /* unmounts stale workspaces first */
@@ -295,7 +305,8 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
     char name[16];
     snprintf(name, sizeof name, "%d", n);
     cleanup_free char *status = xasprintf("%s/%s", sb->status_dir, name);
-    if (mkdir(bundle, 0700) < 0) {
+    bool builtin = is_builtin(sb->c);
+    if (!builtin && mkdir(bundle, 0700) < 0) {
         snprintf(err, errlen, "mkdir %s: %s", bundle, strerror(errno));
         return -1;
     }
@@ -303,7 +314,8 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
     if (st_fd < 0)
         snprintf(err, errlen, "open %s: %s", sb->status_dir, strerror(errno));
     if (st_fd < 0 || fs_write_new(st_fd, name, "", 0, OCI_SANDBOX_UID, err, errlen) < 0) {
-        fs_remove_tree(bundle);
+        if (!builtin)
+            fs_remove_tree(bundle);
         return -1;
     }
     oci_spec_params p = {.argv = argv, .env = sb->env, .init = self_init, .status = status,
@@ -311,16 +323,19 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
                          .rootfs = sb->rootfs, .workspace = sb->workspace,
                          .cgroup_path = cgroup, .memory_mb = lim->memory_mb, .pids = lim->pids,
                          .cpus = lim->cpus, .tmp_mb = sb->c->workspace_mb};
-    int rc = oci_spec_write(bundle, &p, err, errlen);
+    launch_params lp = {.spec = &p, .cgroup_rel = cgroup + 1};
+    int rc = builtin ? 0 : oci_spec_write(bundle, &p, err, errlen);
     if (rc == 0) {
         oci_step st = {.runtime = sb->c->oci_runtime, .id = id, .bundle = bundle,
                        .cgroup_rel = cgroup + 1, .stdin_data = stdin_data,
                        .stdin_len = stdin_data ? stdin_len : 0, .timeout_ms = lim->timeout_ms,
-                       .output_limit = lim->output_limit, .status_path = status};
+                       .output_limit = lim->output_limit, .status_path = status,
+                       .launch = builtin ? &lp : NULL};
         rc = oci_step_run(&st, res, err, errlen);
     }
     unlinkat(st_fd, name, 0);
-    fs_remove_tree(bundle);
+    if (!builtin)
+        fs_remove_tree(bundle);
     return rc;
 }
 

@@ -1,11 +1,20 @@
-/* The sandbox seccomp profile as data: a deny list turned into OCI linux.seccomp JSON.
- * Names the runtime's libseccomp does not know are skipped by the runtime. */
+/* The sandbox seccomp profile as data: a deny list turned into OCI linux.seccomp JSON for the
+ * runtimes, or into a BPF program with libseccomp for the builtin runtime. Names a libseccomp
+ * does not know are skipped, by the runtime's or by ours. */
 #include "oci_seccomp.h"
 
 #include <errno.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
 
 /* Refused with EPERM whatever their arguments. */
 static const char *const denied[] = {
@@ -42,8 +51,10 @@ static const int denied_families[] = {AF_PACKET, AF_VSOCK, AF_KEY};
 /* The native ABI and its compat ABIs: a filter must cover every way into the kernel. */
 #if defined(__x86_64__)
 static const char *const architectures[] = {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"};
+static const uint32_t compat_arches[] = {SCMP_ARCH_X86, SCMP_ARCH_X32};
 #elif defined(__aarch64__)
 static const char *const architectures[] = {"SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"};
+static const uint32_t compat_arches[] = {SCMP_ARCH_ARM};
 #else
 #error "add the seccomp architectures of this CPU"
 #endif
@@ -91,4 +102,64 @@ json_t *oci_seccomp_profile(bool guest_kernel)
         json_array_append_new(arches, json_string(architectures[i]));
     return json_pack("{s:s, s:o, s:o}", "defaultAction", "SCMP_ACT_ALLOW", "architectures",
                      arches, "syscalls", syscalls);
+}
+
+/* The same rules in a libseccomp context; -1 (err) when libseccomp refuses one. */
+static int add_rules(scmp_filter_ctx ctx, char *err, size_t errlen)
+{
+    int rc = 0;
+    for (size_t i = 0; i < sizeof compat_arches / sizeof *compat_arches && rc == 0; i++)
+        if ((rc = seccomp_arch_add(ctx, compat_arches[i])) == -EEXIST)
+            rc = 0;
+    for (size_t i = 0; i < sizeof denied / sizeof *denied && rc == 0; i++) {
+        int nr = seccomp_syscall_resolve_name(denied[i]);
+        if (nr != __NR_SCMP_ERROR)
+            rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+    }
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    for (size_t i = 0; i < sizeof clone_ns_flags / sizeof *clone_ns_flags && rc == 0; i++)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, clone_ns_flags[i], clone_ns_flags[i]));
+    for (size_t i = 0; i < sizeof denied_families / sizeof *denied_families && rc == 0; i++)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)denied_families[i]));
+    if (rc < 0)
+        snprintf(err, errlen, "seccomp rule: %s", strerror(-rc));
+    return rc < 0 ? -1 : 0;
+}
+
+int oci_seccomp_bpf(struct sock_fprog *prog, char *err, size_t errlen)
+{
+    *prog = (struct sock_fprog){0};
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx) {
+        snprintf(err, errlen, "seccomp_init failed");
+        return -1;
+    }
+    /* libseccomp 2.5 writes BPF only to a file descriptor: a memfd, read back */
+    cleanup_fd int fd = memfd_create("cr-seccomp", MFD_CLOEXEC);
+    int rc = add_rules(ctx, err, errlen);
+    if (rc == 0 && (fd < 0 || seccomp_export_bpf(ctx, fd) < 0)) {
+        snprintf(err, errlen, "cannot export the seccomp filter");
+        rc = -1;
+    }
+    seccomp_release(ctx);
+    struct stat st;
+    if (rc < 0 || fstat(fd, &st) < 0 || st.st_size <= 0 ||
+        st.st_size % (off_t)sizeof(struct sock_filter) != 0 ||
+        st.st_size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS) {
+        if (rc == 0)
+            snprintf(err, errlen, "the exported seccomp filter has an odd size");
+        return -1;
+    }
+    struct sock_filter *insns = xmalloc((size_t)st.st_size);
+    if (pread(fd, insns, (size_t)st.st_size, 0) != st.st_size) {
+        snprintf(err, errlen, "cannot read the seccomp filter back: %s", strerror(errno));
+        free(insns);
+        return -1;
+    }
+    prog->filter = insns;
+    prog->len = (unsigned short)(st.st_size / (off_t)sizeof(struct sock_filter));
+    return 0;
 }

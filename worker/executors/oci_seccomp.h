@@ -11,9 +11,15 @@
 #define CR_OCI_SECCOMP_H
 
 #include <jansson.h>
+#include <linux/filter.h>
 
 #include <stdbool.h>
+#include <stddef.h>
 
 json_t *oci_seccomp_profile(bool guest_kernel);
+/* The same profile (Linux host, not gVisor) compiled to BPF for the builtin runtime, which
+ * loads it with prctl(PR_SET_SECCOMP) just before exec: prog->filter is owned by the caller
+ * (free it). 0, or -1 with err set. */
+int oci_seccomp_bpf(struct sock_fprog *prog, char *err, size_t errlen);
 
 #endif

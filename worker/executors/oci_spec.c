@@ -20,20 +20,20 @@
 #define GUEST_BASE_TASKS 128
 
 /* Kernel interfaces a program must neither read (masked) nor write (read-only). */
-static const char *const masked_paths[] = {
+const char *const oci_masked_paths[] = {
     "/proc/acpi",          "/proc/asound",       "/proc/kcore",         "/proc/keys",
     "/proc/latency_stats", "/proc/timer_list",   "/proc/timer_stats",   "/proc/sched_debug",
     "/proc/scsi",          "/sys/firmware",      "/sys/devices/virtual/powercap",
-    "/sys/kernel/debug",   "/sys/kernel/security",
+    "/sys/kernel/debug",   "/sys/kernel/security",   NULL,
 };
-static const char *const readonly_paths[] = {
-    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+const char *const oci_readonly_paths[] = {
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
 };
 
-static json_t *string_array(const char *const *v, size_t n)
+static json_t *string_array(const char *const *v)
 {
     json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; v[i]; i++)
         json_array_append_new(a, json_string(v[i]));
     return a;
 }
@@ -140,10 +140,8 @@ static json_t *linux_section(const oci_spec_params *p)
                      "namespaces", ns,
                      "resources", resources(p),
                      "cgroupsPath", p->cgroup_path,
-                     "maskedPaths",
-                     string_array(masked_paths, sizeof masked_paths / sizeof *masked_paths),
-                     "readonlyPaths",
-                     string_array(readonly_paths, sizeof readonly_paths / sizeof *readonly_paths),
+                     "maskedPaths", string_array(oci_masked_paths),
+                     "readonlyPaths", string_array(oci_readonly_paths),
                      "seccomp", oci_seccomp_profile(p->guest_kernel));
 }
 

@@ -36,6 +36,11 @@ typedef struct oci_spec_params {
     int tmp_mb;              /* size of the /tmp and /dev/shm tmpfs, and RLIMIT_FSIZE */
 } oci_spec_params;
 
+/* Kernel paths a program must not read (masked) or write (read-only), NULL-terminated; the
+ * builtin runtime applies the same lists (launch_fs.c). */
+extern const char *const oci_masked_paths[];
+extern const char *const oci_readonly_paths[];
+
 json_t *oci_spec_build(const oci_spec_params *p);
 int oci_spec_write(const char *bundle_dir, const oci_spec_params *p, char *err, size_t errlen);
 

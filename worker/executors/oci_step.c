@@ -179,6 +179,37 @@ static void feed(step_state *s)
     close_fd(&s->in_fd);
 }
 
+static void keep_parent_ends(step_state *s, int in[2], int out[2], int er[2])
+{
+    close_fd(&in[0]), close_fd(&out[1]), close_fd(&er[1]);
+    s->in_fd = in[1];
+    s->out.fd = out[0];
+    s->err.fd = er[0];
+    if (s->in_fd >= 0)
+        set_nonblock(s->in_fd);
+    set_nonblock(s->out.fd);
+    set_nonblock(s->err.fd);
+    fcntl(s->out.fd, F_SETPIPE_SZ, 1 << 20); /* fewer wake-ups for chatty programs */
+}
+
+/* The builtin runtime: the container's init is our own child, there is no runtime process. */
+static int start_builtin(step_state *s, int in[2], int out[2], int er[2], char *err,
+                         size_t errlen)
+{
+    launch_params lp = *s->st->launch;
+    lp.fd0 = in[0], lp.fd1 = out[1], lp.fd2 = er[1];
+    launched c;
+    s->start = now_mono_ms();
+    int rc = launch_start(&lp, &c, err, errlen);
+    keep_parent_ends(s, in, out, er);
+    s->rt.done = true;
+    if (rc < 0)
+        return -1;
+    s->init.pid = c.pid;
+    s->init.pidfd = c.pidfd;
+    return 0;
+}
+
 /* Spawn the runtime with fresh pipes; the child ends are closed here after the spawn. */
 static int start(step_state *s, char *err, size_t errlen)
 {
@@ -194,6 +225,8 @@ static int start(step_state *s, char *err, size_t errlen)
         close_fd(&in[0]), close_fd(&in[1]), close_fd(&out[0]), close_fd(&out[1]);
         return -1;
     }
+    if (s->st->launch)
+        return start_builtin(s, in, out, er, err, errlen);
     cleanup_free char *log = xasprintf("%s/runtime.log", s->st->bundle);
     cleanup_free char *pidf = xasprintf("%s/init.pid", s->st->bundle);
     const char *args[] = {"--log", log, "run", "--detach", "--bundle", s->st->bundle,
@@ -201,20 +234,12 @@ static int start(step_state *s, char *err, size_t errlen)
     s->start = now_mono_ms();
     int rc = oci_runtime_spawn(s->st->runtime, args, in[0], out[1], er[1], &s->rt.pid);
     int saved = errno;
-    close_fd(&in[0]), close_fd(&out[1]), close_fd(&er[1]);
-    s->in_fd = in[1];
-    s->out.fd = out[0];
-    s->err.fd = er[0];
+    keep_parent_ends(s, in, out, er);
     if (rc < 0) {
         snprintf(err, errlen, "cannot run %s: %s", s->st->runtime, strerror(saved));
         return -1;
     }
     s->rt.pidfd = pidfd_open_(s->rt.pid);
-    if (s->in_fd >= 0)
-        set_nonblock(s->in_fd);
-    set_nonblock(s->out.fd);
-    set_nonblock(s->err.fd);
-    fcntl(s->out.fd, F_SETPIPE_SZ, 1 << 20); /* fewer wake-ups for chatty programs */
     return 0;
 }
 
@@ -332,11 +357,12 @@ static void finish(step_state *s, step_result *res)
     }
     char err[512];
     const char *del[] = {"delete", "--force", s->st->id, NULL};
-    if (oci_runtime_call(s->st->runtime, del, true, NULL, err, sizeof err) < 0 &&
+    if (!s->st->launch && oci_runtime_call(s->st->runtime, del, true, NULL, err, sizeof err) < 0 &&
         oci_runtime_call(s->st->runtime, del, true, NULL, err, sizeof err) < 0)
         log_warn("%s: %s", s->st->id, err);
     reap_orphans();
-    /* runsc may leave the cgroup behind; after runc this finds nothing to remove */
+    /* the builtin runtime's cgroup is ours to remove; runsc may leave its own behind; after
+     * runc this finds nothing to remove */
     const char *slash = strrchr(s->st->cgroup_rel, '/');
     cleanup_free char *parent = xstrndup(s->st->cgroup_rel, (size_t)(slash - s->st->cgroup_rel));
     cgroup_remove_matching(parent, same_name, slash + 1);
@@ -420,7 +446,7 @@ int oci_step_run(const oci_step *st, step_result *res, char *err, size_t errlen)
     int rc = start(&s, err, errlen);
     if (rc == 0)
         rc = pump(&s, err, errlen);
-    if (s.rt.pid > 0)
+    if (s.rt.pid > 0 || s.init.pid > 0)
         finish(&s, res);
     if (rc == 0 && s.init.done && exec_failed(&s, err, errlen))
         rc = -1;

@@ -1,4 +1,5 @@
-/* One sandbox step in a prepared OCI bundle, from start to deletion:
+/* One sandbox step in a prepared OCI bundle (or started by the builtin runtime, launch.h),
+ * from start to deletion:
  *   "<rt> run --detach --pid-file" with stdin/stdout/stderr pipes (non-terminal mode: the
  *   container's init inherits them), then a poll loop that feeds stdin, captures stdout and
  *   stderr up to the cap, enforces the wall-clock deadline and notices the init's exit through
@@ -14,6 +15,7 @@
 
 #include <stddef.h>
 
+#include "launch.h"
 #include "worker/executor.h"
 
 /* Inputs of one step; every pointer is borrowed for the duration of the call. */
@@ -28,6 +30,9 @@ typedef struct oci_step {
     size_t output_limit;    /* cap on stdout and on stderr, each */
     const char *status_path; /* host path of cr-init's status file ("exit C", "signal N",
                               * "error ERRNO"); NULL: none */
+    const launch_params *launch; /* the builtin runtime: start the container with launch.c
+                                  * (its stdio fds are set here) instead of "<rt> run";
+                                  * NULL: the runtime CLI with the bundle */
 } oci_step;
 
 int oci_step_run(const oci_step *st, step_result *res, char *err, size_t errlen);

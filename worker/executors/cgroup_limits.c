@@ -1,0 +1,200 @@
+/* Creating a container's cgroup with its limits and moving a process into it (see
+ * cgroup_limits.h). v1 files: memory.limit_in_bytes, memory.memsw.limit_in_bytes (when swap
+ * accounting is on), pids.max, cpu.cfs_period_us/cpu.cfs_quota_us; v2: memory.max,
+ * memory.swap.max, pids.max, cpu.max. */
+#include "cgroup_limits.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "common/util.h"
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+
+/* The v1 hierarchies a container joins, in the order they are made. */
+static const char *const joined[] = {"memory", "pids", "cpu", "cpuacct"};
+#define NJOINED (sizeof joined / sizeof *joined)
+
+/* Write text to dir/name; -1 (errno) on failure. ENOENT is the caller's to judge. */
+static int put(const char *dir, const char *name, const char *text)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    cleanup_fd int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    return write_all(fd, text, strlen(text));
+}
+
+static int put_or_explain(const char *dir, const char *name, const char *text, char *err,
+                          size_t errlen)
+{
+    if (put(dir, name, text) == 0)
+        return 0;
+    snprintf(err, errlen, "cgroup %s/%s = %s: %s", dir, name, text, strerror(errno));
+    return -1;
+}
+
+/* dir = root/rel; false when it does not fit. */
+static bool join_path(char dir[PATH_MAX], const char *root, const char *rel)
+{
+    return snprintf(dir, PATH_MAX, "%s/%s", root, rel) < PATH_MAX;
+}
+
+/* mkdir every missing component of root/rel (the parent "code-runner" is shared). */
+static int make_dirs(const char *root, const char *rel, char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    if (!join_path(dir, root, rel)) {
+        snprintf(err, errlen, "cgroup path too long: %s/%s", root, rel);
+        return -1;
+    }
+    for (char *p = dir + strlen(root) + 1;; p++) {
+        bool last = *p == '\0';
+        if (*p == '/' || last) {
+            *p = '\0';
+            if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+                snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+                return -1;
+            }
+            if (last)
+                return 0;
+            *p = '/';
+        }
+    }
+}
+
+static void remove_made(const char *const roots[], size_t n, const char *rel)
+{
+    for (size_t i = 0; i < n; i++) {
+        char dir[PATH_MAX];
+        if (roots[i] && join_path(dir, roots[i], rel))
+            rmdir(dir);
+    }
+}
+
+static int create_v1(const char *rel, const cgroup_limits *lim, char *err, size_t errlen)
+{
+    const char *roots[NJOINED] = {0};
+    for (size_t i = 0; i < NJOINED; i++) {
+        roots[i] = cgroup_v1_dir(joined[i]);
+        if (!roots[i]) {
+            snprintf(err, errlen, "the cgroup v1 controller %s is not mounted", joined[i]);
+            return -1;
+        }
+    }
+    char mem[PATH_MAX], pids[PATH_MAX], cpu[PATH_MAX], v[64];
+    size_t made = 0;
+    for (; made < NJOINED; made++)
+        if (make_dirs(roots[made], rel, err, errlen) < 0)
+            goto fail;
+    join_path(mem, roots[0], rel), join_path(pids, roots[1], rel), join_path(cpu, roots[2], rel);
+    snprintf(v, sizeof v, "%lld", lim->memory_bytes);
+    if (put_or_explain(mem, "memory.limit_in_bytes", v, err, errlen) < 0)
+        goto fail;
+    /* without swap accounting (swapaccount=0) the file is missing: memory alone is capped */
+    if (put(mem, "memory.memsw.limit_in_bytes", v) < 0 && errno != ENOENT) {
+        snprintf(err, errlen, "cgroup %s/memory.memsw.limit_in_bytes: %s", mem, strerror(errno));
+        goto fail;
+    }
+    snprintf(v, sizeof v, "%ld", lim->pids);
+    if (put_or_explain(pids, "pids.max", v, err, errlen) < 0)
+        goto fail;
+    snprintf(v, sizeof v, "%ld", lim->cpu_period_us);
+    if (put_or_explain(cpu, "cpu.cfs_period_us", v, err, errlen) < 0)
+        goto fail;
+    snprintf(v, sizeof v, "%ld", lim->cpu_quota_us);
+    if (put_or_explain(cpu, "cpu.cfs_quota_us", v, err, errlen) < 0)
+        goto fail;
+    return 0;
+fail:
+    remove_made(roots, made, rel);
+    return -1;
+}
+
+/* v2: the controllers must be enabled in every ancestor's cgroup.subtree_control. */
+static int enable_controllers(const char *rel, char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", CGROUP_ROOT);
+    const char *p = rel;
+    for (;;) {
+        if (put_or_explain(dir, "cgroup.subtree_control", "+memory +pids +cpu", err, errlen) < 0)
+            return -1;
+        const char *slash = strchr(p, '/');
+        if (!slash)
+            return 0;
+        size_t len = strlen(dir);
+        if (len + 1 + (size_t)(slash - p) >= sizeof dir)
+            return -1;
+        snprintf(dir + len, sizeof dir - len, "/%.*s", (int)(slash - p), p);
+        p = slash + 1;
+    }
+}
+
+static int create_v2(const char *rel, const cgroup_limits *lim, char *err, size_t errlen)
+{
+    char dir[PATH_MAX], v[64];
+    if (make_dirs(CGROUP_ROOT, rel, err, errlen) < 0)
+        return -1;
+    join_path(dir, CGROUP_ROOT, rel);
+    if (enable_controllers(rel, err, errlen) < 0)
+        goto fail;
+    snprintf(v, sizeof v, "%lld", lim->memory_bytes);
+    if (put_or_explain(dir, "memory.max", v, err, errlen) < 0)
+        goto fail;
+    if (put(dir, "memory.swap.max", "0") < 0 && errno != ENOENT) {
+        snprintf(err, errlen, "cgroup %s/memory.swap.max: %s", dir, strerror(errno));
+        goto fail;
+    }
+    snprintf(v, sizeof v, "%ld", lim->pids);
+    if (put_or_explain(dir, "pids.max", v, err, errlen) < 0)
+        goto fail;
+    snprintf(v, sizeof v, "%ld %ld", lim->cpu_quota_us, lim->cpu_period_us);
+    if (put_or_explain(dir, "cpu.max", v, err, errlen) < 0)
+        goto fail;
+    return 0;
+fail:
+    rmdir(dir);
+    return -1;
+}
+
+int cgroup_limits_create(const char *rel, const cgroup_limits *lim, char *err, size_t errlen)
+{
+    return cgroup_is_v2() ? create_v2(rel, lim, err, errlen) : create_v1(rel, lim, err, errlen);
+}
+
+int cgroup_limits_open(const char *rel)
+{
+    char dir[PATH_MAX];
+    if (!cgroup_is_v2() || !join_path(dir, CGROUP_ROOT, rel))
+        return -1;
+    return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+int cgroup_limits_join_self(const char *rel, char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    for (size_t i = 0; i < NJOINED; i++) {
+        const char *root = cgroup_v1_dir(joined[i]);
+        if (!root || !join_path(dir, root, rel)) {
+            snprintf(err, errlen, "no %s cgroup %s", joined[i], rel);
+            return -1;
+        }
+        /* "0": this thread; one thread moving itself skips the kernel's threadgroup lock
+         * (whose RCU grace period costs ~10 ms per move through cgroup.procs) */
+        if (put_or_explain(dir, "tasks", "0", err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,33 @@
+/* A container's cgroup made by the worker itself, for the builtin runtime (OCI runtimes make
+ * their own from config.json): created below each controller's hierarchy with the step's
+ * limits written, then a process moved in. Works on cgroup v1 (or hybrid: v1 controllers) and
+ * on the unified v2 hierarchy. cgroup.h reads the accounting and removes the cgroup after.
+ *
+ *   cgroup_limits_create(rel, &lim, err, errlen)  mkdir rel in the memory, pids, cpu and
+ *                              cpuacct hierarchies (v2: one directory, controllers enabled in
+ *                              its parent) and write the limits; 0, or -1 with err set and
+ *                              whatever was made removed again
+ *   cgroup_limits_open(rel)       v2: a descriptor of the cgroup's directory, for clone3's
+ *                                 CLONE_INTO_CGROUP (the process starts inside); -1 on v1
+ *   cgroup_limits_join_self(rel, err, errlen)
+ *                                 v1: move the calling (single-threaded) process into it in
+ *                                 every hierarchy; no allocation, so a freshly cloned child may
+ *                                 call it; 0/-1 */
+#ifndef CR_CGROUP_LIMITS_H
+#define CR_CGROUP_LIMITS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct cgroup_limits {
+    long long memory_bytes; /* memory cap; memory+swap is capped at the same value */
+    long pids;              /* pids.max */
+    long cpu_quota_us;      /* CPU time per period */
+    long cpu_period_us;
+} cgroup_limits;
+
+int cgroup_limits_create(const char *rel, const cgroup_limits *lim, char *err, size_t errlen);
+int cgroup_limits_open(const char *rel);
+int cgroup_limits_join_self(const char *rel, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,352 @@
+/* The builtin runtime: starting a container from the worker process (see launch.h).
+ *
+ * Parent                                   Child (clone3: new pid, mount, net, ipc, uts ns;
+ *                                                 v2: CLONE_INTO_CGROUP)
+ * make the cgroup with its limits
+ * clone3 ------------------------------->  stdio onto 0/1/2, die with the parent; v1: move
+ *                                          itself into the cgroup; new cgroup ns; file system
+ *                                          (launch_fs.c); hostname; loopback up;
+ *                                          oom_score_adj; rlimits; drop groups, gid,
+ *                                          capabilities, uid; no_new_privs; seccomp;
+ * read the error pipe until EOF  <-------  exec cr-init (the close-on-exec error pipe closes),
+ *                                          or write "what: why" there and exit
+ */
+#include "launch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/sched.h> /* struct clone_args */
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "cgroup_limits.h"
+#include "common/util.h"
+#include "launch_fs.h"
+#include "oci_seccomp.h"
+#include "sandbox_env.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+#define CPU_PERIOD_US 100000 /* as oci_spec.c */
+#define NOFILE_LIMIT 1024
+#define SETUP_TIMEOUT_MS 10000 /* a container not exec'd by then is killed */
+#define HOSTNAME "sandbox"
+
+/* Compiled once by launch_init; read-only afterwards (the child inherits it). */
+static struct sock_fprog seccomp_prog;
+static int last_cap = -1;
+
+int launch_init(char *err, size_t errlen)
+{
+    if (launch_fs_scan(err, errlen) < 0)
+        return -1;
+    if (!seccomp_prog.filter && oci_seccomp_bpf(&seccomp_prog, err, errlen) < 0)
+        return -1;
+    char buf[16] = {0};
+    cleanup_fd int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+    long v;
+    if (fd >= 0 && read(fd, buf, sizeof buf - 1) > 0)
+        buf[strcspn(buf, "\n")] = '\0';
+    if (parse_long(buf, 1, 255, &v) < 0) {
+        snprintf(err, errlen, "cannot read /proc/sys/kernel/cap_last_cap");
+        return -1;
+    }
+    last_cap = (int)v;
+    return 0;
+}
+
+/* ---- the child ---- */
+
+/* What the child needs, prepared by the parent before the clone (no allocation after it). */
+typedef struct child_args {
+    const launch_params *lp;
+    char **argv; /* cr-init, then the program's argv */
+    char **envp;
+    int err_fd;  /* write end, close-on-exec: a message when setup fails */
+    int cgroup_fd; /* v2: the cgroup, entered by clone3; -1: v1, the child moves itself */
+} child_args;
+
+static _Noreturn void child_fail(const child_args *a, const char *msg)
+{
+    ssize_t n = write(a->err_fd, msg, strlen(msg));
+    (void)n;
+    _exit(127);
+}
+
+static _Noreturn void child_fail_errno(const child_args *a, const char *what)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s: %s", what, strerror(errno));
+    child_fail(a, msg);
+}
+
+/* fd onto target, or /dev/null when fd < 0 (still the host's /dev here). */
+static int stdio_to(int fd, int target)
+{
+    int src = fd >= 0 ? fd : open("/dev/null", O_RDWR);
+    if (src < 0)
+        return -1;
+    if (src == target)
+        return fcntl(src, F_SETFD, 0);
+    int rc = dup2(src, target);
+    if (fd < 0)
+        close(src);
+    return rc < 0 ? -1 : 0;
+}
+
+/* The network namespace starts with lo down; runtimes bring it up. */
+static int loopback_up(void)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -1;
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+    int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    close(s);
+    return rc;
+}
+
+static int set_limit(int resource, rlim_t value)
+{
+    struct rlimit r = {.rlim_cur = value, .rlim_max = value};
+    return setrlimit(resource, &r);
+}
+
+/* Root with every capability becomes uid/gid 65534 with none: bounding set and ambient set
+ * emptied while we still may, then the ids (which clears permitted and effective), then the
+ * inheritable set, which a change of uid keeps. */
+static int drop_privileges(void)
+{
+    if (setgroups(0, NULL) < 0 || setresgid(OCI_SANDBOX_GID, OCI_SANDBOX_GID, OCI_SANDBOX_GID) < 0)
+        return -1;
+    for (int cap = 0; cap <= last_cap; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            return -1;
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
+        prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 ||
+        setresuid(OCI_SANDBOX_UID, OCI_SANDBOX_UID, OCI_SANDBOX_UID) < 0)
+        return -1;
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {{0}};
+    return (int)syscall(SYS_capset, &h, d);
+}
+
+static _Noreturn void child_main(const child_args *a)
+{
+    const launch_params *lp = a->lp;
+    const oci_spec_params *sp = lp->spec;
+    char msg[512];
+    if (stdio_to(lp->fd0, 0) < 0 || stdio_to(lp->fd1, 1) < 0 || stdio_to(lp->fd2, 2) < 0)
+        child_fail_errno(a, "stdio");
+    /* the worker dying before the exec takes this process with it; after the exec the
+     * worker's cleanup finds the container by its cgroup */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        child_fail_errno(a, "PR_SET_PDEATHSIG");
+    if (a->cgroup_fd < 0 && cgroup_limits_join_self(lp->cgroup_rel, msg, sizeof msg) < 0)
+        child_fail(a, msg);
+    umask(0);
+    if (unshare(CLONE_NEWCGROUP) < 0)
+        child_fail_errno(a, "unshare(CLONE_NEWCGROUP)");
+    cleanup_fd int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (adj < 0 || write(adj, "1000", 4) != 4)
+        child_fail_errno(a, "oom_score_adj");
+    launch_fs fs = {.rootfs = sp->rootfs, .workspace = sp->workspace, .init = sp->init,
+                    .status = sp->status, .tmp_mb = sp->tmp_mb};
+    if (launch_fs_build(&fs, msg, sizeof msg) < 0)
+        child_fail(a, msg);
+    if (sethostname(HOSTNAME, strlen(HOSTNAME)) < 0)
+        child_fail_errno(a, "sethostname");
+    if (loopback_up() < 0)
+        child_fail_errno(a, "loopback");
+    if (set_limit(RLIMIT_NOFILE, NOFILE_LIMIT) < 0 || set_limit(RLIMIT_CORE, 0) < 0 ||
+        set_limit(RLIMIT_FSIZE, (rlim_t)sp->tmp_mb * 1024 * 1024) < 0)
+        child_fail_errno(a, "setrlimit");
+    if (drop_privileges() < 0)
+        child_fail_errno(a, "dropping privileges");
+    /* cleared by the change of credentials: set again */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ||
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        child_fail_errno(a, "prctl");
+    umask(022);
+    sigset_t none;
+    sigemptyset(&none);
+    signal(SIGPIPE, SIG_DFL); /* ignored by the worker; an ignored signal survives exec */
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        child_fail_errno(a, "close_range");
+    /* last: from here on mount, unshare and the rest are refused */
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &seccomp_prog, 0, 0) < 0)
+        child_fail_errno(a, "seccomp");
+    execve(OCI_INIT_PATH, a->argv, a->envp);
+    child_fail_errno(a, "exec " OCI_INIT_PATH);
+}
+
+/* ---- the parent ---- */
+
+static char **env_vector(char *const *lang_env)
+{
+    json_t *env = sandbox_env_json(lang_env);
+    size_t n = json_array_size(env);
+    char **v = xcalloc(n + 1, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = xstrdup(json_string_value(json_array_get(env, i)));
+    json_decref(env);
+    return v;
+}
+
+static char **argv_vector(char *const *argv)
+{
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    char **v = xcalloc(n + 2, sizeof *v);
+    v[0] = (char *)OCI_INIT_PATH;
+    memcpy(v + 1, argv, n * sizeof *v);
+    return v;
+}
+
+static void free_vector(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+static bool same_name(const char *name, const void *arg)
+{
+    return strcmp(name, arg) == 0;
+}
+
+/* Remove the cgroup (killing what is in it). */
+static void drop_cgroup(const char *rel)
+{
+    const char *slash = strrchr(rel, '/');
+    cleanup_free char *parent = xstrndup(rel, (size_t)(slash - rel));
+    cgroup_remove_matching(parent, same_name, slash + 1);
+}
+
+/* Wait for the child's verdict: EOF on the error pipe once it has exec'd, or a message. */
+static int await_exec(int fd, char *err, size_t errlen)
+{
+    char msg[512];
+    size_t len = 0;
+    int64_t deadline = now_mono_ms() + SETUP_TIMEOUT_MS;
+    for (;;) {
+        int64_t left = deadline - now_mono_ms();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int r = left > 0 ? poll(&p, 1, (int)left) : 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            snprintf(err, errlen, "the container did not start within %d ms", SETUP_TIMEOUT_MS);
+            return -1;
+        }
+        ssize_t n = read(fd, msg + len, sizeof msg - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len == sizeof msg - 1)
+            break;
+    }
+    if (len == 0)
+        return 0;
+    msg[len] = '\0';
+    snprintf(err, errlen, "container setup failed: %s", msg);
+    return -1;
+}
+
+static pid_t clone_container(int cgroup_fd, int *pidfd)
+{
+    struct clone_args ca = {
+        .flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
+                 CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
+        .pidfd = (uint64_t)(uintptr_t)pidfd,
+        .exit_signal = SIGCHLD,
+        .cgroup = cgroup_fd >= 0 ? (uint64_t)cgroup_fd : 0,
+    };
+    return (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+}
+
+int launch_start(const launch_params *lp, launched *out, char *err, size_t errlen)
+{
+    *out = (launched){.pid = 0, .pidfd = -1};
+    if (!seccomp_prog.filter) {
+        snprintf(err, errlen, "launch_init was not called");
+        return -1;
+    }
+    const oci_spec_params *sp = lp->spec;
+    long quota = (long)(sp->cpus * CPU_PERIOD_US);
+    cgroup_limits lim = {.memory_bytes = (long long)sp->memory_mb * 1024 * 1024,
+                         .pids = sp->pids, .cpu_quota_us = quota < 1000 ? 1000 : quota,
+                         .cpu_period_us = CPU_PERIOD_US};
+    if (cgroup_limits_create(lp->cgroup_rel, &lim, err, errlen) < 0)
+        return -1;
+    int errp[2];
+    if (pipe2(errp, O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        drop_cgroup(lp->cgroup_rel);
+        return -1;
+    }
+    int cgroup_fd = cgroup_limits_open(lp->cgroup_rel); /* v2 only */
+    child_args a = {.lp = lp, .argv = argv_vector(sp->argv), .envp = env_vector(sp->env),
+                    .err_fd = errp[1], .cgroup_fd = cgroup_fd};
+    int pidfd = -1;
+    pid_t pid = cgroup_is_v2() && cgroup_fd < 0 ? (errno = ENOENT, -1)
+                                                 : clone_container(cgroup_fd, &pidfd);
+    if (pid == 0)
+        child_main(&a);
+    int saved = errno;
+    close(errp[1]);
+    if (cgroup_fd >= 0)
+        close(cgroup_fd);
+    free(a.argv);
+    free_vector(a.envp);
+    int rc = 0;
+    if (pid < 0) {
+        snprintf(err, errlen, "clone3: %s", strerror(saved));
+        rc = -1;
+    } else {
+        rc = await_exec(errp[0], err, errlen);
+    }
+    close(errp[0]);
+    if (rc < 0) {
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        }
+        if (pidfd >= 0)
+            close(pidfd);
+        drop_cgroup(lp->cgroup_rel);
+        return -1;
+    }
+    *out = (launched){.pid = pid, .pidfd = pidfd};
+    return 0;
+}

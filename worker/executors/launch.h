@@ -1,0 +1,42 @@
+/* The builtin runtime (OCI_RUNTIME=builtin): the worker starts a container itself, with no
+ * runtime process. Same sandbox as oci_spec.c describes to runc: clone3 into fresh pid, mount,
+ * network (loopback only, up), ipc, uts and cgroup namespaces; a cgroup with the memory, swap,
+ * pids and CPU limits made by cgroup_limits.c; the file system of launch_fs.c; rlimits,
+ * oom_score_adj 1000, uid/gid 65534 without supplementary groups, every capability dropped
+ * (bounding, ambient, inheritable), no_new_privs, the seccomp filter of oci_seccomp.c; then
+ * exec of cr-init, which runs the program. Why: a Go runtime per step cost ~50 ms of CPU and
+ * wall time (tests/bench/README.md); this costs a few.
+ *
+ *   launch_init(err, errlen)      once per worker process: compile the seccomp filter, note the
+ *                                 host's cgroup hierarchies; 0/-1
+ *   launch_start(&lp, &c, err, errlen)
+ *                                 make the cgroup, start the container's first process, wait
+ *                                 until it has exec'd cr-init (or failed: err says where and
+ *                                 why, and nothing is left); c holds its pid (our child: reap
+ *                                 it with waitpid) and a pidfd. The cgroup is the caller's to
+ *                                 read and remove (cgroup.h). */
+#ifndef CR_LAUNCH_H
+#define CR_LAUNCH_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "oci_spec.h"
+
+#define LAUNCH_RUNTIME_NAME "builtin" /* the OCI_RUNTIME value that selects it */
+
+typedef struct launch_params {
+    const oci_spec_params *spec; /* what the container is (the same inputs as config.json) */
+    const char *cgroup_rel;      /* its cgroup below each hierarchy root, "code-runner/<id>" */
+    int fd0, fd1, fd2;           /* stdio of cr-init (-1: /dev/null) */
+} launch_params;
+
+typedef struct launched {
+    pid_t pid; /* the container's init (cr-init), in the host's pid namespace */
+    int pidfd; /* owned by the caller */
+} launched;
+
+int launch_init(char *err, size_t errlen);
+int launch_start(const launch_params *lp, launched *out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,272 @@
+/* Building a container's root file system in its own mount namespace, for the builtin runtime
+ * (see launch_fs.h). Runs in the container's first process: no allocation after the scan, every
+ * failure is reported as "what path: why". */
+#include "launch_fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <mntent.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "common/util.h"
+#include "oci_spec.h"
+
+#define MAX_HIERARCHIES 16
+#define CR_DIR "/dev/.cr"
+
+/* A host cgroup hierarchy, mounted again in each container: v1 (data: its controllers, such as
+ * "memory" or "cpu,cpuacct" or "name=systemd") or cgroup2 (the hybrid's "unified", or the whole
+ * of /sys/fs/cgroup on a v2 host: name ""). Filled once by launch_fs_scan. */
+typedef struct hierarchy {
+    char name[64];  /* directory below /sys/fs/cgroup */
+    char data[128]; /* v1 mount data */
+    bool v2;
+} hierarchy;
+
+static hierarchy hierarchies[MAX_HIERARCHIES];
+static size_t nhierarchies;
+
+/* Mount options that say how, not which controllers: left out of a v1 hierarchy's data. */
+static bool generic_option(const char *o)
+{
+    static const char *const generic[] = {"rw", "ro", "nosuid", "nodev", "noexec", "relatime",
+                                          "noatime", "nodiratime", "strictatime", "clone_children",
+                                          "nsdelegate", "memory_recursiveprot"};
+    for (size_t i = 0; i < sizeof generic / sizeof *generic; i++)
+        if (strcmp(o, generic[i]) == 0)
+            return true;
+    return strncmp(o, "release_agent=", 14) == 0;
+}
+
+static void note_v1(const struct mntent *e, hierarchy *h)
+{
+    char opts[256];
+    snprintf(opts, sizeof opts, "%s", e->mnt_opts);
+    char *save = NULL;
+    for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+        if (generic_option(o))
+            continue;
+        size_t len = strlen(h->data);
+        snprintf(h->data + len, sizeof h->data - len, "%s%s", len ? "," : "", o);
+    }
+}
+
+int launch_fs_scan(char *err, size_t errlen)
+{
+    nhierarchies = 0;
+    if (cgroup_is_v2()) {
+        hierarchies[nhierarchies++] = (hierarchy){.v2 = true};
+        return 0;
+    }
+    FILE *f = setmntent("/proc/self/mounts", "re");
+    if (!f) {
+        snprintf(err, errlen, "/proc/self/mounts: %s", strerror(errno));
+        return -1;
+    }
+    struct mntent m, *e;
+    char buf[4096];
+    while ((e = getmntent_r(f, &m, buf, sizeof buf)) && nhierarchies < MAX_HIERARCHIES) {
+        bool v1 = strcmp(e->mnt_type, "cgroup") == 0, v2 = strcmp(e->mnt_type, "cgroup2") == 0;
+        const char *name = e->mnt_dir + strlen("/sys/fs/cgroup/");
+        if ((!v1 && !v2) || strncmp(e->mnt_dir, "/sys/fs/cgroup/", 15) != 0 || !*name ||
+            strchr(name, '/') || strlen(name) >= sizeof hierarchies[0].name)
+            continue;
+        hierarchy *h = &hierarchies[nhierarchies++];
+        *h = (hierarchy){.v2 = v2};
+        snprintf(h->name, sizeof h->name, "%s", name);
+        if (v1)
+            note_v1(e, h);
+    }
+    endmntent(f);
+    return 0;
+}
+
+/* The child's "path: why" report. */
+static int fail(char *err, size_t errlen, const char *what, const char *path)
+{
+    snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+    return -1;
+}
+
+/* buf = rootfs + rel; rel starts with '/'. */
+static const char *at(char buf[PATH_MAX], const launch_fs *fs, const char *rel)
+{
+    snprintf(buf, PATH_MAX, "%s%s", fs->rootfs, rel);
+    return buf;
+}
+
+static int mount_at(const launch_fs *fs, const char *rel, const char *src, const char *type,
+                    unsigned long flags, const char *data, char *err, size_t errlen)
+{
+    char p[PATH_MAX];
+    if (mount(src, at(p, fs, rel), type, flags, data) < 0)
+        return fail(err, errlen, "mount", p);
+    return 0;
+}
+
+/* Bind host path src onto rel (a file made for it when missing), then set flags on the bind. */
+static int bind_at(const launch_fs *fs, const char *rel, const char *src, unsigned long flags,
+                   char *err, size_t errlen)
+{
+    char p[PATH_MAX];
+    at(p, fs, rel);
+    int fd = open(p, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 && errno != EISDIR)
+        return fail(err, errlen, "create", p);
+    if (fd >= 0)
+        close(fd);
+    if (mount(src, p, NULL, MS_BIND, NULL) < 0)
+        return fail(err, errlen, "bind", p);
+    if (flags && mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | flags, NULL) < 0)
+        return fail(err, errlen, "remount", p);
+    return 0;
+}
+
+static int make_dir(const launch_fs *fs, const char *rel, mode_t mode, char *err, size_t errlen)
+{
+    char p[PATH_MAX];
+    if (mkdir(at(p, fs, rel), mode) < 0 && errno != EEXIST)
+        return fail(err, errlen, "mkdir", p);
+    return 0;
+}
+
+/* /dev: a small tmpfs with null, zero, full, random, urandom and tty, the usual links, devpts,
+ * shm, mqueue, and cr-init with its status file. */
+static int build_dev(const launch_fs *fs, char *err, size_t errlen)
+{
+    static const struct {
+        const char *name;
+        unsigned major, minor;
+    } nodes[] = {{"/dev/null", 1, 3},    {"/dev/zero", 1, 5},    {"/dev/full", 1, 7},
+                 {"/dev/random", 1, 8},  {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0}};
+    static const char *const links[][2] = {
+        {"/proc/self/fd", "/dev/fd"},         {"/proc/self/fd/0", "/dev/stdin"},
+        {"/proc/self/fd/1", "/dev/stdout"},   {"/proc/self/fd/2", "/dev/stderr"},
+        {"pts/ptmx", "/dev/ptmx"},
+    };
+    char p[PATH_MAX], opts[64];
+    if (mount_at(fs, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
+                 "mode=755,size=65536k", err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++)
+        if (mknod(at(p, fs, nodes[i].name), S_IFCHR | 0666,
+                  makedev(nodes[i].major, nodes[i].minor)) < 0)
+            return fail(err, errlen, "mknod", p);
+    for (size_t i = 0; i < sizeof links / sizeof *links; i++)
+        if (symlink(links[i][0], at(p, fs, links[i][1])) < 0)
+            return fail(err, errlen, "symlink", p);
+    snprintf(opts, sizeof opts, "mode=1777,size=%dm", fs->tmp_mb);
+    if (make_dir(fs, "/dev/pts", 0755, err, errlen) < 0 ||
+        mount_at(fs, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+                 "newinstance,ptmxmode=0666,mode=0620", err, errlen) < 0 ||
+        make_dir(fs, "/dev/shm", 01777, err, errlen) < 0 ||
+        mount_at(fs, "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts, err,
+                 errlen) < 0 ||
+        make_dir(fs, "/dev/mqueue", 0755, err, errlen) < 0 ||
+        mount_at(fs, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
+                 err, errlen) < 0 ||
+        make_dir(fs, CR_DIR, 0755, err, errlen) < 0)
+        return -1;
+    if (bind_at(fs, OCI_INIT_PATH, fs->init, MS_RDONLY | MS_NOSUID | MS_NODEV, err, errlen) < 0 ||
+        bind_at(fs, OCI_STATUS_PATH, fs->status, MS_NOSUID | MS_NODEV | MS_NOEXEC, err,
+                errlen) < 0)
+        return -1;
+    return 0;
+}
+
+/* /sys read-only, and under /sys/fs/cgroup the container's own cgroups (the namespace roots
+ * them at the container's cgroup), read-only too: the JVM and others size themselves by them. */
+static int build_sys(const launch_fs *fs, char *err, size_t errlen)
+{
+    const unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (mount_at(fs, "/sys", "sysfs", "sysfs", ro, NULL, err, errlen) < 0)
+        return -1;
+    if (nhierarchies == 1 && !hierarchies[0].name[0]) /* a pure v2 host */
+        return mount_at(fs, "/sys/fs/cgroup", "cgroup2", "cgroup2", ro, NULL, err, errlen);
+    if (mount_at(fs, "/sys/fs/cgroup", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                 "mode=755,size=64k", err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < nhierarchies; i++) {
+        const hierarchy *h = &hierarchies[i];
+        char rel[PATH_MAX];
+        snprintf(rel, sizeof rel, "/sys/fs/cgroup/%s", h->name);
+        if (make_dir(fs, rel, 0755, err, errlen) < 0 ||
+            mount_at(fs, rel, h->v2 ? "cgroup2" : "cgroup", h->v2 ? "cgroup2" : "cgroup", ro,
+                     h->v2 ? NULL : h->data, err, errlen) < 0)
+            return -1;
+    }
+    return mount_at(fs, "/sys/fs/cgroup", NULL, NULL, MS_REMOUNT | ro, "mode=755,size=64k", err,
+                    errlen);
+}
+
+/* Masked: an empty read-only tmpfs over a directory, /dev/null over a file. Read-only: bound
+ * onto themselves, then remounted read-only. Paths the kernel does not have are skipped. */
+static int protect_kernel_paths(const launch_fs *fs, char *err, size_t errlen)
+{
+    char p[PATH_MAX], null[PATH_MAX];
+    at(null, fs, "/dev/null");
+    for (size_t i = 0; oci_masked_paths[i]; i++) {
+        struct stat st;
+        if (stat(at(p, fs, oci_masked_paths[i]), &st) < 0)
+            continue;
+        int rc = S_ISDIR(st.st_mode)
+                     ? mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                             NULL)
+                     : mount(null, p, NULL, MS_BIND, NULL);
+        if (rc < 0)
+            return fail(err, errlen, "mask", p);
+    }
+    for (size_t i = 0; oci_readonly_paths[i]; i++) {
+        if (access(at(p, fs, oci_readonly_paths[i]), F_OK) < 0)
+            continue;
+        if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+            mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
+                  MS_NOEXEC, NULL) < 0)
+            return fail(err, errlen, "read-only", p);
+    }
+    return 0;
+}
+
+int launch_fs_build(const launch_fs *fs, char *err, size_t errlen)
+{
+    char p[PATH_MAX];
+    /* nothing mounted here reaches the host, nothing mounted on the host reaches here */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return fail(err, errlen, "make private", "/");
+    if (mount(fs->rootfs, fs->rootfs, NULL, MS_BIND, NULL) < 0)
+        return fail(err, errlen, "bind", fs->rootfs);
+    if (mount(NULL, fs->rootfs, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
+              NULL) < 0)
+        return fail(err, errlen, "remount read-only", fs->rootfs);
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "mode=1777,size=%dm", fs->tmp_mb);
+    if (mount_at(fs, "/proc", "proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL, err,
+                 errlen) < 0 ||
+        build_dev(fs, err, errlen) < 0 || build_sys(fs, err, errlen) < 0 ||
+        mount_at(fs, "/tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, tmp, err, errlen) < 0)
+        return -1;
+    /* the workspace tmpfs is nosuid,nodev on the host; a bind keeps those flags */
+    if (mount(fs->workspace, at(p, fs, "/workspace"), NULL, MS_BIND, NULL) < 0)
+        return fail(err, errlen, "bind", p);
+    if (protect_kernel_paths(fs, err, errlen) < 0)
+        return -1;
+    if (chdir(fs->rootfs) < 0)
+        return fail(err, errlen, "chdir", fs->rootfs);
+    /* the new root over the old one, then the old one (the host's tree) detached */
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
+        return fail(err, errlen, "pivot_root", fs->rootfs);
+    if (umount2(".", MNT_DETACH) < 0)
+        return fail(err, errlen, "detach", "the host's root");
+    if (chdir("/workspace") < 0)
+        return fail(err, errlen, "chdir", "/workspace");
+    return 0;
+}
