@@ -1,14 +1,15 @@
 /* The Docker Engine API client of the docker backend (see docker_client.h): a control handle
  * used with curl_easy_perform (its connection is kept alive between calls) and a stream handle
- * driven by a curl multi handle, so that an attach can stay open while the container starts. */
+ * driven by a curl multi handle, so that an attach can stay open while the container starts.
+ * libcurl is loaded by the first docker_client_create and called through curl_dl (curl_dl.h). */
 #include "docker_client.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "common/util.h"
+#include "curl_dl.h"
 
 #define CALL_TIMEOUT_MS 60000 /* a control request that takes longer: the engine is stuck */
 #define POLL_MS 100           /* longest sleep between two looks at the stream */
@@ -42,11 +43,8 @@ static bool tls_wanted(void)
 
 int docker_client_create(const char *host, docker_client **out, char *err, size_t errlen)
 {
-    static bool curl_ready;
-    if (!curl_ready) { /* once per process; not thread-safe, as the worker has one thread */
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        curl_ready = true;
-    }
+    if (curl_dl_load(err, errlen) < 0) /* the first client of the process loads libcurl */
+        return -1;
     docker_client *c = xcalloc(1, sizeof *c);
     c->host = xstrdup(host);
     if (strncmp(host, "unix://", 7) == 0 && host[7] == '/') {
@@ -79,9 +77,9 @@ int docker_client_create(const char *host, docker_client **out, char *err, size_
         docker_client_free(c);
         return -1;
     }
-    c->h = curl_easy_init();
-    c->s = curl_easy_init();
-    c->m = curl_multi_init();
+    c->h = curl_dl.easy_init();
+    c->s = curl_dl.easy_init();
+    c->m = curl_dl.multi_init();
     if (!c->h || !c->s || !c->m) {
         snprintf(err, errlen, "cannot initialise libcurl");
         docker_client_free(c);
@@ -97,11 +95,11 @@ void docker_client_free(docker_client *c)
         return;
     docker_stream_close(c);
     if (c->m)
-        curl_multi_cleanup(c->m);
+        curl_dl.multi_cleanup(c->m);
     if (c->s)
-        curl_easy_cleanup(c->s);
+        curl_dl.easy_cleanup(c->s);
     if (c->h)
-        curl_easy_cleanup(c->h);
+        curl_dl.easy_cleanup(c->h);
     free(c->host);
     free(c->base);
     free(c->socket);
@@ -123,29 +121,29 @@ bool docker_client_local(const docker_client *c)
 
 char *docker_escape(const char *s)
 {
-    char *e = curl_easy_escape(NULL, s, 0);
+    char *e = curl_dl.easy_escape(NULL, s, 0);
     if (!e)
         abort();
     char *r = xstrdup(e);
-    curl_free(e);
+    curl_dl.free(e);
     return r;
 }
 
 /* The options every request of a handle needs: where and how to connect. */
 static void base_options(docker_client *c, CURL *h, const char *path, char *errbuf)
 {
-    curl_easy_reset(h); /* keeps the live connection */
+    curl_dl.easy_reset(h); /* keeps the live connection */
     cleanup_free char *url = xasprintf("%s%s", c->base, path);
-    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_dl.easy_setopt(h, CURLOPT_URL, url);
     if (c->socket)
-        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->socket);
+        curl_dl.easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->socket);
     if (c->ca) {
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca);
-        curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
-        curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
+        curl_dl.easy_setopt(h, CURLOPT_CAINFO, c->ca);
+        curl_dl.easy_setopt(h, CURLOPT_SSLCERT, c->cert);
+        curl_dl.easy_setopt(h, CURLOPT_SSLKEY, c->key);
     }
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_dl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_dl.easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     errbuf[0] = '\0';
 }
 
@@ -165,10 +163,10 @@ static void transport_error(docker_client *c, CURLcode rc, const char *errbuf, c
 {
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
         snprintf(err, errlen, "cannot reach the Docker engine at %s (DOCKER_HOST): %s", c->host,
-                 *errbuf ? errbuf : curl_easy_strerror(rc));
+                 *errbuf ? errbuf : curl_dl.easy_strerror(rc));
     else
         snprintf(err, errlen, "Docker engine at %s: %s %s: %s", c->host, method, path,
-                 *errbuf ? errbuf : curl_easy_strerror(rc));
+                 *errbuf ? errbuf : curl_dl.easy_strerror(rc));
 }
 
 /* One control request; *timed_out (when not NULL) tells a timeout apart from other failures. */
@@ -180,23 +178,23 @@ static int perform(docker_client *c, const char *method, const char *path, const
     if (timed_out)
         *timed_out = false;
     base_options(c, c->h, path, c->errbuf);
-    curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
+    curl_dl.easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method);
+    struct curl_slist *hdrs = curl_dl.slist_append(NULL, "Expect:");
     if (type) {
         cleanup_free char *ct = xasprintf("Content-Type: %s", type);
-        hdrs = curl_slist_append(hdrs, ct);
+        hdrs = curl_dl.slist_append(hdrs, ct);
     }
     if (data || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
-        curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, data ? data : "");
+        curl_dl.easy_setopt(c->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        curl_dl.easy_setopt(c->h, CURLOPT_POSTFIELDS, data ? data : "");
     }
-    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, res);
-    curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
-    CURLcode rc = curl_easy_perform(c->h);
-    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(hdrs);
+    curl_dl.easy_setopt(c->h, CURLOPT_HTTPHEADER, hdrs);
+    curl_dl.easy_setopt(c->h, CURLOPT_WRITEFUNCTION, collect);
+    curl_dl.easy_setopt(c->h, CURLOPT_WRITEDATA, res);
+    curl_dl.easy_setopt(c->h, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
+    CURLcode rc = curl_dl.easy_perform(c->h);
+    curl_dl.easy_setopt(c->h, CURLOPT_HTTPHEADER, NULL);
+    curl_dl.slist_free_all(hdrs);
     if (rc == CURLE_OPERATION_TIMEDOUT && timed_out)
         *timed_out = true;
     if (rc != CURLE_OK) {
@@ -204,7 +202,7 @@ static int perform(docker_client *c, const char *method, const char *path, const
         docker_response_clear(res);
         return -1;
     }
-    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &res->status);
+    curl_dl.easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &res->status);
     if (!res->body)
         res->body = xstrdup("");
     log_debug("docker: %s %s -> %ld", method, path, res->status);
@@ -268,7 +266,7 @@ static size_t stream_header(char *data, size_t size, size_t n, void *arg)
     docker_client *c = arg;
     size_t len = size * n;
     if (len <= 2 && (data[0] == '\r' || data[0] == '\n')) { /* the blank line ending the head */
-        curl_easy_getinfo(c->s, CURLINFO_RESPONSE_CODE, &c->s_status);
+        curl_dl.easy_getinfo(c->s, CURLINFO_RESPONSE_CODE, &c->s_status);
         if (c->s_status >= 200) /* 1xx heads are followed by the real one */
             c->s_head = true;
     }
@@ -292,10 +290,10 @@ static size_t stream_body(char *data, size_t size, size_t n, void *arg)
 static void drive(docker_client *c)
 {
     int running;
-    curl_multi_perform(c->m, &running);
+    curl_dl.multi_perform(c->m, &running);
     CURLMsg *msg;
     int left;
-    while ((msg = curl_multi_info_read(c->m, &left)))
+    while ((msg = curl_dl.multi_info_read(c->m, &left)))
         if (msg->msg == CURLMSG_DONE && msg->easy_handle == c->s) {
             c->s_done = true;
             c->s_result = msg->data.result;
@@ -306,7 +304,7 @@ static void wait_a_little(docker_client *c, int64_t deadline)
 {
     int64_t left = deadline - now_mono_ms();
     int ms = left < 0 ? 0 : left > POLL_MS ? POLL_MS : (int)left;
-    curl_multi_poll(c->m, NULL, 0, ms, NULL);
+    curl_dl.multi_poll(c->m, NULL, 0, ms, NULL);
 }
 
 int docker_stream_open(docker_client *c, const char *path, docker_sink sink, void *arg,
@@ -315,17 +313,17 @@ int docker_stream_open(docker_client *c, const char *path, docker_sink sink, voi
     docker_stream_close(c);
     *res = (docker_response){0};
     base_options(c, c->s, path, c->serrbuf);
-    curl_easy_setopt(c->s, CURLOPT_POST, 1L);
-    curl_easy_setopt(c->s, CURLOPT_POSTFIELDSIZE, 0L);
-    curl_easy_setopt(c->s, CURLOPT_POSTFIELDS, "");
-    curl_easy_setopt(c->s, CURLOPT_HEADERFUNCTION, stream_header);
-    curl_easy_setopt(c->s, CURLOPT_HEADERDATA, c);
-    curl_easy_setopt(c->s, CURLOPT_WRITEFUNCTION, stream_body);
-    curl_easy_setopt(c->s, CURLOPT_WRITEDATA, c);
+    curl_dl.easy_setopt(c->s, CURLOPT_POST, 1L);
+    curl_dl.easy_setopt(c->s, CURLOPT_POSTFIELDSIZE, 0L);
+    curl_dl.easy_setopt(c->s, CURLOPT_POSTFIELDS, "");
+    curl_dl.easy_setopt(c->s, CURLOPT_HEADERFUNCTION, stream_header);
+    curl_dl.easy_setopt(c->s, CURLOPT_HEADERDATA, c);
+    curl_dl.easy_setopt(c->s, CURLOPT_WRITEFUNCTION, stream_body);
+    curl_dl.easy_setopt(c->s, CURLOPT_WRITEDATA, c);
     c->sink = sink, c->sink_arg = arg, c->s_res = res;
     c->s_done = c->s_head = c->s_stopped = false;
     c->s_status = 0;
-    curl_multi_add_handle(c->m, c->s);
+    curl_dl.multi_add_handle(c->m, c->s);
     c->s_added = true;
     int64_t deadline = now_mono_ms() + timeout_ms;
     while (!c->s_done && !(c->s_head && c->s_status == 200)) {
@@ -393,7 +391,7 @@ int docker_stream_pump(docker_client *c, int64_t deadline, docker_stream_end *ho
 void docker_stream_close(docker_client *c)
 {
     if (c && c->s_added) {
-        curl_multi_remove_handle(c->m, c->s);
+        curl_dl.multi_remove_handle(c->m, c->s);
         c->s_added = false;
     }
 }

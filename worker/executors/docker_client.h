@@ -2,10 +2,12 @@
  * over libcurl: DOCKER_HOST unix:///path (default) or tcp://host:port, with TLS when
  * DOCKER_TLS_VERIFY is set (CA, certificate and key from DOCKER_CERT_PATH/{ca,cert,key}.pem,
  * default ~/.docker), as the Docker CLI reads them. One client per worker process: its handles
- * are reused across jobs, so the control connection stays open (keep-alive).
+ * are reused across jobs, so the control connection stays open (keep-alive). libcurl is not
+ * linked: the first docker_client_create loads it (curl_dl.h), so other executors never map it.
  *
  * API:
- *   docker_client_create(host, &c, err, errlen)   parse host, read the TLS variables
+ *   docker_client_create(host, &c, err, errlen)   load libcurl (first time), parse host, read
+ *                                                 the TLS variables
  *   docker_client_free(c)                         accepts NULL
  *   docker_call(c, method, path, json, &res, ...) one request with a JSON body (or NULL); path
  *                                                 is below the version prefix ("/containers/..")
@@ -54,7 +56,7 @@ void docker_client_free(docker_client *c);
 const char *docker_client_host(const docker_client *c);
 /* True when the engine is on this host (unix socket): its cgroups can be read here. */
 bool docker_client_local(const docker_client *c);
-/* s escaped for a URL query (caller frees). */
+/* s escaped for a URL query (caller frees). Needs libcurl: only after a client was created. */
 char *docker_escape(const char *s);
 
 int docker_call(docker_client *c, const char *method, const char *path, json_t *body,
