@@ -19,7 +19,7 @@
 #define CFG_DEFAULT_RESULT_TTL 3600
 #define CFG_DEFAULT_WORKER_CONCURRENCY 2
 #define CFG_DEFAULT_EXECUTOR "oci"
-#define CFG_DEFAULT_OCI_RUNTIME "runc"
+#define CFG_DEFAULT_OCI_RUNTIME "builtin"
 #define CFG_DEFAULT_DOCKER_HOST "unix:///var/run/docker.sock"
 #define CFG_DEFAULT_DOCKER_RUNTIME "runc"
 #define CFG_DEFAULT_IMAGES_DIR "/var/lib/code-runner/images"
@@ -59,7 +59,8 @@ typedef struct cfg {
     int worker_concurrency;     /* WORKER_CONCURRENCY, worker processes per supervisor */
     char *worker_id;            /* owned; WORKER_ID, default: host name */
     char *executor;             /* owned; EXECUTOR: "oci" or "docker" */
-    char *oci_runtime;          /* owned; OCI_RUNTIME: runc, crun, runsc, kata-runtime */
+    char *oci_runtime;          /* owned; OCI_RUNTIME: builtin, runc, crun, runsc,
+                                 * kata-runtime */
     char *docker_host;          /* owned; DOCKER_HOST */
     char *docker_runtime;       /* owned; DOCKER_RUNTIME */
     char *images_dir;           /* owned; IMAGES_DIR, holds <image>/rootfs trees */

@@ -14,7 +14,7 @@ SOURCE_DIR = pathlib.Path(os.environ.get("CR_SOURCE_DIR", pathlib.Path(__file__)
 BUILD_DIR = pathlib.Path(os.environ.get("CR_BUILD_DIR", SOURCE_DIR / "build"))
 CLI = pathlib.Path(os.environ.get("CR_SANDBOX_CLI", BUILD_DIR / "tests" / "tools" / "sandbox_cli"))
 IMAGES_DIR = pathlib.Path(os.environ.get("IMAGES_DIR", "/var/lib/code-runner/images"))
-RUNTIME = os.environ.get("OCI_RUNTIME", "runc")
+RUNTIME = os.environ.get("OCI_RUNTIME", "builtin")  # the worker's default
 LANGUAGES_FILE = SOURCE_DIR / "images" / "languages.json"
 
 

@@ -185,6 +185,10 @@ int cgroup_limits_open(const char *rel)
 int cgroup_limits_join_self(const char *rel, char *err, size_t errlen)
 {
     char dir[PATH_MAX];
+    if (cgroup_is_v2())
+        return join_path(dir, CGROUP_ROOT, rel) ? put_or_explain(dir, "cgroup.procs", "0", err,
+                                                                 errlen)
+                                                : -1;
     for (size_t i = 0; i < NJOINED; i++) {
         const char *root = cgroup_v1_dir(joined[i]);
         if (!root || !join_path(dir, root, rel)) {

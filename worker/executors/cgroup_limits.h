@@ -10,9 +10,9 @@
  *   cgroup_limits_open(rel)       v2: a descriptor of the cgroup's directory, for clone3's
  *                                 CLONE_INTO_CGROUP (the process starts inside); -1 on v1
  *   cgroup_limits_join_self(rel, err, errlen)
- *                                 v1: move the calling (single-threaded) process into it in
- *                                 every hierarchy; no allocation, so a freshly cloned child may
- *                                 call it; 0/-1 */
+ *                                 move the calling (single-threaded) process into it (v1:
+ *                                 in every hierarchy; v2: where clone3 is missing); no
+ *                                 allocation, so a freshly cloned child may call it; 0/-1 */
 #ifndef CR_CGROUP_LIMITS_H
 #define CR_CGROUP_LIMITS_H
 

@@ -131,9 +131,14 @@ static int loopback_up(void)
     return rc;
 }
 
+/* Soft and hard limit to value, or to the current hard limit when that is lower (valgrind
+ * keeps a few descriptors above the limit it shows). */
 static int set_limit(int resource, rlim_t value)
 {
-    struct rlimit r = {.rlim_cur = value, .rlim_max = value};
+    struct rlimit r;
+    if (getrlimit(resource, &r) == 0 && r.rlim_max != RLIM_INFINITY && r.rlim_max < value)
+        value = r.rlim_max;
+    r = (struct rlimit){.rlim_cur = value, .rlim_max = value};
     return setrlimit(resource, &r);
 }
 
@@ -282,16 +287,27 @@ static int await_exec(int fd, char *err, size_t errlen)
     return -1;
 }
 
-static pid_t clone_container(int cgroup_fd, int *pidfd)
+/* clone3 into the namespaces (and on v2 into the cgroup); where clone3 is missing (valgrind
+ * does not implement it) the older clone, with the child joining its cgroup itself. */
+static pid_t clone_container(int *cgroup_fd, int *pidfd)
 {
+    const uint64_t ns = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
     struct clone_args ca = {
-        .flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
-                 CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
+        .flags = ns | CLONE_PIDFD | (*cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
         .pidfd = (uint64_t)(uintptr_t)pidfd,
         .exit_signal = SIGCHLD,
-        .cgroup = cgroup_fd >= 0 ? (uint64_t)cgroup_fd : 0,
+        .cgroup = *cgroup_fd >= 0 ? (uint64_t)*cgroup_fd : 0,
     };
-    return (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+    pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+    if (pid >= 0 || errno != ENOSYS)
+        return pid;
+    if (*cgroup_fd >= 0)
+        close(*cgroup_fd);
+    *cgroup_fd = -1;
+    pid = (pid_t)syscall(SYS_clone, (unsigned long)ns | SIGCHLD, NULL, NULL, NULL, NULL);
+    if (pid > 0)
+        *pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    return pid;
 }
 
 int launch_start(const launch_params *lp, launched *out, char *err, size_t errlen)
@@ -316,12 +332,14 @@ int launch_start(const launch_params *lp, launched *out, char *err, size_t errle
     }
     int cgroup_fd = cgroup_limits_open(lp->cgroup_rel); /* v2 only */
     child_args a = {.lp = lp, .argv = argv_vector(sp->argv), .envp = env_vector(sp->env),
-                    .err_fd = errp[1], .cgroup_fd = cgroup_fd};
+                    .err_fd = errp[1]};
     int pidfd = -1;
     pid_t pid = cgroup_is_v2() && cgroup_fd < 0 ? (errno = ENOENT, -1)
-                                                 : clone_container(cgroup_fd, &pidfd);
-    if (pid == 0)
+                                                 : clone_container(&cgroup_fd, &pidfd);
+    if (pid == 0) {
+        a.cgroup_fd = cgroup_fd;
         child_main(&a);
+    }
     int saved = errno;
     close(errp[1]);
     if (cgroup_fd >= 0)

@@ -123,7 +123,7 @@ static int add_rules(scmp_filter_ctx ctx, char *err, size_t errlen)
                               SCMP_A0(SCMP_CMP_MASKED_EQ, clone_ns_flags[i], clone_ns_flags[i]));
     for (size_t i = 0; i < sizeof denied_families / sizeof *denied_families && rc == 0; i++)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
-                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)denied_families[i]));
+                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)denied_families[i], 0));
     if (rc < 0)
         snprintf(err, errlen, "seccomp rule: %s", strerror(-rc));
     return rc < 0 ? -1 : 0;
