@@ -157,7 +157,7 @@ static void kill_tasks(const char *dir)
 }
 
 /* rmdir a cgroup, retrying while its killed tasks exit (EBUSY) for up to a second. */
-static void remove_cgroup(const char *dir)
+void cgroup_remove(const char *dir)
 {
     for (int i = 0; i < 100; i++) {
         kill_tasks(dir);
@@ -183,7 +183,7 @@ static void remove_in(const char *root, const char *parent,
         if (e->d_type == DT_DIR && e->d_name[0] != '.' && match(e->d_name, arg)) {
             char child[PATH_MAX];
             if (snprintf(child, sizeof child, "%s/%s", dir, e->d_name) < (int)sizeof child)
-                remove_cgroup(child);
+                cgroup_remove(child);
         }
     closedir(d);
 }

@@ -31,6 +31,8 @@ bool cgroup_is_v2(void);
 const char *cgroup_v1_dir(const char *controller);
 int cgroup_read_stats(const char *rel, cgroup_stats *st);
 long long cgroup_flat_key(const char *text, const char *key);
+/* Kill the tasks of the cgroup directory dir and remove it (retrying while they exit). */
+void cgroup_remove(const char *dir);
 void cgroup_remove_matching(const char *parent, bool (*match)(const char *name, const void *arg),
                             const void *arg);
 

@@ -202,3 +202,18 @@ int cgroup_limits_join_self(const char *rel, char *err, size_t errlen)
     }
     return 0;
 }
+
+void cgroup_limits_remove(const char *rel)
+{
+    char dir[PATH_MAX];
+    if (cgroup_is_v2()) {
+        if (join_path(dir, CGROUP_ROOT, rel))
+            cgroup_remove(dir);
+        return;
+    }
+    for (size_t i = 0; i < NJOINED; i++) {
+        const char *root = cgroup_v1_dir(joined[i]);
+        if (root && join_path(dir, root, rel))
+            cgroup_remove(dir);
+    }
+}

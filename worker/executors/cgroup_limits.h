@@ -12,7 +12,9 @@
  *   cgroup_limits_join_self(rel, err, errlen)
  *                                 move the calling (single-threaded) process into it (v1:
  *                                 in every hierarchy; v2: where clone3 is missing); no
- *                                 allocation, so a freshly cloned child may call it; 0/-1 */
+ *                                 allocation, so a freshly cloned child may call it; 0/-1
+ *   cgroup_limits_remove(rel)     kill what is left in it and remove it from every hierarchy
+ *                                 it was made in */
 #ifndef CR_CGROUP_LIMITS_H
 #define CR_CGROUP_LIMITS_H
 
@@ -29,5 +31,6 @@ typedef struct cgroup_limits {
 int cgroup_limits_create(const char *rel, const cgroup_limits *lim, char *err, size_t errlen);
 int cgroup_limits_open(const char *rel);
 int cgroup_limits_join_self(const char *rel, char *err, size_t errlen);
+void cgroup_limits_remove(const char *rel);
 
 #endif

@@ -242,19 +242,6 @@ static void free_vector(char **v)
     free(v);
 }
 
-static bool same_name(const char *name, const void *arg)
-{
-    return strcmp(name, arg) == 0;
-}
-
-/* Remove the cgroup (killing what is in it). */
-static void drop_cgroup(const char *rel)
-{
-    const char *slash = strrchr(rel, '/');
-    cleanup_free char *parent = xstrndup(rel, (size_t)(slash - rel));
-    cgroup_remove_matching(parent, same_name, slash + 1);
-}
-
 /* Wait for the child's verdict: EOF on the error pipe once it has exec'd, or a message. */
 static int await_exec(int fd, char *err, size_t errlen)
 {
@@ -327,7 +314,7 @@ int launch_start(const launch_params *lp, launched *out, char *err, size_t errle
     int errp[2];
     if (pipe2(errp, O_CLOEXEC) < 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
-        drop_cgroup(lp->cgroup_rel);
+        cgroup_limits_remove(lp->cgroup_rel);
         return -1;
     }
     int cgroup_fd = cgroup_limits_open(lp->cgroup_rel); /* v2 only */
@@ -362,7 +349,7 @@ int launch_start(const launch_params *lp, launched *out, char *err, size_t errle
         }
         if (pidfd >= 0)
             close(pidfd);
-        drop_cgroup(lp->cgroup_rel);
+        cgroup_limits_remove(lp->cgroup_rel);
         return -1;
     }
     *out = (launched){.pid = pid, .pidfd = pidfd};

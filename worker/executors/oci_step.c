@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "cgroup_limits.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "oci_runtime.h"
@@ -361,11 +362,14 @@ static void finish(step_state *s, step_result *res)
         oci_runtime_call(s->st->runtime, del, true, NULL, err, sizeof err) < 0)
         log_warn("%s: %s", s->st->id, err);
     reap_orphans();
-    /* the builtin runtime's cgroup is ours to remove; runsc may leave its own behind; after
-     * runc this finds nothing to remove */
-    const char *slash = strrchr(s->st->cgroup_rel, '/');
-    cleanup_free char *parent = xstrndup(s->st->cgroup_rel, (size_t)(slash - s->st->cgroup_rel));
-    cgroup_remove_matching(parent, same_name, slash + 1);
+    if (s->st->launch) { /* the builtin runtime's cgroup is ours to remove */
+        cgroup_limits_remove(s->st->cgroup_rel);
+    } else { /* runsc may leave its cgroup behind; after runc this finds nothing to remove */
+        const char *slash = strrchr(s->st->cgroup_rel, '/');
+        cleanup_free char *parent =
+            xstrndup(s->st->cgroup_rel, (size_t)(slash - s->st->cgroup_rel));
+        cgroup_remove_matching(parent, same_name, slash + 1);
+    }
     close_fd(&s->rt.pidfd), close_fd(&s->init.pidfd), close_fd(&s->in_fd);
     close_fd(&s->out.fd), close_fd(&s->err.fd);
 }
