@@ -35,6 +35,21 @@ PY_BODY = {"language": "python", "code": "print(1)"}
 C_SRC = '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n'
 C_BODY = {"language": "c", "code": C_SRC}
 
+# The executors a run can measure (--executors), as worker environments.
+EXECUTORS = {
+    "oci/builtin": {"EXECUTOR": "oci", "OCI_RUNTIME": "builtin"},
+    "oci/runc": {"EXECUTOR": "oci", "OCI_RUNTIME": "runc"},
+    "oci/runsc": {"EXECUTOR": "oci", "OCI_RUNTIME": "runsc"},
+    "docker": {"EXECUTOR": "docker"},
+    "docker/runsc": {"EXECUTOR": "docker", "DOCKER_RUNTIME": "runsc"},
+}
+# The one the issue's targets are about ("the OCI backend" with its default runtime, which the
+# worker starts itself): throughput, the seed comparison, the scale drain, CPU per job, targets.
+PRIMARY = "oci/builtin"
+# The runtime whose bundle (config.json) section 1b takes apart; builtin writes no bundle.
+BUNDLE_EXECUTOR = "oci/runc"
+DEFAULT_EXECUTORS = "oci/builtin,oci/runc,oci/runsc,docker"
+
 # Counts per mode. quick is for iterating on the harness, not for figures.
 MODES = {
     "full": dict(lat_py=60, lat_c=50, tput=500, api_d=10, api_rep=3, seed_lat=30, seed_tput=200,
@@ -235,7 +250,7 @@ class Worker:
     def __init__(self, redis, n, **env):
         wid = f"bench{free_port()}"
         env.setdefault("EXECUTOR", "oci")
-        self.label = env.get("EXECUTOR") + ("/" + env.get("OCI_RUNTIME", "runc")
+        self.label = env.get("EXECUTOR") + ("/" + env.get("OCI_RUNTIME", "builtin")
                                             if env["EXECUTOR"] == "oci" else "")
         self.env = base_env(redis, WORKER_CONCURRENCY=n, WORKER_ID=wid,
                             STATE_DIR=f"/run/code-runner-bench/{wid}", WORKER_SHUTDOWN_GRACE=10,
@@ -251,8 +266,8 @@ class Worker:
         return [c for c in children_of(self.proc.pid) if comm(c).startswith("cr-worker")]
 
     def rss(self, field="VmRSS"):
-        """(supervisor KiB, [worker process KiB...]) — the worker's own processes only; runc,
-        docker and the sandboxed program are not counted."""
+        """(supervisor KiB, [worker process KiB...]) — the worker's own processes only; the
+        containers (runtime, cr-init, the sandboxed program), runc and docker are not counted."""
         return rss_kib(self.proc.pid, field), [rss_kib(c, field) for c in self.children()]
 
     def stop(self):
@@ -386,13 +401,15 @@ def latency_section(api, redis, M, executors, rep):
                     "ours_p99_over_p50": ratio(pct(ours, .99), pct(ours, .5)),
                     "result_wall_ms_p50": pct(inner, .5),
                 }
-                if label == "oci/runc" and lang == "python":
+                if lang == "python" and (label == PRIMARY or not rep.get("finished_id")):
                     rep["finished_id"] = first_id
                 say(f"  {lang}: ours p50 {entry[lang]['ours_p50_ms']} ms, bare p50 "
                     f"{entry[lang]['bare_p50_ms']} ms")
-            if label == "oci/runc":
-                rep["cpu_per_job"] = cpu_per_job(api, redis, w, h, M["lat_py"])
-                rep["bundle_config"] = capture_config(api, w, h)
+            if label.startswith("oci/"):  # docker's containers run under dockerd, not ours
+                rep.setdefault("cpu_per_job", {})[label] = cpu_per_job(api, redis, w, h,
+                                                                       M["lat_py"])
+            if label == BUNDLE_EXECUTOR:
+                rep["bundle_config"] = capture_config(w, h)
             h.close()
             rep["memory"].setdefault("worker_after_latency", {})[label] = w.rss()
             rep["memory"].setdefault("worker_after_latency_anon", {})[label] = w.rss("RssAnon")
@@ -405,30 +422,41 @@ def latency_section(api, redis, M, executors, rep):
     return out
 
 
+SANDBOX_CPU = "sandbox (reaped by the worker processes)"
+
+
 def cpu_per_job(api, redis, w, h, n):
     """CPU milliseconds per python print(1) job (one at a time) by process: the api, redis, the
-    worker processes (own), and what they reaped (runc run/delete, runc init, the program)."""
+    worker processes (own), and what they reaped, from /proc/PID/stat (utime+stime, and
+    cutime+cstime of the worker processes). A worker process is a child subreaper and reaps every
+    container it ran, so its cutime/cstime is the sandbox's CPU: for builtin (no runtime process)
+    the child it cloned (set-up, then cr-init) with the program cr-init reaped; for runc also
+    `runc run --detach`, `runc init` and `runc delete`; for runsc whatever of its sandbox is
+    reparented to the worker process."""
     procs = {"api": api.pid, "redis": redis.proc.pid, "worker supervisor": w.proc.pid}
     kids = w.children()
     before = {k: cpu_s(p) for k, p in procs.items()}
     kb = [cpu_s(k) for k in kids]
     c0 = os.times()
     for _ in range(n):
-        h.req("POST", "/run-code?wait=30", PY_BODY)
+        st, b = h.req("POST", "/run-code?wait=30", PY_BODY)
+        if not job_ok(b, "1\n"):
+            raise RuntimeError(f"{w.label} cpu per job: {st} {str(b)[:300]}")
     c1 = os.times()
     after = {k: cpu_s(p) for k, p in procs.items()}
     ka = [cpu_s(k) for k in kids]
     out = {k: round((after[k][0] - before[k][0]) / n * 1000, 2) for k in procs}
     out["worker processes (own)"] = round(sum(a[0] - b[0] for a, b in zip(ka, kb)) / n * 1000, 2)
-    out["runc + sandboxed program (reaped by the worker)"] = round(
-        sum(a[1] - b[1] for a, b in zip(ka, kb)) / n * 1000, 2)
+    out[SANDBOX_CPU] = round(sum(a[1] - b[1] for a, b in zip(ka, kb)) / n * 1000, 2)
+    out["total (without the bench client)"] = round(sum(out.values()), 2)
     out["bench client"] = round(((c1.user + c1.system) - (c0.user + c0.system)) / n * 1000, 2)
     out["n"] = n
     return out
 
 
-def capture_config(api, w, h):
-    """A step bundle's config.json, copied while a sleeping job runs (for where_time_goes)."""
+def capture_config(w, h):
+    """A runc step bundle's config.json, copied while a sleeping job runs (for where_time_goes).
+    w must run a runtime that writes bundles (not builtin)."""
     st, b = h.req("POST", "/run-code", {"language": "python", "code": "import time; time.sleep(3)"})
     state = w.env["STATE_DIR"]
     end, found = time.monotonic() + 6, None
@@ -445,18 +473,35 @@ def capture_config(api, w, h):
     return dst if found else None
 
 
-def profile_section(rep, M):
-    """where_time_goes.py on the bundle captured from our own job."""
+def profile_section(api, redis, rep, M):
+    """where_time_goes.py on a runc bundle captured from our own job (the latency section's
+    oci/runc worker, or a worker started here for it when oci/runc was not measured). The builtin
+    runtime writes no bundle: for it the report shows the latency section's CPU per job."""
     cfgp = rep.get("bundle_config")
     if not cfgp or not os.path.exists(cfgp):
-        return {"error": "no bundle config captured (run the latency section with oci/runc)"}
+        say(f"profile: capturing a bundle from an {BUNDLE_EXECUTOR} job")
+        w = h = None
+        try:
+            w = Worker(redis, 1, **EXECUTORS[BUNDLE_EXECUTOR])
+            h = Http(api.port)
+            cfgp = rep["bundle_config"] = capture_config(w, h)
+        except Exception as e:
+            return {"executor": BUNDLE_EXECUTOR, "error": f"capturing a bundle: {str(e)[:300]}"}
+        finally:
+            if h:
+                h.close()
+            if w:
+                w.stop()
+        if not cfgp:
+            return {"executor": BUNDLE_EXECUTOR, "error": "no config.json seen in STATE_DIR"}
     sys.path.insert(0, HERE)
     import where_time_goes
     rows = where_time_goes.measure(json.load(open(cfgp)), M["wtg_reps"])
     base = statistics.median(rows["bare python"])
-    return {"reps": M["wtg_reps"], "parts": {k: {"p50_ms": ms(statistics.median(v)),
-                                                 "x_bare_python": ratio(statistics.median(v), base)}
-                                             for k, v in rows.items()}}
+    return {"executor": BUNDLE_EXECUTOR, "reps": M["wtg_reps"],
+            "parts": {k: {"p50_ms": ms(statistics.median(v)),
+                          "x_bare_python": ratio(statistics.median(v), base)}
+                      for k, v in rows.items()}}
 
 
 # ---------------------------------------------------------------- section 2 ----
@@ -522,10 +567,10 @@ def sample_rss(w, stop_ev, peaks):
         stop_ev.wait(0.1)
 
 
-def throughput_section(api, redis, M, rep, label="oci/runc", env=None):
+def throughput_section(api, redis, M, rep, label=PRIMARY):
     n = M["tput"]
     say(f"throughput: {n} jobs, WORKER_CONCURRENCY=4, {label}")
-    w = Worker(redis, 4, **(env or {"EXECUTOR": "oci", "OCI_RUNTIME": "runc"}))
+    w = Worker(redis, 4, **EXECUTORS[label])
     try:
         batch_ours(api, 8)  # warm-up
         b1 = batch_bare(n)
@@ -536,13 +581,14 @@ def throughput_section(api, redis, M, rep, label="oci/runc", env=None):
         ev.set()
         th.join()
         b2 = batch_bare(n)
-        if label == "oci/runc":
+        if label == PRIMARY:
             rep["memory"]["worker_peak_during_throughput"] = peaks
             rep["memory"]["worker_after_throughput"] = w.rss()
         ref = statistics.mean([b1, b2])
         say(f"  ours {ours:.1f} jobs/s, bare {b1:.1f}/{b2:.1f} jobs/s")
-        return {"n": n, "ours_jobs_s": round(ours, 2), "bare_jobs_s_before": round(b1, 2),
-                "bare_jobs_s_after": round(b2, 2), "bare_jobs_s": round(ref, 2),
+        return {"executor": label, "n": n, "ours_jobs_s": round(ours, 2),
+                "bare_jobs_s_before": round(b1, 2), "bare_jobs_s_after": round(b2, 2),
+                "bare_jobs_s": round(ref, 2),
                 "ratio": ratio(ours, ref), "failures": len(bad), "failure_sample": bad[:3],
                 "submit_rate_req_s": round(sub_rate, 1)}
     finally:
@@ -763,7 +809,7 @@ def seed_section(api, redis, M, rep):
     d, R = M["api_d"], M["api_rep"]
     post_lua = write_lua("post.lua", POST_LUA)
     seed = Seed()
-    out = {"image": seed.env["IMAGE_PYTHON"]}
+    out = {"image": seed.env["IMAGE_PYTHON"], "ours": PRIMARY}
     w = None
     try:
         say("seed: starting its redis and api (worker stopped)")
@@ -786,10 +832,11 @@ def seed_section(api, redis, M, rep):
             f"{out['enqueue']['seed_req_s']} req/s")
         out["rss_after_wrk_kib"] = {"api": tree_rss_kib(seed.pid("api"))}
 
-        say("seed: starting its celery worker (concurrency 4); ours with WORKER_CONCURRENCY=4")
+        say(f"seed: starting its celery worker (concurrency 4); ours ({PRIMARY}) with "
+            "WORKER_CONCURRENCY=4")
         seed.run("start-worker", timeout=120)
         out["rss_idle_kib"]["worker_tree"] = tree_rss_kib(seed.pid("worker"))
-        w = Worker(redis, 4, EXECUTOR="oci", OCI_RUNTIME="runc")
+        w = Worker(redis, 4, **EXECUTORS[PRIMARY])
         h = Http(api.port)
         seed_single(seed.api_port, 2)  # warm-up
         for _ in range(2):
@@ -961,19 +1008,21 @@ def scale_section(api, redis, M, rep, tput_ours, bare_rate):
     say(f"  queued {queued}, {out['enqueue']['bytes_per_task']} B/task in Redis")
     # Drain from the deep queue for a fixed window.
     W = M["drain_s"]
-    say(f"scale: drain from a {queued}-deep queue for {W}s (WORKER_CONCURRENCY=4, oci/runc)")
-    w = Worker(redis, 4, EXECUTOR="oci", OCI_RUNTIME="runc")
+    say(f"scale: drain from a {queued}-deep queue for {W}s (WORKER_CONCURRENCY=4, {PRIMARY})")
+    w = Worker(redis, 4, **EXECUTORS[PRIMARY])
     try:
         time.sleep(3)  # past start-up
         l0, t0 = redis.cmd("LLEN", f"{PREFIX}queue"), time.perf_counter()
         time.sleep(W)
         l1, t1 = redis.cmd("LLEN", f"{PREFIX}queue"), time.perf_counter()
         rate = (l0 - l1) / (t1 - t0)
-        out["drain"] = {"window_s": W, "queue_depth": l0, "jobs_s": round(rate, 2),
+        out["drain"] = {"executor": PRIMARY, "window_s": W, "queue_depth": l0,
+                        "jobs_s": round(rate, 2),
                         "vs_shallow_queue_ratio": ratio(rate, tput_ours),
                         "vs_bare_parallel_ratio": ratio(rate, bare_rate),
-                        "note": f"rate over {W}s from a {l0}-deep queue, not the whole 100k "
-                                "(~1.5 h at this rate on 2 cores)"}
+                        "note": f"rate over {W}s from a {l0}-deep queue, not the whole queue "
+                                f"(~{l0 / rate / 60:.0f} min at this rate)" if rate > 0 else
+                                f"nothing drained in {W}s"}
         say(f"  drained {rate:.1f} jobs/s")
     finally:
         w.stop()
@@ -1019,18 +1068,21 @@ def targets(rep):
         holds = None if value is None else (value <= limit if op == "<=" else value >= limit)
         t.append({"target": name, "value": value, "limit": f"{op} {limit}", "holds": holds})
 
-    for ex in ("oci/runc", "oci/runsc"):
-        py = lat.get(ex, {}).get("python", {})
-        add(f"latency python {ex}: p50 ours/bare", py.get("ratio_p50"), "<=", 1.5)
-        add(f"latency python {ex}: p99/p50 (ours)", py.get("ours_p99_over_p50"), "<=", 2.0)
+    # Evaluated on the primary executor (the OCI backend with its default runtime); the other
+    # executors are in the tables above.
+    py = lat.get(PRIMARY, {}).get("python", {})
+    add(f"latency python {PRIMARY}: p50 ours/bare", py.get("ratio_p50"), "<=", 1.5)
+    add(f"latency python {PRIMARY}: p99/p50 (ours)", py.get("ours_p99_over_p50"), "<=", 2.0)
     tp = rep.get("throughput", {})
-    add("throughput c=4: ours/bare parallel", tp.get("ratio"), ">=", 0.6)
+    add(f"throughput c=4 {tp.get('executor', PRIMARY)}: ours/bare parallel", tp.get("ratio"),
+        ">=", 0.6)
     api = rep.get("api", {})
     add("api enqueue: ours/redis-benchmark EVALSHA", api.get("enqueue", {}).get("ratio_req_s"),
         ">=", 0.4)
     seed = rep.get("seed", {})
     add("api enqueue: ours/seed", seed.get("enqueue", {}).get("ratio"), ">=", 20)
-    add("per-job latency p50: seed/ours", seed.get("latency", {}).get("speedup_p50"), ">=", 10)
+    add(f"per-job latency p50: seed/ours ({seed.get('ours', PRIMARY)})",
+        seed.get("latency", {}).get("speedup_p50"), ">=", 10)
     mem = rep.get("memory", {})
     add("api RSS idle (MiB)", round(mem.get("api_idle_kib", 0) / 1024, 2) or None, "<=", 10)
     hold = rep.get("scale", {}).get("longpoll", {})
@@ -1039,12 +1091,14 @@ def targets(rep):
         "<=", 64)
     sup = kid = 0
     for k in ("worker_idle", "worker_after_latency"):
-        for s_, kids in mem.get(k, {}).values():
+        if PRIMARY in mem.get(k, {}):
+            s_, kids = mem[k][PRIMARY]
             sup, kid = max(sup, s_), max([kid] + kids)
-    peak = mem.get("worker_peak_during_throughput", {})
+    peak = mem.get("worker_peak_during_throughput", {})  # measured on the primary only
     sup, kid = max(sup, peak.get("supervisor", 0)), max(kid, peak.get("worker_max", 0))
-    add("worker supervisor VmRSS, worst seen (MiB)", round(sup / 1024, 2) or None, "<=", 5)
-    add("worker process VmRSS, worst seen (MiB)", round(kid / 1024, 2) or None, "<=", 5)
+    add(f"worker supervisor VmRSS {PRIMARY}, worst (MiB)", round(sup / 1024, 2) or None,
+        "<=", 5)
+    add(f"worker process VmRSS {PRIMARY}, worst (MiB)", round(kid / 1024, 2) or None, "<=", 5)
     return t
 
 
@@ -1056,9 +1110,11 @@ def table(rep):
              f"{m['date']}")
     L.append("Every ratio is against a reference measured in this same run.")
     row = "{:<44} {:>14} {:>14} {:>9}"
-    L.append("")
-    L.append("1. Per-job latency, POST /run-code?wait=30 one at a time vs bare fork/exec on the host")
-    L.append(row.format("executor / program", "ours p50|p99", "bare p50|p99", "ratio"))
+    if rep.get("latency"):
+        L.append("")
+        L.append("1. Per-job latency, POST /run-code?wait=30 one at a time vs bare fork/exec "
+                 "on the host")
+        L.append(row.format("executor / program", "ours p50|p99", "bare p50|p99", "ratio"))
     for ex, d in rep.get("latency", {}).items():
         if "error" in d and not d.get("python"):
             L.append(f"  {ex}: ERROR {d['error'][:90]}")
@@ -1076,35 +1132,49 @@ def table(rep):
                                 f"{fmt(x['result_wall_ms_p50'])}ms"))
         if d.get("error"):
             L.append(f"  {ex}: ERROR {d['error'][:90]}")
-    cpu = rep.get("cpu_per_job")
+    cpu = rep.get("cpu_per_job", {})
     if cpu:
-        L.append(f"  CPU ms per oci/runc python job (n={cpu['n']}): " + ", ".join(
-            f"{k} {v}" for k, v in cpu.items() if k != "n"))
+        L.append("  CPU ms per python print(1) job, one at a time (/proc/PID/stat; sandbox = what "
+                 "the worker processes reaped)")
+        for ex, c in cpu.items():
+            L.append(f"    {ex} (n={c['n']}): " + ", ".join(
+                f"{k} {v}" for k, v in c.items() if k != "n"))
     pr = rep.get("profile")
     if pr:
         L.append("")
-        L.append(f"1b. Where one oci/runc python job's time goes (tests/bench/where_time_goes.py, "
+        L.append(f"1b. Where the time of one python job goes (tests/bench/where_time_goes.py, "
                  f"interleaved, median of {pr.get('reps')})")
+        c = cpu.get(PRIMARY)
+        if c and PRIMARY != pr.get("executor"):
+            L.append(f"  {PRIMARY}: the worker clones the container itself (no runtime process, no "
+                     f"bundle); CPU ms per job (section 1, n={c['n']}):")
+            L.append(f"    sandbox (the cloned child's set-up, cr-init, the program) "
+                     f"{c.get(SANDBOX_CPU)}, worker processes "
+                     f"{c.get('worker processes (own)')}, supervisor {c.get('worker supervisor')}, "
+                     f"redis {c.get('redis')}, api {c.get('api')}; total "
+                     f"{c.get('total (without the bench client)')}")
+        L.append(f"  {pr.get('executor', BUNDLE_EXECUTOR)}: its bundle's config.json taken apart "
+                 "(runc, crun when it works here; sandbox_cli with both runtimes):")
         if pr.get("error"):
             L.append(f"  ERROR {pr['error']}")
         for k, v in pr.get("parts", {}).items():
             L.append(f"  {k:<44} {fmt(v['p50_ms']):>8} ms {fmt(v['x_bare_python']):>8}x bare")
-    tp = rep.get("throughput")
-    if tp:
+    tps = ([rep["throughput"]] if rep.get("throughput") else []) + \
+        list(rep.get("throughput_executors", {}).values())
+    if tps:
         L.append("")
-        L.append(f"2. Throughput, {tp['n']} python print(1), WORKER_CONCURRENCY=4 vs bare 4 at a time")
+        L.append("2. Throughput, python print(1), WORKER_CONCURRENCY=4, first submit -> last "
+                 "SUCCESS, vs bare 4 at a time")
         L.append(row.format("", "ours jobs/s", "bare jobs/s", "ratio"))
-        L.append(row.format("  first submit -> last SUCCESS", fmt(tp["ours_jobs_s"]),
-                            fmt(tp["bare_jobs_s"]), f"{fmt(tp['ratio'])}x"))
-        L.append(f"  (bare before/after: {tp['bare_jobs_s_before']}/{tp['bare_jobs_s_after']}; "
-                 f"failures {tp['failures']}; submit rate {tp['submit_rate_req_s']} req/s)")
-    for label, t in rep.get("throughput_executors", {}).items():
-        if not tp:
-            L.append("")
-            L.append("2. Throughput, python print(1), WORKER_CONCURRENCY=4 vs bare 4 at a time")
-            tp = t
-        L.append(row.format(f"  {label} ({t['n']} jobs)", fmt(t["ours_jobs_s"]),
-                            fmt(t["bare_jobs_s"]), f"{fmt(t['ratio'])}x"))
+    for t in tps:
+        ex = t.get("executor", PRIMARY)
+        if t.get("error"):
+            L.append(f"  {ex}: ERROR {t['error'][:90]}")
+            continue
+        L.append(row.format(f"  {ex}{', primary' if ex == PRIMARY else ''} ({t['n']} jobs)",
+                            fmt(t["ours_jobs_s"]), fmt(t["bare_jobs_s"]), f"{fmt(t['ratio'])}x"))
+        L.append(f"      (bare before/after: {t['bare_jobs_s_before']}/{t['bare_jobs_s_after']}; "
+                 f"failures {t['failures']}; submit rate {t['submit_rate_req_s']} req/s)")
     api = rep.get("api")
     if api:
         L.append("")
@@ -1119,7 +1189,8 @@ def table(rep):
     seed = rep.get("seed")
     if seed:
         L.append("")
-        L.append("4. Against the seed stack (FastAPI + Celery + docker-py), same run")
+        L.append(f"4. Against the seed stack (FastAPI + Celery + docker-py), same run; ours: "
+                 f"{seed.get('ours', PRIMARY)}")
         if seed.get("error"):
             L.append(f"  ERROR {seed['error'][:100]}")
         L.append(row.format("", "ours", "seed", "ours/seed"))
@@ -1157,8 +1228,8 @@ def table(rep):
                      f"{kids} (private {akids})")
     if mem.get("worker_peak_during_throughput"):
         p = mem["worker_peak_during_throughput"]
-        L.append(f"  worker peak during throughput (c=4): supervisor {p.get('supervisor')}, "
-                 f"largest process {p.get('worker_max')}")
+        L.append(f"  worker peak during throughput ({PRIMARY}, c=4): supervisor "
+                 f"{p.get('supervisor')}, largest process {p.get('worker_max')}")
     sc = rep.get("scale")
     if sc:
         L.append("")
@@ -1169,7 +1240,8 @@ def table(rep):
                  f"{e.get('redis_used_memory_delta_b')} B)")
         d = sc.get("drain", {})
         if d:
-            L.append(f"  drain from a {d['queue_depth']}-deep queue: {d['jobs_s']} jobs/s over "
+            L.append(f"  drain ({d.get('executor', PRIMARY)}) from a {d['queue_depth']}-deep "
+                     f"queue: {d['jobs_s']} jobs/s over "
                      f"{d['window_s']} s = {fmt(d['vs_shallow_queue_ratio'])}x the shallow-queue "
                      f"rate of section 2, {fmt(d['vs_bare_parallel_ratio'])}x bare parallel")
         h = sc.get("longpoll", {})
@@ -1189,7 +1261,7 @@ def table(rep):
     L.append("Targets")
     for t in rep["targets"]:
         mark = "n/a " if t["holds"] is None else "HOLD" if t["holds"] else "MISS"
-        L.append(f"  [{mark}] {t['target']:<46} {fmt(t['value']):>10}  (target {t['limit']})")
+        L.append(f"  [{mark}] {t['target']:<50} {fmt(t['value']):>10}  (target {t['limit']})")
     return "\n".join(L)
 
 
@@ -1200,11 +1272,17 @@ def main():
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--sections", default="latency,profile,throughput,api,seed,scale")
-    ap.add_argument("--executors", default="oci/runc,oci/runsc,docker")
+    ap.add_argument("--executors", default=DEFAULT_EXECUTORS,
+                    help=f"comma-separated, of: {', '.join(EXECUTORS)}; the primary ({PRIMARY}) "
+                         "runs throughput, seed and scale whatever this says")
     a = ap.parse_args()
     WORK = a.workdir
     M = MODES["quick" if a.quick else "full"]
     secs = a.sections.split(",")
+    exlist = [e for e in a.executors.split(",") if e]
+    unknown = [e for e in exlist if e not in EXECUTORS]
+    if unknown:
+        ap.error(f"unknown executor(s) {', '.join(unknown)}; known: {', '.join(EXECUTORS)}")
     rep = {"machine": machine(), "mode": "quick" if a.quick else "full", "counts": M,
            "memory": {}}
 
@@ -1218,23 +1296,30 @@ def main():
         api = Api(redis)
         time.sleep(0.5)
         rep["memory"]["api_idle_kib"] = rss_kib(api.pid)
-        exmap = {"oci/runc": {"EXECUTOR": "oci", "OCI_RUNTIME": "runc"},
-                 "oci/runsc": {"EXECUTOR": "oci", "OCI_RUNTIME": "runsc"},
-                 "docker": {"EXECUTOR": "docker"},
-                 "docker/runsc": {"EXECUTOR": "docker", "DOCKER_RUNTIME": "runsc"}}
+        rep["primary"] = PRIMARY
         if "latency" in secs:
-            exs = [(e, exmap[e]) for e in a.executors.split(",")]
+            exs = [(e, EXECUTORS[e]) for e in exlist]
             rep["latency"] = latency_section(api, redis, M, exs, rep)
             rep["memory"]["api_after_latency"] = rss_kib(api.pid)
         if "profile" in secs:
-            say("profile: where the time of one oci/runc job goes (where_time_goes.py)")
-            rep["profile"] = profile_section(rep, M)
+            say(f"profile: where the time of one {BUNDLE_EXECUTOR} job goes (where_time_goes.py)")
+            rep["profile"] = profile_section(api, redis, rep, M)
         if "throughput" in secs:
-            rep["throughput"] = throughput_section(api, redis, M, rep)
-        if "throughput-executors" in secs:  # the same, per executor other than oci/runc
-            rep["throughput_executors"] = {
-                e: throughput_section(api, redis, M, rep, e, exmap[e])
-                for e in a.executors.split(",") if e != "oci/runc"}
+            try:
+                rep["throughput"] = throughput_section(api, redis, M, rep)
+            except Exception as ex:
+                say(f"throughput {PRIMARY}: {ex}")
+                rep["throughput"] = {"executor": PRIMARY, "error": str(ex)[:500]}
+        if "throughput-executors" in secs:  # the same, per executor other than the primary
+            rep["throughput_executors"] = {}
+            for e in exlist:
+                if e == PRIMARY:
+                    continue
+                try:
+                    rep["throughput_executors"][e] = throughput_section(api, redis, M, rep, e)
+                except Exception as ex:  # one executor failing must not lose the others
+                    say(f"throughput {e}: {ex}")
+                    rep["throughput_executors"][e] = {"executor": e, "error": str(ex)[:500]}
         if "api" in secs:
             rep["api"] = api_section(api, redis, M, rep)
         if "seed" in secs:

@@ -3,9 +3,11 @@
 included where the language has one) against the same compile + run argv run bare on the host,
 chrooted into the same image (its rootfs bind-mounted, /proc and a fresh /tmp mounted), measured
 interleaved in one run. Prints a table and writes tests/bench/out/languages.json.
-Not part of the test suite. Needs root and runc.
-  /usr/bin/python3 tests/bench/languages.py [-n RUNS] [LANGUAGE...]
-Env: CR_BUILD_DIR (default build/), IMAGES_DIR, OCI_RUNTIME (default runc).
+Not part of the test suite. Needs root (and runc or runsc when --runtime names them).
+  /usr/bin/python3 tests/bench/languages.py [-n RUNS] [--runtime RT] [LANGUAGE...]
+--runtime: the OCI_RUNTIME sandbox_cli runs with (default $OCI_RUNTIME, else builtin, the
+worker's default: it clones the container itself; runc, crun, runsc or a path also work).
+Env: CR_BUILD_DIR (default build/), IMAGES_DIR.
 The script re-executes itself in a private mount namespace (unshare -m): every mount it makes
 for the bare runs disappears with it."""
 import argparse
@@ -23,7 +25,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("CR_BUILD_DIR", ROOT / "build"))
 CLI = BUILD / "tests" / "tools" / "sandbox_cli"
 IMAGES_DIR = pathlib.Path(os.environ.get("IMAGES_DIR", "/var/lib/code-runner/images"))
-RUNTIME = os.environ.get("OCI_RUNTIME", "runc")
+RUNTIME = os.environ.get("OCI_RUNTIME", "builtin")  # --runtime overrides
 LANGUAGES_FILE = ROOT / "images" / "languages.json"
 OUT = ROOT / "tests" / "bench" / "out" / "languages.json"
 DEFAULT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -41,6 +43,11 @@ HELLO = {
     "rust": 'fn main() { println!("hello, world"); }\n',
     "go": 'package main\nimport "fmt"\nfunc main() { fmt.Println("hello, world") }\n',
 }
+
+
+def set_runtime(rt):
+    global RUNTIME
+    RUNTIME = rt
 
 
 def sandbox_run(lang, state_dir):
@@ -115,10 +122,13 @@ class Chroot:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", "--runs", type=int, default=5)
+    ap.add_argument("--runtime", default=RUNTIME,
+                    help="OCI_RUNTIME for sandbox_cli: builtin (default), runc, crun, runsc, ...")
     ap.add_argument("languages", nargs="*")
     args = ap.parse_args()
+    set_runtime(args.runtime)
     if os.geteuid() != 0:
-        sys.exit("bench: needs root (runc, mounts, chroot)")
+        sys.exit("bench: needs root (sandbox, mounts, chroot)")
     if os.environ.get("CR_BENCH_UNSHARED") != "1":
         env = dict(os.environ, CR_BENCH_UNSHARED="1")
         os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private",
@@ -152,6 +162,8 @@ def main():
             print(f"bench: {lang} done", file=sys.stderr)
         for c in chroots.values():  # the namespace would drop them too; be tidy
             subprocess.run(["umount", "-R", str(c.root)], check=False)
+    print(f"sandbox: sandbox_cli, OCI_RUNTIME={RUNTIME}; bare: the same argv chrooted into the "
+          "image")
     print(f"{'language':<12} {'compile':>7} {'sandbox ms':>11} {'bare ms':>9} {'ratio':>6}")
     for r in results:
         print(f"{r['language']:<12} {'yes' if r['compiled'] else 'no':>7} "

@@ -2,9 +2,13 @@
 # Benchmarks (never part of the pass/fail suite): builds a Release tree in build-bench, starts its
 # own redis-server, api and worker on free loopback ports, prints a table of ratios against
 # references measured in the same run and writes tests/bench/out/bench.json. See README.md here.
-#   tests/bench/run.sh [--quick] [--sections latency,throughput,api,seed,scale]
-#                      [--executors oci/runc,oci/runsc,docker]
-# Needs root (runc, cgroups), redis-server, redis-benchmark, wrk, gcc, python3; the docker and seed
+#   tests/bench/run.sh [--quick] [--sections latency,profile,throughput,throughput-executors,
+#                                 api,seed,scale]
+#                      [--executors oci/builtin,oci/runc,oci/runsc,docker,docker/runsc]
+# The primary executor (throughput, seed, scale, the targets) is oci/builtin, the worker's default
+# runtime; --executors picks what the latency table (and throughput-executors) compares with it.
+# Needs root (namespaces, cgroups, mounts; runc/runsc for those executors), redis-server,
+# redis-benchmark, wrk, gcc, python3; the docker and seed
 # sections need a running dockerd (tests/docker-engine.sh start) and the images imported into it
 # (images/docker-import.sh python gcc).
 set -euo pipefail

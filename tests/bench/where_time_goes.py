@@ -7,10 +7,13 @@ each layer is a difference of two numbers measured side by side:
   <rt> run (fg) python   the same around python3 main.py
   <rt> detach: ...       the worker's way: run --detach, wait for the init, delete --force
   sandbox_cli python     the executor as the worker calls it (tmpfs mounts, spec, run, delete),
-                         without Redis or HTTP
+                         without Redis or HTTP: with OCI_RUNTIME=runc, and with the builtin
+                         runtime (the default: the worker clones the container itself, no
+                         bundle) for comparison
 Usage: where_time_goes.py CONFIG.json [REPS]
-CONFIG.json is a step bundle's config.json captured from a running job (STATE_DIR/<worker>/<job>/
-s0/config.json; run.sh prints how). Runs runc, and crun when installed, side by side. Needs root and the Release build in build-bench."""
+CONFIG.json is a step bundle's config.json captured from a running job of an OCI_RUNTIME=runc
+worker (STATE_DIR/<worker>/<job>/s0/config.json; bench.py's profile section captures one; the
+builtin runtime writes none). Runs runc, and crun when installed, side by side. Needs root and the Release build in build-bench."""
 import glob
 import json
 import os
@@ -110,7 +113,7 @@ def measure(template, reps):
         keys += [f"{rt} --version", f"{rt} run (fg) true", f"{rt} run (fg) python",
                  f"{rt} detach: run --detach", f"{rt} detach: wait init",
                  f"{rt} detach: delete --force", f"{rt} detach: total"]
-    keys.append("sandbox_cli python (runc)")
+    keys += ["sandbox_cli python (runc)", "sandbox_cli python (builtin)"]
     rows = {k: [] for k in keys}
     try:
         for i in range(reps):
@@ -132,7 +135,9 @@ def measure(template, reps):
                 rows[f"{rt} detach: wait init"].append(w)
                 rows[f"{rt} detach: delete --force"].append(d)
                 rows[f"{rt} detach: total"].append(r + w + d)
-            rows["sandbox_cli python (runc)"].append(timed([cli, req], env=env))
+            for rt in ("runc", "builtin"):
+                rows[f"sandbox_cli python ({rt})"].append(
+                    timed([cli, req], env=dict(env, OCI_RUNTIME=rt)))
     finally:
         for i in range(reps):
             for rt in rts:
