@@ -7,7 +7,8 @@
  * "summary" {passed, total}; the top-level fields then describe the first test that did not
  * pass (or the last one), verdict is "accepted" when all passed, time_ms and memory_kb are the
  * maxima and wall_ms the sum over the tests.
- * A Java submission whose public class is not Main runs under its own name (main_class.h). */
+ * A Java submission whose public class is not Main runs under its own name (main_class.h).
+ * The sandbox outlives the result: the worker writes the answer first and tears down after. */
 #include "job_runner.h"
 
 #include <signal.h>
@@ -285,21 +286,51 @@ static int run_job(const executor *ex, sandbox *sb, const cfg *c, const language
     return run_steps(ex, sb, lang, req, c, o, err, errlen);
 }
 
-json_t *job_run(const executor *ex, const cfg *c, const job_request *req, const char *job_id,
-                char **failure)
+/* What a job leaves to tear down after its answer is written. Made by job_run_keep once
+ * prepare succeeded, whatever the steps did; freed by job_sandbox_destroy, which destroys the
+ * sandbox first and then the language copy the sandbox borrows from. */
+struct job_sandbox {
+    const executor *ex; /* borrowed; the backend that made sb */
+    sandbox *sb;        /* owned; destroyed with ex->destroy */
+    job_language *jl;   /* owned; the job's language copy, or NULL: outlives sb */
+    char *job_id;       /* owned; for the log */
+};
+
+void job_sandbox_destroy(job_sandbox *js)
+{
+    if (!js)
+        return;
+    int64_t t0 = now_mono_ms();
+    js->ex->destroy(js->sb);
+    main_class_free(js->jl);
+    log_task(LOG_DEBUG, js->job_id, "sandbox torn down in %lld ms",
+             (long long)(now_mono_ms() - t0));
+    free(js->job_id);
+    free(js);
+}
+
+json_t *job_run_keep(const executor *ex, const cfg *c, const job_request *req,
+                     const char *job_id, char **failure, job_sandbox **js)
 {
     char err[FAILURE_MAX] = "";
     *failure = NULL;
+    *js = NULL;
     sandbox *sb = NULL;
-    /* The job's own copy of the language when the submission needs one; freed after the
+    /* The job's own copy of the language when the submission needs one; it goes with the
      * sandbox, which borrows from it. */
     job_language *jl = main_class_adapt(req->lang, req);
     const language *lang = jl ? &jl->lang : req->lang;
     if (ex->prepare(c, lang, req, job_id, &sb, err, sizeof err) < 0) {
         *failure = xasprintf("sandbox preparation failed: %s", err);
         main_class_free(jl);
+        log_task(LOG_ERROR, job_id, "%s", *failure);
         return NULL;
     }
+    job_sandbox *keep = xcalloc(1, sizeof *keep);
+    keep->ex = ex;
+    keep->sb = sb;
+    keep->jl = jl;
+    keep->job_id = xstrdup(job_id);
     job_outcome o = {0};
     json_t *res = NULL;
     if (run_job(ex, sb, c, lang, req, &o, err, sizeof err) == 0) {
@@ -308,12 +339,20 @@ json_t *job_run(const executor *ex, const cfg *c, const job_request *req, const 
     } else {
         *failure = xasprintf("sandbox step failed: %s", err);
     }
-    ex->destroy(sb);
-    main_class_free(jl);
     outcome_clear(&o);
     if (!res && !*failure)
         *failure = xstrdup("cannot build the result");
     if (!res)
         log_task(LOG_ERROR, job_id, "%s", *failure);
+    *js = keep;
+    return res;
+}
+
+json_t *job_run(const executor *ex, const cfg *c, const job_request *req, const char *job_id,
+                char **failure)
+{
+    job_sandbox *js;
+    json_t *res = job_run_keep(ex, c, req, job_id, failure, &js);
+    job_sandbox_destroy(js);
     return res;
 }

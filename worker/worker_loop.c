@@ -1,5 +1,8 @@
-/* The worker process's loop: take, claim, run, finish; reconnect to Redis with backoff and retry
- * the final write until it lands or the lease is lost (delivery is at-least-once). */
+/* The worker process's loop: take, claim, run, finish, tear down; reconnect to Redis with backoff
+ * and retry the final write until it lands or the lease is lost (delivery is at-least-once).
+ * The sandbox is torn down after the final write, so that the answer (and the clients
+ * long-polling for it) never waits for the teardown; a process killed in between leaves it to
+ * the executor's cleanup_stale, which the supervisor runs whenever a worker process ends. */
 #include "worker_loop.h"
 
 #include <errno.h>
@@ -72,11 +75,13 @@ static char *failure_json(const char *msg)
     return text;
 }
 
-/* Run a claimed job; returns the result text (caller frees) and sets *status. */
+/* Run a claimed job; returns the result text (caller frees) and sets *status. *js gets what is
+ * left to tear down (caller passes it to job_sandbox_destroy), NULL when nothing is. */
 static char *run_job(const cfg *c, const lang_table *langs, const executor *ex, const char *id,
-                     const char *request, task_status *status)
+                     const char *request, task_status *status, job_sandbox **js)
 {
     *status = TASK_FAILURE;
+    *js = NULL;
     if (!request) {
         log_task(LOG_ERROR, id, "the task has no stored request");
         return failure_json("invalid stored request: the task has no request");
@@ -91,7 +96,7 @@ static char *run_job(const cfg *c, const lang_table *langs, const executor *ex, 
     log_task(LOG_INFO, id, "running %s job", req.lang->id);
     int64_t t0 = now_mono_ms();
     char *failure = NULL;
-    json_t *res = job_run(ex, c, &req, id, &failure);
+    json_t *res = job_run_keep(ex, c, &req, id, &failure, js);
     job_request_free(&req);
     char *text = NULL;
     if (res) {
@@ -209,10 +214,12 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex, c
         char *request = NULL;
         if (claim_retrying(rc, c, wid, id, lease, &request) == 1) {
             task_status status;
-            char *result = run_job(c, langs, ex, id, request, &status);
+            job_sandbox *js = NULL;
+            char *result = run_job(c, langs, ex, id, request, &status, &js);
             if (finish_retrying(rc, c, wid, id, lease, status, result) == 0)
                 announced = 0; /* we were presumed dead and reaped: announce ourselves again */
             free(result);
+            job_sandbox_destroy(js); /* answered: the teardown delays only the next job */
         }
         free(request);
         free(id);

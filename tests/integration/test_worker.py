@@ -140,6 +140,28 @@ def test_many_jobs_all_succeed(api, start_worker):
         assert r["result"]["output"] == f"{i * 7}\n", (i, r)
 
 
+def test_sandbox_is_torn_down_after_the_answer(api, start_worker):
+    """The answer is written before the sandbox is torn down, and the teardown still happens:
+    no job directory and no workspace mount left, also for a Java job run under its own class
+    name (its adapted language copy is kept with the sandbox until the teardown)."""
+    w = start_worker()
+    java = dict(language="java", code='public class Solution {\n    public static void '
+                'main(String[] a) { System.out.println("sol"); }\n}\n')
+    for req, out in ((py("print(1)"), "1\n"), (java, "sol\n"), (py("raise SystemExit(2)"), "")):
+        r = finished(api, api.submit(req))
+        assert r["status"] == "SUCCESS" and r["result"]["output"] == out, r
+    state = w.env["STATE_DIR"]
+
+    def nothing_left():
+        procs = [os.path.join(state, d) for d in os.listdir(state)]  # one dir per process
+        jobs = [j for d in procs if os.path.isdir(d) for j in os.listdir(d)]
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line for line in f if f" {state}/" in line]
+        return not jobs and not mounts
+
+    wait_until(nothing_left, timeout=15, what="the job sandboxes to be torn down")
+
+
 def test_corrupt_request_ends_as_failure(redis, api, start_worker):
     start_worker()
     corrupt, unknown_lang, no_request, expired = (str(uuid.uuid4()) for _ in range(4))
