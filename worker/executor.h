@@ -65,6 +65,12 @@ typedef struct executor {
                const exec_limits *lim, step_result *res, char *err, size_t errlen);
     /* Remove everything; accepts NULL. */
     void (*destroy)(sandbox *sb);
+    /* Optional (NULL when the backend has nothing to do): a worker process that has just
+     * finished a job of lang gets ready for the next one (oci/builtin: starts its first
+     * container ahead, in lang's image; used by one step only, never reused across jobs), and
+     * releases whatever that holds when it stops. */
+    void (*prestart)(const cfg *c, const language *lang);
+    void (*shutdown)(void);
 } executor;
 
 /* The backend named name ("oci"), or NULL when unknown. */

@@ -76,12 +76,15 @@ static char *failure_json(const char *msg)
 }
 
 /* Run a claimed job; returns the result text (caller frees) and sets *status. *js gets what is
- * left to tear down (caller passes it to job_sandbox_destroy), NULL when nothing is. */
+ * left to tear down (caller passes it to job_sandbox_destroy), NULL when nothing is; *lang the
+ * job's language (from langs), NULL when the request was invalid. */
 static char *run_job(const cfg *c, const lang_table *langs, const executor *ex, const char *id,
-                     const char *request, task_status *status, job_sandbox **js)
+                     const char *request, task_status *status, job_sandbox **js,
+                     const language **lang)
 {
     *status = TASK_FAILURE;
     *js = NULL;
+    *lang = NULL;
     if (!request) {
         log_task(LOG_ERROR, id, "the task has no stored request");
         return failure_json("invalid stored request: the task has no request");
@@ -94,6 +97,7 @@ static char *run_job(const cfg *c, const lang_table *langs, const executor *ex, 
         return failure_json(msg);
     }
     log_task(LOG_INFO, id, "running %s job", req.lang->id);
+    *lang = req.lang;
     int64_t t0 = now_mono_ms();
     char *failure = NULL;
     json_t *res = job_run_keep(ex, c, &req, id, &failure, js);
@@ -215,16 +219,21 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex, c
         if (claim_retrying(rc, c, wid, id, lease, &request) == 1) {
             task_status status;
             job_sandbox *js = NULL;
-            char *result = run_job(c, langs, ex, id, request, &status, &js);
+            const language *lang;
+            char *result = run_job(c, langs, ex, id, request, &status, &js, &lang);
             if (finish_retrying(rc, c, wid, id, lease, status, result) == 0)
                 announced = 0; /* we were presumed dead and reaped: announce ourselves again */
             free(result);
             job_sandbox_destroy(js); /* answered: the teardown delays only the next job */
+            if (lang && ex->prestart && !stop_requested)
+                ex->prestart(c, lang); /* the next job in this image starts sooner */
         }
         free(request);
         free(id);
     }
     log_info("worker process %s stopping", wid);
+    if (ex->shutdown)
+        ex->shutdown();
     rconn_free(rc);
     return 0;
 }

@@ -133,8 +133,10 @@ class Stack:
                 found += [line for line in out.splitlines()
                           if line.startswith(f"{self.worker.id}-")]
             return found
+        # not a leftover: the container the builtin runtime starts for the next job after
+        # this one was torn down (fresh namespaces, cgroup and workspace; used once)
         return [c for c in list_containers(self.backend["OCI_RUNTIME"])
-                if c.startswith(f"cr-{self.worker.id}")]
+                if c.startswith(f"cr-{self.worker.id}") and "-warm" not in c]
 
     def state_files(self):
         d = pathlib.Path(self.worker.env["STATE_DIR"])

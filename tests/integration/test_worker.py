@@ -2,6 +2,7 @@
 reliable queue keeps its promise when worker processes, the supervisor or Redis die."""
 import json
 import os
+import re
 import signal
 import time
 import uuid
@@ -153,13 +154,65 @@ def test_sandbox_is_torn_down_after_the_answer(api, start_worker):
     state = w.env["STATE_DIR"]
 
     def nothing_left():
+        # what is left is at most the container started ahead for the next job (warm*)
         procs = [os.path.join(state, d) for d in os.listdir(state)]  # one dir per process
-        jobs = [j for d in procs if os.path.isdir(d) for j in os.listdir(d)]
+        jobs = [j for d in procs if os.path.isdir(d) for j in os.listdir(d)
+                if not j.startswith("warm")]
         with open("/proc/self/mountinfo") as f:
-            mounts = [line for line in f if f" {state}/" in line]
+            mounts = [line for line in f if f" {state}/" in line and "/warm" not in line]
         return not jobs and not mounts
 
     wait_until(nothing_left, timeout=15, what="the job sandboxes to be torn down")
+
+
+# How long before the program its container's PID 1 (cr-init) was made: start times count
+# from boot whatever the pid namespace, and exec keeps them.
+PID1_AGE = py("import os\nt = lambda p: int(open(p).read().rsplit(')', 1)[1].split()[19])\n"
+              "print((t('/proc/self/stat') - t('/proc/1/stat')) / os.sysconf('SC_CLK_TCK'))")
+
+
+def test_first_container_is_started_ahead(api, start_worker):
+    """oci/builtin (the default): after a job, the worker process starts the next job's first
+    container in the same image and leaves it waiting; the next job in that image runs in it
+    (its PID 1 was made long before the program), a job in another image gets a fresh one; one
+    container serves one step only; a stopped worker leaves nothing behind."""
+    from sandbox_helpers import cgroup_roots
+    w = start_worker(WORKER_CONCURRENCY=1)
+    state = w.env["STATE_DIR"]
+
+    mine = "cr-" + re.sub(r"[^A-Za-z0-9_.]", "_", f"{w.id}-")  # container ids: sanitized
+
+    def ahead():
+        return sorted({d.name for root in cgroup_roots()
+                       for d in (root / "code-runner").glob("cr-*warm*") if d.name.startswith(mine)})
+
+    r = finished(api, api.submit(py("print(1)")))
+    assert r["status"] == "SUCCESS" and r["result"]["output"] == "1\n", r
+    wait_until(lambda: len(ahead()) == 1, timeout=15, what="a container started ahead")
+    first = ahead()[0]
+    time.sleep(1.5)
+    r = finished(api, api.submit(PID1_AGE))
+    assert r["status"] == "SUCCESS", r
+    assert float(r["result"]["output"]) >= 1.0, r  # the container made before the job
+    wait_until(lambda: len(ahead()) == 1 and ahead()[0] != first, timeout=15,
+               what="a new container started ahead (one is never used twice)")
+    # a job in another image (C: gcc) cannot use the python one: a fresh container
+    c_age = dict(language="c", code='#include <stdio.h>\n#include <sys/stat.h>\n'
+                 'int main(void){puts("c"); return 0;}\n')
+    time.sleep(1.5)
+    r = finished(api, api.submit(c_age))
+    assert r["status"] == "SUCCESS" and r["result"]["output"] == "c\n", r
+    time.sleep(1.5)
+    r = finished(api, api.submit(PID1_AGE))  # python again, after a C job: a fresh container
+    assert r["status"] == "SUCCESS" and float(r["result"]["output"]) < 1.0, r
+    wait_until(lambda: len(ahead()) == 1, timeout=15, what="a container started ahead")
+    w.stop()
+    assert ahead() == []
+    with open("/proc/self/mountinfo") as f:
+        assert not [line for line in f if f" {state}/" in line]
+    left = [os.path.join(d, j) for d in (os.path.join(state, x) for x in os.listdir(state))
+            if os.path.isdir(d) for j in os.listdir(d)] if os.path.isdir(state) else []
+    assert left == []
 
 
 def test_corrupt_request_ends_as_failure(redis, api, start_worker):

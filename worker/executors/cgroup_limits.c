@@ -83,9 +83,9 @@ static void remove_made(const char *const roots[], size_t n, const char *rel)
     }
 }
 
-static int create_v1(const char *rel, const cgroup_limits *lim, char *err, size_t errlen)
+/* v1: the hierarchy roots of the joined controllers; -1 when one is not mounted. */
+static int v1_roots(const char *roots[NJOINED], char *err, size_t errlen)
 {
-    const char *roots[NJOINED] = {0};
     for (size_t i = 0; i < NJOINED; i++) {
         roots[i] = cgroup_v1_dir(joined[i]);
         if (!roots[i]) {
@@ -93,31 +93,44 @@ static int create_v1(const char *rel, const cgroup_limits *lim, char *err, size_
             return -1;
         }
     }
+    return 0;
+}
+
+static int set_v1(const char *const roots[NJOINED], const char *rel, const cgroup_limits *lim,
+                  char *err, size_t errlen)
+{
     char mem[PATH_MAX], pids[PATH_MAX], cpu[PATH_MAX], v[64];
-    size_t made = 0;
-    for (; made < NJOINED; made++)
-        if (make_dirs(roots[made], rel, err, errlen) < 0)
-            goto fail;
     join_path(mem, roots[0], rel), join_path(pids, roots[1], rel), join_path(cpu, roots[2], rel);
+    /* memory before memory+swap: the pair only ever comes down from unlimited */
     snprintf(v, sizeof v, "%lld", lim->memory_bytes);
     if (put_or_explain(mem, "memory.limit_in_bytes", v, err, errlen) < 0)
-        goto fail;
+        return -1;
     /* without swap accounting (swapaccount=0) the file is missing: memory alone is capped */
     if (put(mem, "memory.memsw.limit_in_bytes", v) < 0 && errno != ENOENT) {
         snprintf(err, errlen, "cgroup %s/memory.memsw.limit_in_bytes: %s", mem, strerror(errno));
-        goto fail;
+        return -1;
     }
     snprintf(v, sizeof v, "%ld", lim->pids);
     if (put_or_explain(pids, "pids.max", v, err, errlen) < 0)
-        goto fail;
+        return -1;
     snprintf(v, sizeof v, "%ld", lim->cpu_period_us);
     if (put_or_explain(cpu, "cpu.cfs_period_us", v, err, errlen) < 0)
-        goto fail;
+        return -1;
     snprintf(v, sizeof v, "%ld", lim->cpu_quota_us);
-    if (put_or_explain(cpu, "cpu.cfs_quota_us", v, err, errlen) < 0)
-        goto fail;
-    return 0;
-fail:
+    return put_or_explain(cpu, "cpu.cfs_quota_us", v, err, errlen);
+}
+
+static int create_v1(const char *rel, const cgroup_limits *lim, char *err, size_t errlen)
+{
+    const char *roots[NJOINED] = {0};
+    if (v1_roots(roots, err, errlen) < 0)
+        return -1;
+    size_t made = 0;
+    for (; made < NJOINED; made++)
+        if (make_dirs(roots[made], rel, err, errlen) < 0)
+            break;
+    if (made == NJOINED && (!lim || set_v1(roots, rel, lim, err, errlen) == 0))
+        return 0;
     remove_made(roots, made, rel);
     return -1;
 }
@@ -142,29 +155,31 @@ static int enable_controllers(const char *rel, char *err, size_t errlen)
     }
 }
 
-static int create_v2(const char *rel, const cgroup_limits *lim, char *err, size_t errlen)
+static int set_v2(const char *dir, const cgroup_limits *lim, char *err, size_t errlen)
 {
-    char dir[PATH_MAX], v[64];
-    if (make_dirs(CGROUP_ROOT, rel, err, errlen) < 0)
-        return -1;
-    join_path(dir, CGROUP_ROOT, rel);
-    if (enable_controllers(rel, err, errlen) < 0)
-        goto fail;
+    char v[64];
     snprintf(v, sizeof v, "%lld", lim->memory_bytes);
     if (put_or_explain(dir, "memory.max", v, err, errlen) < 0)
-        goto fail;
+        return -1;
     if (put(dir, "memory.swap.max", "0") < 0 && errno != ENOENT) {
         snprintf(err, errlen, "cgroup %s/memory.swap.max: %s", dir, strerror(errno));
-        goto fail;
+        return -1;
     }
     snprintf(v, sizeof v, "%ld", lim->pids);
     if (put_or_explain(dir, "pids.max", v, err, errlen) < 0)
-        goto fail;
+        return -1;
     snprintf(v, sizeof v, "%ld %ld", lim->cpu_quota_us, lim->cpu_period_us);
-    if (put_or_explain(dir, "cpu.max", v, err, errlen) < 0)
-        goto fail;
-    return 0;
-fail:
+    return put_or_explain(dir, "cpu.max", v, err, errlen);
+}
+
+static int create_v2(const char *rel, const cgroup_limits *lim, char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    if (make_dirs(CGROUP_ROOT, rel, err, errlen) < 0)
+        return -1;
+    join_path(dir, CGROUP_ROOT, rel);
+    if (enable_controllers(rel, err, errlen) == 0 && (!lim || set_v2(dir, lim, err, errlen) == 0))
+        return 0;
     rmdir(dir);
     return -1;
 }
@@ -172,6 +187,26 @@ fail:
 int cgroup_limits_create(const char *rel, const cgroup_limits *lim, char *err, size_t errlen)
 {
     return cgroup_is_v2() ? create_v2(rel, lim, err, errlen) : create_v1(rel, lim, err, errlen);
+}
+
+int cgroup_limits_set(const char *rel, const cgroup_limits *lim, char *err, size_t errlen)
+{
+    if (cgroup_is_v2()) {
+        char dir[PATH_MAX];
+        return join_path(dir, CGROUP_ROOT, rel) ? set_v2(dir, lim, err, errlen) : -1;
+    }
+    const char *roots[NJOINED];
+    if (v1_roots(roots, err, errlen) < 0)
+        return -1;
+    /* v1 can restart its counters: the container's own setup is not the program's usage */
+    char dir[PATH_MAX];
+    if (join_path(dir, roots[0], rel)) {
+        put(dir, "memory.max_usage_in_bytes", "0");
+        put(dir, "memory.memsw.max_usage_in_bytes", "0");
+    }
+    if (join_path(dir, roots[3], rel))
+        put(dir, "cpuacct.usage", "0");
+    return set_v1(roots, rel, lim, err, errlen);
 }
 
 int cgroup_limits_open(const char *rel)

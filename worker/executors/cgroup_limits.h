@@ -5,8 +5,12 @@
  *
  *   cgroup_limits_create(rel, &lim, err, errlen)  mkdir rel in the memory, pids, cpu and
  *                              cpuacct hierarchies (v2: one directory, controllers enabled in
- *                              its parent) and write the limits; 0, or -1 with err set and
- *                              whatever was made removed again
+ *                              its parent) and write the limits (lim NULL: none yet); 0, or -1
+ *                              with err set and whatever was made removed again
+ *   cgroup_limits_set(rel, &lim, err, errlen)  write the limits of an existing one (a container
+ *                              started ahead of its step), restarting v1's peak memory and CPU
+ *                              counters first (v2 cannot: there the container's setup, ~1 ms of
+ *                              CPU, counts in its time); 0/-1
  *   cgroup_limits_open(rel)       v2: a descriptor of the cgroup's directory, for clone3's
  *                                 CLONE_INTO_CGROUP (the process starts inside); -1 on v1
  *   cgroup_limits_join_self(rel, err, errlen)
@@ -29,6 +33,7 @@ typedef struct cgroup_limits {
 } cgroup_limits;
 
 int cgroup_limits_create(const char *rel, const cgroup_limits *lim, char *err, size_t errlen);
+int cgroup_limits_set(const char *rel, const cgroup_limits *lim, char *err, size_t errlen);
 int cgroup_limits_open(const char *rel);
 int cgroup_limits_join_self(const char *rel, char *err, size_t errlen);
 void cgroup_limits_remove(const char *rel);

@@ -51,6 +51,7 @@
 #define NOFILE_LIMIT 1024
 #define SETUP_TIMEOUT_MS 10000 /* a container not exec'd by then is killed */
 #define HOSTNAME "sandbox"
+#define COMMAND_MAX (1 << 20) /* bytes of argv + environment sent to a waiting container */
 
 /* Compiled once by launch_init; read-only afterwards (the child inherits it). */
 static struct sock_fprog seccomp_prog;
@@ -84,6 +85,8 @@ typedef struct child_args {
     char **envp;
     int err_fd;  /* write end, close-on-exec: a message when setup fails */
     int cgroup_fd; /* v2: the cgroup, entered by clone3; -1: v1, the child moves itself */
+    int go_fd;     /* >= 0: started ahead of its step: wait here for the command to run
+                    * (command_message) after everything else is set up; -1: argv, envp */
 } child_args;
 
 static _Noreturn void child_fail(const child_args *a, const char *msg)
@@ -161,6 +164,53 @@ static int drop_privileges(void)
     return (int)syscall(SYS_capset, &h, d);
 }
 
+/* Read all of n bytes; false at EOF or error. */
+static bool read_full(int fd, void *buf, size_t n)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    return true;
+}
+
+/* The waiting child's command (see command_message); exits quietly when the parent closes
+ * the pipe without one (the container was discarded). */
+static void receive_command(const child_args *a, char ***argv, char ***envp)
+{
+    uint32_t head[3];
+    if (!read_full(a->go_fd, head, sizeof head))
+        _exit(0);
+    if (head[0] < sizeof head || head[0] > COMMAND_MAX || head[1] == 0 ||
+        head[1] + head[2] > COMMAND_MAX / 2)
+        child_fail(a, "malformed command");
+    size_t body = head[0] - sizeof head;
+    char *buf = malloc(body + 1), *p = buf, *end = buf + body;
+    char **v = malloc((head[1] + head[2] + 2) * sizeof *v);
+    if (!buf || !v)
+        child_fail(a, "out of memory");
+    if (!read_full(a->go_fd, buf, body))
+        _exit(0);
+    buf[body] = '\0';
+    size_t n = 0;
+    for (uint32_t i = 0; i < head[1] + head[2]; i++) {
+        if (p >= end)
+            child_fail(a, "malformed command");
+        v[n++] = p;
+        p += strlen(p) + 1;
+        if (i + 1 == head[1])
+            v[n++] = NULL; /* argv ends, envp starts */
+    }
+    v[n] = NULL;
+    close(a->go_fd);
+    *argv = v;
+    *envp = v + head[1] + 1;
+}
+
 static _Noreturn void child_main(const child_args *a)
 {
     const launch_params *lp = a->lp;
@@ -207,7 +257,10 @@ static _Noreturn void child_main(const child_args *a)
     /* last: from here on mount, unshare and the rest are refused */
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &seccomp_prog, 0, 0) < 0)
         child_fail_errno(a, "seccomp");
-    execve(OCI_INIT_PATH, a->argv, a->envp);
+    char **argv = a->argv, **envp = a->envp;
+    if (a->go_fd >= 0)
+        receive_command(a, &argv, &envp);
+    execve(OCI_INIT_PATH, argv, envp);
     child_fail_errno(a, "exec " OCI_INIT_PATH);
 }
 
@@ -297,61 +350,204 @@ static pid_t clone_container(int *cgroup_fd, int *pidfd)
     return pid;
 }
 
-int launch_start(const launch_params *lp, launched *out, char *err, size_t errlen)
+/* The step's limits in cgroup terms. */
+static cgroup_limits limits_of(const oci_spec_params *sp)
 {
-    *out = (launched){.pid = 0, .pidfd = -1};
+    long quota = (long)(sp->cpus * CPU_PERIOD_US);
+    return (cgroup_limits){.memory_bytes = (long long)sp->memory_mb * 1024 * 1024,
+                           .pids = sp->pids, .cpu_quota_us = quota < 1000 ? 1000 : quota,
+                           .cpu_period_us = CPU_PERIOD_US};
+}
+
+/* Kill and reap a container that did not get going, close its pidfd, remove its cgroup. */
+static void abandon(pid_t pid, int pidfd, const char *cgroup_rel)
+{
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    if (pidfd >= 0)
+        close(pidfd);
+    cgroup_limits_remove(cgroup_rel);
+}
+
+/* Make the cgroup (lim NULL: no limits yet) and the error pipe, and clone the child, which
+ * runs child_main(a) (a->lp, argv, envp, go_fd set by the caller). On success *pid, *pidfd
+ * and *err_rd (the error pipe's read end) are the caller's; on failure nothing is left. */
+static int spawn(child_args *a, const cgroup_limits *lim, pid_t *pid, int *pidfd, int *err_rd,
+                 char *err, size_t errlen)
+{
+    *pid = -1, *pidfd = -1, *err_rd = -1;
     if (!seccomp_prog.filter) {
         snprintf(err, errlen, "launch_init was not called");
         return -1;
     }
-    const oci_spec_params *sp = lp->spec;
-    long quota = (long)(sp->cpus * CPU_PERIOD_US);
-    cgroup_limits lim = {.memory_bytes = (long long)sp->memory_mb * 1024 * 1024,
-                         .pids = sp->pids, .cpu_quota_us = quota < 1000 ? 1000 : quota,
-                         .cpu_period_us = CPU_PERIOD_US};
-    if (cgroup_limits_create(lp->cgroup_rel, &lim, err, errlen) < 0)
+    const char *rel = a->lp->cgroup_rel;
+    if (cgroup_limits_create(rel, lim, err, errlen) < 0)
         return -1;
     int errp[2];
     if (pipe2(errp, O_CLOEXEC) < 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
-        cgroup_limits_remove(lp->cgroup_rel);
+        cgroup_limits_remove(rel);
         return -1;
     }
-    int cgroup_fd = cgroup_limits_open(lp->cgroup_rel); /* v2 only */
-    child_args a = {.lp = lp, .argv = argv_vector(sp->argv), .envp = env_vector(sp->env),
-                    .err_fd = errp[1]};
-    int pidfd = -1;
-    pid_t pid = cgroup_is_v2() && cgroup_fd < 0 ? (errno = ENOENT, -1)
-                                                 : clone_container(&cgroup_fd, &pidfd);
-    if (pid == 0) {
-        a.cgroup_fd = cgroup_fd;
-        child_main(&a);
+    int cgroup_fd = cgroup_limits_open(rel); /* v2 only */
+    a->err_fd = errp[1];
+    pid_t p = cgroup_is_v2() && cgroup_fd < 0 ? (errno = ENOENT, -1)
+                                               : clone_container(&cgroup_fd, pidfd);
+    if (p == 0) {
+        a->cgroup_fd = cgroup_fd;
+        child_main(a);
     }
     int saved = errno;
     close(errp[1]);
     if (cgroup_fd >= 0)
         close(cgroup_fd);
+    if (p < 0) {
+        snprintf(err, errlen, "clone3: %s", strerror(saved));
+        close(errp[0]);
+        cgroup_limits_remove(rel);
+        return -1;
+    }
+    *pid = p, *err_rd = errp[0];
+    return 0;
+}
+
+int launch_start(const launch_params *lp, launched *out, char *err, size_t errlen)
+{
+    *out = (launched){.pid = 0, .pidfd = -1};
+    cgroup_limits lim = limits_of(lp->spec);
+    child_args a = {.lp = lp, .argv = argv_vector(lp->spec->argv),
+                    .envp = env_vector(lp->spec->env), .go_fd = -1};
+    pid_t pid;
+    int pidfd, err_rd;
+    int rc = spawn(&a, &lim, &pid, &pidfd, &err_rd, err, errlen);
     free(a.argv);
     free_vector(a.envp);
-    int rc = 0;
-    if (pid < 0) {
-        snprintf(err, errlen, "clone3: %s", strerror(saved));
-        rc = -1;
-    } else {
-        rc = await_exec(errp[0], err, errlen);
-    }
-    close(errp[0]);
+    if (rc < 0)
+        return -1;
+    rc = await_exec(err_rd, err, errlen);
+    close(err_rd);
     if (rc < 0) {
-        if (pid > 0) {
-            kill(pid, SIGKILL);
-            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
-        }
-        if (pidfd >= 0)
-            close(pidfd);
-        cgroup_limits_remove(lp->cgroup_rel);
+        abandon(pid, pidfd, lp->cgroup_rel);
         return -1;
     }
     *out = (launched){.pid = pid, .pidfd = pidfd};
     return 0;
+}
+
+/* ---- containers started ahead of their step ---- */
+
+struct launch_warm {
+    pid_t pid;
+    int pidfd;
+    int go_fd;      /* write end: the command, then closed */
+    int err_rd;     /* read end of the error pipe */
+    int stdio[3];   /* our ends: the program's stdin (write), stdout and stderr (read) */
+    char *cgroup_rel; /* owned */
+};
+
+static void close_all(int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]), fds[i] = -1;
+}
+
+int launch_warm_start(const launch_params *lp, launch_warm **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    /* pipes: go, stdin, stdout, stderr; [2k] read end, [2k+1] write end */
+    int p[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
+    for (int i = 0; i < 4; i++)
+        if (pipe2(p + 2 * i, O_CLOEXEC) < 0) {
+            snprintf(err, errlen, "pipe: %s", strerror(errno));
+            close_all(p, 8);
+            return -1;
+        }
+    launch_params child_lp = *lp;
+    child_lp.fd0 = p[2], child_lp.fd1 = p[5], child_lp.fd2 = p[7];
+    child_args a = {.lp = &child_lp, .go_fd = p[0]};
+    launch_warm *w = xcalloc(1, sizeof *w);
+    if (spawn(&a, NULL, &w->pid, &w->pidfd, &w->err_rd, err, errlen) < 0) {
+        close_all(p, 8);
+        free(w);
+        return -1;
+    }
+    w->go_fd = p[1];
+    w->stdio[0] = p[3], w->stdio[1] = p[4], w->stdio[2] = p[6];
+    p[1] = p[3] = p[4] = p[6] = -1; /* kept */
+    close_all(p, 8);                /* the child's ends */
+    w->cgroup_rel = xstrdup(lp->cgroup_rel);
+    *out = w;
+    return 0;
+}
+
+const char *launch_warm_cgroup(const launch_warm *w)
+{
+    return w->cgroup_rel;
+}
+
+/* The command for the waiting child: u32 total size, u32 argc, u32 envc, then the strings of
+ * argv (cr-init first) and envp, each NUL-terminated. */
+static char *command_message(char *const argv[], char *const envp[], size_t *len)
+{
+    uint32_t argc = 0, envc = 0;
+    size_t size = 3 * sizeof(uint32_t);
+    for (; argv[argc]; argc++)
+        size += strlen(argv[argc]) + 1;
+    for (; envp[envc]; envc++)
+        size += strlen(envp[envc]) + 1;
+    char *m = xmalloc(size), *w = m + 3 * sizeof(uint32_t);
+    uint32_t head[3] = {(uint32_t)size, argc, envc};
+    memcpy(m, head, sizeof head);
+    for (uint32_t i = 0; i < argc; i++)
+        w = stpcpy(w, argv[i]) + 1;
+    for (uint32_t i = 0; i < envc; i++)
+        w = stpcpy(w, envp[i]) + 1;
+    *len = size;
+    return m;
+}
+
+int launch_warm_go(launch_warm *w, const oci_spec_params *sp, launched *out, int stdio[3],
+                   char *err, size_t errlen)
+{
+    *out = (launched){.pid = 0, .pidfd = -1};
+    cgroup_limits lim = limits_of(sp);
+    char **argv = argv_vector(sp->argv), **envp = env_vector(sp->env);
+    size_t len;
+    char *msg = command_message(argv, envp, &len);
+    free(argv);
+    free_vector(envp);
+    int rc = cgroup_limits_set(w->cgroup_rel, &lim, err, errlen);
+    if (rc == 0 && write_all(w->go_fd, msg, len) < 0) {
+        snprintf(err, errlen, "the waiting container is gone: %s", strerror(errno));
+        rc = -1;
+    }
+    free(msg);
+    close(w->go_fd), w->go_fd = -1;
+    if (rc == 0)
+        rc = await_exec(w->err_rd, err, errlen);
+    if (rc < 0) {
+        launch_warm_discard(w);
+        return -1;
+    }
+    *out = (launched){.pid = w->pid, .pidfd = w->pidfd};
+    memcpy(stdio, w->stdio, sizeof w->stdio);
+    close(w->err_rd);
+    free(w->cgroup_rel);
+    free(w);
+    return 0;
+}
+
+void launch_warm_discard(launch_warm *w)
+{
+    if (!w)
+        return;
+    abandon(w->pid, w->pidfd, w->cgroup_rel);
+    int fds[] = {w->go_fd, w->err_rd, w->stdio[0], w->stdio[1], w->stdio[2]};
+    close_all(fds, sizeof fds / sizeof *fds);
+    free(w->cgroup_rel);
+    free(w);
 }

@@ -14,7 +14,20 @@
  *                                 until it has exec'd cr-init (or failed: err says where and
  *                                 why, and nothing is left); c holds its pid (our child: reap
  *                                 it with waitpid) and a pidfd. The cgroup is the caller's to
- *                                 read and remove (cgroup.h). */
+ *                                 read and remove (cgroup.h).
+ *
+ * Started ahead of its step (a "warm" container: made once, used by one step, never reused):
+ *   launch_warm_start(&lp, &w, err, errlen)
+ *                                 make the cgroup (no limits yet) and start the container's
+ *                                 first process, which does all of the above but the exec and
+ *                                 then waits; lp's argv, env, limits and stdio are not used
+ *   launch_warm_go(w, &spec, &c, stdio, err, errlen)
+ *                                 write spec's limits, send argv and env, wait for the exec;
+ *                                 stdio gets our ends of the program's stdin (write), stdout
+ *                                 and stderr (read), the caller's to close. w is consumed
+ *                                 (freed) either way; on failure nothing is left.
+ *   launch_warm_discard(w)        kill it, remove its cgroup, free w (accepts NULL)
+ *   launch_warm_cgroup(w)         its cgroup, "code-runner/<id>" */
 #ifndef CR_LAUNCH_H
 #define CR_LAUNCH_H
 
@@ -38,5 +51,12 @@ typedef struct launched {
 
 int launch_init(char *err, size_t errlen);
 int launch_start(const launch_params *lp, launched *out, char *err, size_t errlen);
+
+typedef struct launch_warm launch_warm;
+int launch_warm_start(const launch_params *lp, launch_warm **out, char *err, size_t errlen);
+int launch_warm_go(launch_warm *w, const oci_spec_params *spec, launched *out, int stdio[3],
+                   char *err, size_t errlen);
+void launch_warm_discard(launch_warm *w);
+const char *launch_warm_cgroup(const launch_warm *w);
 
 #endif

@@ -56,7 +56,18 @@ struct sandbox {
     char *const *env;      /* borrowed from the language (outlives the sandbox): step env */
     char nonce[5];         /* 4 hex digits, new for every prepare: keeps container ids unique */
     int steps;             /* steps run so far; numbers the next container */
+    launch_warm *warm;     /* owned until step 0 takes it: the container started ahead for
+                            * this job's first step (builtin runtime), or NULL */
 };
+
+/* The container this worker process started ahead for its next job (oci_prestart, builtin
+ * runtime): at most one, in the image of the job before; the next job in that image adopts it
+ * with its directory, any other job discards it. Owned by the process (oci_shutdown frees). */
+static struct {
+    launch_warm *w;  /* NULL: none */
+    char *rootfs;    /* the image rootfs it binds, symlinks resolved */
+    char *dir;       /* STATE_DIR/<worker>/warm<nonce>: ws/ and st/ mounted, st/0 made */
+} ahead;
 
 static bool is_builtin(const cfg *c)
 {
@@ -211,10 +222,26 @@ static void oci_cleanup_stale(const cfg *c, const char *worker_id)
     fs_remove_tree(mine); /* unmounts stale workspaces first */
 }
 
+static void ahead_discard(void)
+{
+    launch_warm_discard(ahead.w);
+    if (ahead.dir)
+        fs_remove_tree(ahead.dir);
+    free(ahead.rootfs);
+    free(ahead.dir);
+    ahead.w = NULL, ahead.rootfs = ahead.dir = NULL;
+}
+
+static void oci_shutdown(void)
+{
+    ahead_discard();
+}
+
 static void oci_destroy(sandbox *sb)
 {
     if (!sb)
         return;
+    launch_warm_discard(sb->warm);
     if (sb->dir)
         fs_remove_tree(sb->dir);
     free(sb->dir);
@@ -224,11 +251,13 @@ static void oci_destroy(sandbox *sb)
     free(sb);
 }
 
-/* The workspace: a fresh tmpfs holding the source and the extra files. */
+/* The workspace: a fresh tmpfs (mounted already when adopted from a container started ahead)
+ * holding the source and the extra files. */
 static int fill_workspace(sandbox *sb, const language *lang, const job_request *req, char *err,
                           size_t errlen)
 {
-    if (fs_mount_workspace(sb->workspace, sb->c->workspace_mb, OCI_SANDBOX_UID, err, errlen) < 0)
+    if (!sb->warm &&
+        fs_mount_workspace(sb->workspace, sb->c->workspace_mb, OCI_SANDBOX_UID, err, errlen) < 0)
         return -1;
     cleanup_fd int fd = open(sb->workspace, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
@@ -271,6 +300,21 @@ static int oci_prepare(const cfg *c, const language *lang, const job_request *re
         oci_destroy(sb);
         return -1;
     }
+    if (ahead.w && strcmp(ahead.rootfs, sb->rootfs) == 0) {
+        /* adopt the container started ahead, with its directory and mounts */
+        sb->warm = steal_pointer(&ahead.w);
+        sb->dir = steal_pointer(&ahead.dir);
+        sb->workspace = xasprintf("%s/ws", sb->dir);
+        sb->status_dir = xasprintf("%s/st", sb->dir);
+        ahead_discard();
+        if (fill_workspace(sb, lang, req, err, errlen) < 0) {
+            oci_destroy(sb);
+            return -1;
+        }
+        *out = sb;
+        return 0;
+    }
+    ahead_discard(); /* another image (or none): its container would never be used */
     cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, sb->worker);
     sb->dir = xasprintf("%s/%s", mine, sb->job);
     sb->workspace = xasprintf("%s/ws", sb->dir);
@@ -299,9 +343,12 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
     int n = sb->steps++;
     char job8[9];
     snprintf(job8, sizeof job8, "%.8s", sb->job);
-    cleanup_free char *id = xasprintf("cr-%s-%s%s-%d", sb->worker, job8, sb->nonce, n);
+    launch_warm *warm = steal_pointer(&sb->warm); /* step 0 only; consumed by oci_step_run */
+    cleanup_free char *cgroup = warm ? xasprintf("/%s", launch_warm_cgroup(warm))
+                                     : xasprintf("/%s/cr-%s-%s%s-%d", CGROUP_PARENT, sb->worker,
+                                                 job8, sb->nonce, n);
+    const char *id = strrchr(cgroup, '/') + 1;
     cleanup_free char *bundle = xasprintf("%s/s%d", sb->dir, n);
-    cleanup_free char *cgroup = xasprintf("/%s/%s", CGROUP_PARENT, id);
     char name[16];
     snprintf(name, sizeof name, "%d", n);
     cleanup_free char *status = xasprintf("%s/%s", sb->status_dir, name);
@@ -313,7 +360,9 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
     cleanup_fd int st_fd = open(sb->status_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (st_fd < 0)
         snprintf(err, errlen, "open %s: %s", sb->status_dir, strerror(errno));
-    if (st_fd < 0 || fs_write_new(st_fd, name, "", 0, OCI_SANDBOX_UID, err, errlen) < 0) {
+    /* a container started ahead has its status file bound already */
+    if (st_fd < 0 || (!warm && fs_write_new(st_fd, name, "", 0, OCI_SANDBOX_UID, err, errlen) < 0)) {
+        launch_warm_discard(warm);
         if (!builtin)
             fs_remove_tree(bundle);
         return -1;
@@ -330,13 +379,52 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
                        .cgroup_rel = cgroup + 1, .stdin_data = stdin_data,
                        .stdin_len = stdin_data ? stdin_len : 0, .timeout_ms = lim->timeout_ms,
                        .output_limit = lim->output_limit, .status_path = status,
-                       .launch = builtin ? &lp : NULL};
+                       .launch = builtin ? &lp : NULL, .warm = warm};
         rc = oci_step_run(&st, res, err, errlen);
+    } else {
+        launch_warm_discard(warm);
     }
     unlinkat(st_fd, name, 0);
     if (!builtin)
         fs_remove_tree(bundle);
     return rc;
+}
+
+/* Start the first container of the next job now, in the image of the job just done, so that
+ * a job in the same image only has to send it the command (builtin runtime only). */
+static void oci_prestart(const cfg *c, const language *lang)
+{
+    if (!is_builtin(c) || ahead.w || !self_worker[0])
+        return;
+    cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
+    char err[512] = "";
+    unsigned char rnd[2] = {0, 0};
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        rnd[0] = (unsigned char)getpid(), rnd[1] = (unsigned char)now_mono_ms();
+    char nonce[5];
+    snprintf(nonce, sizeof nonce, "%02x%02x", rnd[0], rnd[1]);
+    ahead.rootfs = realpath(image, NULL);
+    ahead.dir = xasprintf("%s/%s/warm%s", c->state_dir, self_worker, nonce);
+    cleanup_free char *ws = xasprintf("%s/ws", ahead.dir);
+    cleanup_free char *st = xasprintf("%s/st", ahead.dir);
+    cleanup_free char *status = xasprintf("%s/0", st);
+    cleanup_free char *cgroup = xasprintf("%s/cr-%s-warm%s-0", CGROUP_PARENT, self_worker, nonce);
+    cleanup_fd int st_fd = -1;
+    if (!ahead.rootfs || mkdir(ahead.dir, 0711) < 0 ||
+        fs_mount_workspace(ws, c->workspace_mb, OCI_SANDBOX_UID, err, sizeof err) < 0 ||
+        fs_mount_workspace(st, 1, 0, err, sizeof err) < 0 ||
+        (st_fd = open(st, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+        fs_write_new(st_fd, "0", "", 0, OCI_SANDBOX_UID, err, sizeof err) < 0)
+        goto fail;
+    oci_spec_params p = {.init = self_init, .status = status, .rootfs = ahead.rootfs,
+                         .workspace = ws, .tmp_mb = c->workspace_mb};
+    launch_params lp = {.spec = &p, .cgroup_rel = cgroup};
+    if (launch_warm_start(&lp, &ahead.w, err, sizeof err) == 0)
+        return;
+fail:
+    log_warn("cannot start a container ahead for %s: %s", lang->image,
+             *err ? err : strerror(errno));
+    ahead_discard();
 }
 
 const executor executor_oci = {
@@ -346,4 +434,6 @@ const executor executor_oci = {
     .prepare = oci_prepare,
     .run = oci_run,
     .destroy = oci_destroy,
+    .prestart = oci_prestart,
+    .shutdown = oci_shutdown,
 };

@@ -33,6 +33,9 @@ typedef struct oci_step {
     const launch_params *launch; /* the builtin runtime: start the container with launch.c
                                   * (its stdio fds are set here) instead of "<rt> run";
                                   * NULL: the runtime CLI with the bundle */
+    launch_warm *warm;           /* builtin: a container started ahead for this step, with
+                                  * launch->cgroup_rel its cgroup; consumed (when it fails to
+                                  * go, the step starts a fresh one) */
 } oci_step;
 
 int oci_step_run(const oci_step *st, step_result *res, char *err, size_t errlen);
