@@ -50,7 +50,7 @@ write_config() {
     cat >"$CONFIG.tmp" <<EOF
 {
   "runtimes": {
-    "runsc": {"path": "$runsc", "runtimeArgs": ["--network=none"]},
+    "runsc": {"path": "$runsc", "runtimeArgs": ["--network=none", "--oci-seccomp"]},
     "kata-runtime": {"path": "$runc"}
   }
 }

@@ -444,5 +444,21 @@ def test_failure_when_image_missing(sb, tmp_path):
     assert "not built" in json.loads(p.stdout)["failure"]
 
 
+def test_failure_when_the_container_cannot_be_set_up(sb, tmp_path):
+    # An image without the directories a container mounts on (/proc, /dev, ...): the step fails
+    # with the runtime's reason, and nothing is left (the fixture checks cgroups, mounts,
+    # directories, processes).
+    images = tmp_path / "broken-images"
+    (images / "python" / "rootfs").mkdir(parents=True)
+    env = dict(sb.env, IMAGES_DIR=str(images))
+    p = subprocess.run([str(CLI), "-"], input=sb.request("print(1)").encode(), env=env,
+                       capture_output=True, timeout=60)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    failure = json.loads(p.stdout)["failure"]
+    assert failure.startswith("sandbox step failed"), failure
+    if sb.runtime == "builtin":
+        assert "container setup failed: mount" in failure and "/proc" in failure, failure
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-v"]))

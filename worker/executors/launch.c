@@ -8,6 +8,8 @@
  *                                          (launch_fs.c); hostname; loopback up;
  *                                          oom_score_adj; rlimits; drop groups, gid,
  *                                          capabilities, uid; no_new_privs; seccomp;
+ * (started ahead: limits written,
+ * then argv and env on the go pipe ----->  (started ahead: waits here for argv and env)
  * read the error pipe until EOF  <-------  exec cr-init (the close-on-exec error pipe closes),
  *                                          or write "what: why" there and exit
  */
