@@ -104,13 +104,19 @@ class Stack:
     """redis-server + api + worker for one backend, with a secret in the worker's environment."""
 
     def __init__(self, workdir, backend):
-        self.host = Host(workdir)
-        self.redis = harness.Redis(workdir)
-        self.api = harness.Api(workdir, self.redis, MAX_QUEUE_LENGTH=1000)
-        self.worker = harness.Worker(workdir, self.redis, WORKER_CONCURRENCY=2, HEARTBEAT_INTERVAL=1,
-                                     OUTPUT_LIMIT_BYTES=65536, WORKSPACE_MB=16,
-                                     CR_TEST_SECRET=self.host.secret, **backend)
         self.backend = backend
+        self.host = Host(workdir)
+        self.redis = self.api = self.worker = None
+        try:
+            self.redis = harness.Redis(workdir)
+            self.api = harness.Api(workdir, self.redis, MAX_QUEUE_LENGTH=1000)
+            self.worker = harness.Worker(workdir, self.redis, WORKER_CONCURRENCY=2,
+                                         HEARTBEAT_INTERVAL=1, OUTPUT_LIMIT_BYTES=65536,
+                                         WORKSPACE_MB=16, CR_TEST_SECRET=self.host.secret,
+                                         **backend)
+        except BaseException:
+            self.stop()  # what did start (a missing binary must not leave Redis running)
+            raise
 
     def run(self, case, source=None):
         body = {"language": case["language"], "code": self.host.fill(source or (HOSTILE / case["file"]).read_text())}
@@ -151,9 +157,10 @@ class Stack:
                            what="no process of the job left on the host")
 
     def stop(self):
-        code = self.worker.stop()
-        self.api.stop()
-        self.redis.stop()
+        code = self.worker.stop() if self.worker else None
+        for part in (self.api, self.redis):
+            if part:
+                part.stop()
         self.host.close()
         return code
 
