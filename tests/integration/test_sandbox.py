@@ -444,6 +444,29 @@ def test_failure_when_image_missing(sb, tmp_path):
     assert "not built" in json.loads(p.stdout)["failure"]
 
 
+def test_no_controlling_terminal(sb):
+    # A worker started from a shell has a controlling terminal; the program must not get it
+    # (/dev/tty, and TIOCSTI to type into the operator's shell): its own session, no tty.
+    master, slave = os.openpty()
+    tty = os.ttyname(slave)
+
+    def in_a_terminal():
+        os.setsid()
+        os.close(os.open(tty, os.O_RDWR))  # the first tty a session leader opens is its own
+
+    code = ("import os\ntry:\n    os.close(os.open('/dev/tty', os.O_RDWR))\n    print('tty')\n"
+            "except OSError as e:\n    print('no tty', e.errno)\n")
+    try:
+        p = subprocess.run([str(CLI), "-"], input=sb.request(code).encode(), env=sb.env,
+                           capture_output=True, timeout=60, preexec_fn=in_a_terminal)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert p.returncode == 0, p
+    out = json.loads(p.stdout)["output"]
+    assert out in ("no tty 6\n", "no tty 5\n"), out  # ENXIO; gVisor: EIO
+
+
 def test_failure_when_the_container_cannot_be_set_up(sb, tmp_path):
     # An image without the directories a container mounts on (/proc, /dev, ...): the step fails
     # with the runtime's reason, and nothing is left (the fixture checks cgroups, mounts,

@@ -220,6 +220,11 @@ static _Noreturn void child_main(const child_args *a)
     char msg[512];
     if (stdio_to(lp->fd0, 0) < 0 || stdio_to(lp->fd1, 1) < 0 || stdio_to(lp->fd2, 2) < 0)
         child_fail_errno(a, "stdio");
+    /* a session of its own: no controlling terminal (a worker started from a shell must not
+     * lend the program its tty: /dev/tty, TIOCSTI), and no signal sent to the worker's
+     * process group reaches the container */
+    if (setsid() < 0)
+        child_fail_errno(a, "setsid");
     /* the worker dying before the exec takes this process with it; after the exec the
      * worker's cleanup finds the container by its cgroup */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
