@@ -15,9 +15,19 @@ $bb mkdir -p /dev/pts /dev/shm
 $bb mount -t devpts -o nosuid,noexec,gid=5,mode=620,ptmxmode=000 devpts /dev/pts
 $bb mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /dev/shm
 $bb hostname cg2-guest
+$bb ip link set lo up
+
+# As under systemd: controllers enabled from the root down, no process in the root cgroup but
+# kernel threads, and the service in a leaf cgroup of its own.
+cg=/sys/fs/cgroup
+echo "+cpu +memory +pids +io" >$cg/cgroup.subtree_control
+$bb mkdir -p $cg/init.scope $cg/system.slice/code-runner.service
+echo "+cpu +memory +pids" >$cg/system.slice/cgroup.subtree_control
+echo $$ >$cg/init.scope/cgroup.procs
 
 echo "CG2-GUEST up: $(cat /proc/cmdline)"
-python3 /cr-vm/guest_checks.py
+$bb sh -c "echo \$\$ >$cg/system.slice/code-runner.service/cgroup.procs &&
+           exec python3 /cr-vm/guest_checks.py"
 echo "CG2-GUEST checks exited with $?"
 $bb sync
 $bb poweroff -f

@@ -191,6 +191,85 @@ def check_cgroupfs():
     report("5 /sys/fs/cgroup inside: cgroup2, read-only, own limits", ok, json.dumps(seen))
 
 
+def http(method, path, body=None, timeout=60):
+    import urllib.request
+    req = urllib.request.Request(f"http://127.0.0.1:8000{path}", method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def check_worker():
+    """The worker itself (redis-server, api, worker): its jobs after the first run in a container
+    started ahead without limits, whose v2 limits are written once the job is known."""
+    env = dict(ENV, WORKER_ID="vmw", WORKER_CONCURRENCY="1", REDIS_URL="redis://127.0.0.1:6379/0",
+               API_HOST="127.0.0.1", API_PORT="8000", API_THREADS="1", OCI_RUNTIME="builtin",
+               WORKER_SHUTDOWN_GRACE="5", LOG_LEVEL="info")
+    log = open("/tmp/worker-stack.log", "w")
+    procs = [subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+             for argv in (["redis-server", "--bind", "127.0.0.1", "--port", "6379", "--save", "",
+                           "--appendonly", "no"], [f"{PAYLOAD}/bin/api"],
+                          [f"{PAYLOAD}/bin/worker"])]
+    got, detail, ok = {}, "", False
+    try:
+        for _ in range(300):
+            try:
+                if http("GET", "/health", timeout=2).get("status") == "ok":
+                    break
+            except OSError:
+                time.sleep(0.2)
+        jobs = {"first": ({"code": "print('first')"}, lambda r: r["verdict"] == "ok"),
+                "second": ({"code": "print('second')"}, lambda r: r["verdict"] == "ok"),
+                "hog": ({"code": "a = []\nwhile True:\n    a.append(bytearray(10**7))\n",
+                         "memory_mb": 64}, lambda r: r["verdict"] == "memory_limit"),
+                "inspect": ({"code": INSPECT, "memory_mb": 128},
+                            lambda r: r["verdict"] == "ok" and json.loads(r["output"])[
+                                "memory.max"] == "134217728"),
+                "loop": ({"code": "while True:\n    pass\n", "timeout": 1},
+                         lambda r: r["verdict"] == "time_limit")}
+        for name, (fields, good) in jobs.items():
+            answer = http("POST", "/run-code?wait=30", {"language": "python", **fields})
+            res = answer.get("result")
+            ok_job = answer.get("status") == "SUCCESS" and isinstance(res, dict) and good(res)
+            got[name] = summary(res) if isinstance(res, dict) else f"{answer}"
+            if name == "inspect" and isinstance(res, dict):
+                got[name] += " memory.max=" + json.loads(res.get("output") or "{}").get(
+                    "memory.max", "?")
+            print(f"  worker job {name}: {'ok' if ok_job else 'WRONG'}: {got[name]}", flush=True)
+            if not ok_job:
+                detail += f"{name} wrong; "
+        for _ in range(100):  # started after the answer, once the job's sandbox is gone
+            ahead = [e.name for e in os.scandir(CGROUP_PARENT) if "warm" in e.name]
+            if ahead:
+                break
+            time.sleep(0.1)
+        print(f"  worker: containers started ahead while idle: {ahead}", flush=True)
+        if not ahead:
+            detail += "no container started ahead (the warm path did not run); "
+        ok = not detail
+    except Exception as e:
+        detail += repr(e)
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        log.close()
+    left = leftovers("builtin")
+    if left:
+        detail += f"left after the worker stopped: {json.dumps(left)}"
+        ok = False
+    if not ok:
+        with open("/tmp/worker-stack.log") as f:
+            print("  worker stack log (last 40 lines):\n    " + "    ".join(f.readlines()[-40:]),
+                  flush=True)
+    report("7 worker + api + redis: jobs in containers started ahead (v2 limits written late),"
+           " nothing left after it stops", ok, detail or json.dumps(got))
+
+
 def check_clean():
     detail = "; ".join(f"{name}: {json.dumps(left)}" for name, left in dirty_runs)
     report(f"6 nothing left after each of the {runs_done} runs "
@@ -205,13 +284,18 @@ def main():
           if root else "guest: /sys/fs/cgroup is not mounted", flush=True)
     print("guest: cgroup.controllers = "
           + open("/sys/fs/cgroup/cgroup.controllers").read().strip(), flush=True)
+    print("guest: checks run in the cgroup " + open("/proc/self/cgroup").read().strip(),
+          flush=True)
     has_v1 = any(l.split()[2] == "cgroup" for l in open("/proc/mounts"))
     report("0 pure cgroup v2 guest (no v1 hierarchy, cgroup2 at /sys/fs/cgroup)",
-           bool(root) and " cgroup2 " in root[0] and not has_v1, "")
+           bool(root) and " cgroup2 " in root[0] and not has_v1,
+           f"v1 hierarchies mounted: {'yes' if has_v1 else 'none'}")
     checks = [lambda: check_hello("builtin"), check_memory, check_pids, check_timeout,
               check_cgroupfs]
     if os.path.exists(f"{PAYLOAD}/bin/runc"):
         checks.append(lambda: check_hello("runc"))
+    if os.path.exists(f"{PAYLOAD}/bin/redis-server"):
+        checks.append(check_worker)
     for check in checks:
         try:
             check()

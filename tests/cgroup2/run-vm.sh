@@ -7,15 +7,16 @@
 #
 # Boots a guest (1 vCPU, 1.5 GiB) on Debian's kernel with cgroup_no_v1=all and no systemd:
 # guest-init.sh mounts cgroup2 at /sys/fs/cgroup and runs guest_checks.py, which runs this
-# tree's sandbox_cli (OCI_RUNTIME=builtin, and runc for hello world) against the python image
-# and prints one "CG2-CHECK PASS|FAIL" line per check. The exit code is 0 only when every check
+# tree's sandbox_cli (OCI_RUNTIME=builtin, and runc for hello world) against the python image,
+# then the worker itself (with the api and redis-server) whose containers are started ahead of
+# their job, and prints one "CG2-CHECK PASS|FAIL" line per check. The exit code is 0 only when every check
 # passed (1: a check failed, 2: the guest did not report).
 #
 # Guest: Debian's linux-image and busybox-static (apt-get download), an initramfs that loads
 # virtio/ext4 and mounts two disks: root.img (a copy of the python image's rootfs, plus a
 # second copy at /images/python as the sandbox image), cached under CACHE_DIR keyed by a hash of
-# its inputs, and payload.img (sandbox_cli, cr-init, their libraries, runc, languages.json, the
-# guest scripts), made on every run. The root disk is opened with snapshot=on: never written.
+# its inputs, and payload.img (sandbox_cli, cr-init, api, worker, their libraries, the host's
+# runc and redis-server, languages.json, the guest scripts), made on every run. The root disk is opened with snapshot=on: never written.
 #
 # Accelerator: KVM where /dev/kvm is hardware virtualization (kvm_intel or kvm_amd); otherwise
 # qemu's TCG emulation (about 4 s to boot, a few times slower to run). A /dev/kvm served by
@@ -95,12 +96,12 @@ accelerator() {
 
 # ---- stage 2: sandbox_cli and cr-init from this tree ----
 build_cli() {
-    stage "build sandbox_cli and cr-init (Release) in $BUILD_DIR"
+    stage "build sandbox_cli, cr-init, api and worker (Release) in $BUILD_DIR"
     if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
         cmake -S "$SOURCE_DIR" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >"$WORK/cmake.log" 2>&1 ||
             { cat "$WORK/cmake.log"; die "cmake failed (deploy/install-deps.sh installs the libraries)"; }
     fi
-    make -C "$BUILD_DIR" -j"$(nproc)" sandbox_cli cr-init >"$WORK/make.log" 2>&1 ||
+    make -C "$BUILD_DIR" -j"$(nproc)" sandbox_cli cr-init api worker >"$WORK/make.log" 2>&1 ||
         { tail -40 "$WORK/make.log"; die "build failed"; }
 }
 
@@ -160,7 +161,7 @@ make_root_disk() { # $1 = python image dir, $2 = out
 }
 
 guest() {
-    stage "guest: Debian kernel, initramfs, root disk (cached)"
+    stage "guest: Debian kernel, initramfs, root disk"
     local image key
     image=$(python_image)
     package_versions
@@ -206,16 +207,20 @@ copy_libs() { # the shared libraries of $@, less those of glibc (the guest's own
 }
 
 payload() {
-    stage "payload disk: sandbox_cli, cr-init, runc, languages.json, guest scripts"
-    local p=$WORK/payload bins=("$BUILD_DIR/tests/tools/sandbox_cli")
+    stage "payload disk: sandbox_cli, cr-init, api, worker, runc, redis-server, guest scripts"
+    local p=$WORK/payload bin
+    local bins=("$BUILD_DIR/tests/tools/sandbox_cli" "$BUILD_DIR/api" "$BUILD_DIR/worker")
     mkdir -p "$p/bin" "$p/lib"
-    cp "$BUILD_DIR/tests/tools/sandbox_cli" "$BUILD_DIR/cr-init" "$GUEST/busybox" "$p/bin/"
-    if command -v runc >/dev/null; then
-        cp "$(command -v runc)" "$p/bin/"
-        bins+=("$(command -v runc)")
-    else
-        echo "runc not installed on the host: its check is skipped"
-    fi
+    cp "${bins[@]}" "$BUILD_DIR/cr-init" "$GUEST/busybox" "$p/bin/"
+    # the host's: runc for its hello world, redis-server for the worker's check
+    for bin in runc redis-server; do
+        if command -v "$bin" >/dev/null; then
+            cp "$(command -v "$bin")" "$p/bin/"
+            bins+=("$(command -v "$bin")")
+        else
+            echo "$bin is not installed on the host: its check is skipped"
+        fi
+    done
     copy_libs "${bins[@]}"
     cp "$SOURCE_DIR/images/languages.json" "$HERE/guest-init.sh" "$HERE/guest_checks.py" "$p/"
     chmod 755 "$p/guest-init.sh"
@@ -258,7 +263,7 @@ verdict() {
         echo "FAIL: the guest did not report (boot failure or timeout; console above)"
         return 2
     fi
-    echo "$summary (first build or cache: see above; total ${SECONDS}s)"
+    echo "$summary (total ${SECONDS} s)"
     case $summary in
     *" failed=0") echo "PASS: every cgroup v2 check passed"; return 0 ;;
     *) echo "FAIL: some cgroup v2 checks failed"; return 1 ;;
