@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite as CI does: installs what it needs, builds, makes the sandbox images,
-# then runs every test (ctest) in a normal build, the api tests again under valgrind, everything
-# again under ASan+UBSan, and each fuzz target for a bounded time.
+# then runs every test (ctest) in a normal build, the api tests again under valgrind, the sandbox
+# and the worker in a pure cgroup v2 VM, everything again under ASan+UBSan, and each fuzz target
+# for a bounded time.
 #   tests/run.sh            everything
 #   tests/run.sh -R regex   only the ctest tests matching regex (both builds)
 set -euo pipefail
@@ -26,6 +27,8 @@ run_suite "$ROOT/build-test" ""
 if [ ${#CTEST_ARGS[@]} -eq 0 ]; then
   echo "== valgrind: the api integration tests with every api under valgrind (leaks are errors)"
   (cd "$ROOT/build-test" && CR_API_VALGRIND=1 ctest --output-on-failure --timeout 900 -R 'integration/test_api$')
+  echo "== cgroup v2: the sandbox and the worker in a pure cgroup v2 VM (this host is hybrid)"
+  CG2_BUILD_DIR="$ROOT/build-cg2" "$ROOT/tests/cgroup2/run-vm.sh"
 fi
 # The compose test builds its own images from the sources (no sanitizers there): once is enough;
 # valgrind cannot run a sanitized binary.
