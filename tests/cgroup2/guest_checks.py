@@ -291,11 +291,7 @@ def main():
            bool(root) and " cgroup2 " in root[0] and not has_v1,
            f"v1 hierarchies mounted: {'yes' if has_v1 else 'none'}")
     checks = [lambda: check_hello("builtin"), check_memory, check_pids, check_timeout,
-              check_cgroupfs]
-    if os.path.exists(f"{PAYLOAD}/bin/runc"):
-        checks.append(lambda: check_hello("runc"))
-    if os.path.exists(f"{PAYLOAD}/bin/redis-server"):
-        checks.append(check_worker)
+              check_cgroupfs, lambda: check_hello("runc"), check_worker]
     for check in checks:
         try:
             check()

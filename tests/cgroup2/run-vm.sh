@@ -214,12 +214,10 @@ payload() {
     cp "${bins[@]}" "$BUILD_DIR/cr-init" "$GUEST/busybox" "$p/bin/"
     # the host's: runc for its hello world, redis-server for the worker's check
     for bin in runc redis-server; do
-        if command -v "$bin" >/dev/null; then
-            cp "$(command -v "$bin")" "$p/bin/"
-            bins+=("$(command -v "$bin")")
-        else
-            echo "$bin is not installed on the host: its check is skipped"
-        fi
+        command -v "$bin" >/dev/null ||
+            die "$bin is not installed on the host (deploy/install-deps.sh installs it)"
+        cp "$(command -v "$bin")" "$p/bin/"
+        bins+=("$(command -v "$bin")")
     done
     copy_libs "${bins[@]}"
     cp "$SOURCE_DIR/images/languages.json" "$HERE/guest-init.sh" "$HERE/guest_checks.py" "$p/"
