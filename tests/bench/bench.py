@@ -23,7 +23,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-import harness  # noqa: E402  the /proc helpers of the test harness
+import harness  # noqa: E402  the /proc helpers and RESP reader of the test harness
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HERE = os.path.join(ROOT, "tests", "bench")
@@ -191,29 +191,10 @@ class Redis:
             out += b"$%d\r\n%s\r\n" % (len(a), a)
         try:
             self.sock.sendall(out)
-            return self._read()
+            return harness.read_resp(self.f)
         except OSError:
             self.sock = None
             raise
-
-    def _read(self):
-        line = self.f.readline()
-        if not line:
-            raise OSError("redis closed the connection")
-        kind, rest = line[:1], line[1:-2]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            raise RuntimeError(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else self.f.read(n + 2)[:-2].decode(errors="replace")
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._read() for _ in range(n)]
-        raise RuntimeError(f"bad RESP {line!r}")
 
     def info_int(self, section, field):
         for line in self.cmd("INFO", section).splitlines():

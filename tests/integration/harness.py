@@ -145,10 +145,10 @@ class Redis:
                 out += b"$%d\r\n%s\r\n" % (len(a), a)
             s.sendall(out)
             f = s.makefile("rb")
-            return _read_resp(f)
+            return read_resp(f)
 
 
-def _read_resp(f):
+def read_resp(f):
     line = f.readline()
     if not line:
         raise OSError("redis closed the connection")
@@ -167,7 +167,7 @@ def _read_resp(f):
         return data.decode(errors="surrogateescape")
     if kind == b"*":
         n = int(rest)
-        return None if n < 0 else [_read_resp(f) for _ in range(n)]
+        return None if n < 0 else [read_resp(f) for _ in range(n)]
     raise RuntimeError(f"bad RESP line {line!r}")
 
 
