@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/executors/cgroup.h"
+#include "worker/sandbox/cgroup.h"
 
 static long long reference(const char *text, const char *key)
 {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/executors/docker_mux.h"
+#include "worker/executors/docker/mux.h"
 
 /* The frames of the whole stream, read in one go; a frame cut short by the end counts what
  * arrived. */

@@ -1,5 +1,5 @@
 /* Spawning the OCI runtime CLI: posix_spawnp, explicit stdio, every other descriptor closed. */
-#include "oci_runtime.h"
+#include "runtime.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -21,14 +21,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cgroup.h"
+#include "worker/sandbox/cgroup.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "launch.h"
-#include "oci_fs.h"
-#include "oci_runtime.h"
-#include "oci_spec.h"
-#include "oci_step.h"
+#include "worker/executors/oci/builtin/launch.h"
+#include "worker/executors/oci/fs.h"
+#include "worker/executors/oci/runtime.h"
+#include "worker/executors/oci/spec.h"
+#include "worker/executors/oci/step.h"
 #include "oci.h"
 
 #define CGROUP_PARENT "code-runner"

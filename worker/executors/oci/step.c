@@ -1,6 +1,6 @@
 /* Running one container step: spawn the runtime, pump stdio under caps and a deadline, reap the
  * container's init, read its cgroup, delete it (see oci_step.h). */
-#include "oci_step.h"
+#include "step.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,11 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cgroup.h"
-#include "cgroup_limits.h"
+#include "worker/sandbox/cgroup.h"
+#include "worker/sandbox/cgroup_limits.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "oci_runtime.h"
+#include "worker/executors/oci/runtime.h"
 
 #define KILL_GRACE_MS 3000  /* after a kill, how long we wait for the init to go */
 #define DRAIN_GRACE_MS 1000 /* after the init exited, how long we wait for EOF on the pipes */

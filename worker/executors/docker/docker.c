@@ -36,13 +36,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "cgroup.h"
+#include "worker/sandbox/cgroup.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "docker_client.h"
-#include "docker_mux.h"
-#include "docker_spec.h"
-#include "docker_tar.h"
+#include "worker/executors/docker/client.h"
+#include "worker/executors/docker/mux.h"
+#include "worker/executors/docker/spec.h"
+#include "worker/executors/docker/tar.h"
 
 #define CGROUP_TOP "code-runner-docker"
 #define ATTACH_TIMEOUT_MS 10000

@@ -1,7 +1,7 @@
 /* The sandbox seccomp profile as data: a deny list turned into OCI linux.seccomp JSON for the
  * runtimes, or into a BPF program with libseccomp for the builtin runtime. Names a libseccomp
  * does not know are skipped, by the runtime's or by ours. */
-#include "oci_seccomp.h"
+#include "seccomp.h"
 
 #include <errno.h>
 #include <sched.h>

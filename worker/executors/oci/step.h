@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#include "launch.h"
+#include "worker/executors/oci/builtin/launch.h"
 #include "worker/executor.h"
 
 /* Inputs of one step; every pointer is borrowed for the duration of the call. */

@@ -38,12 +38,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cgroup.h"
-#include "cgroup_limits.h"
+#include "worker/sandbox/cgroup.h"
+#include "worker/sandbox/cgroup_limits.h"
 #include "common/util.h"
-#include "launch_fs.h"
-#include "oci_seccomp.h"
-#include "sandbox_env.h"
+#include "worker/executors/oci/builtin/launch_fs.h"
+#include "worker/sandbox/seccomp.h"
+#include "worker/sandbox/env.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cgroup.h"
+#include "worker/sandbox/cgroup.h"
 #include "common/util.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"

@@ -2,11 +2,11 @@
  * oci backend's config.json (oci_spec.c): same uid, env, rlimits, /tmp, OOM score, and the same
  * seccomp profile (oci_seccomp.c) for the steps: Docker's default one allows ptrace and, before
  * Engine 25, io_uring. Docker's masked paths stay on; the holder keeps Docker's profile. */
-#include "docker_spec.h"
+#include "spec.h"
 
 #include "common/util.h"
-#include "oci_seccomp.h"
-#include "sandbox_env.h"
+#include "worker/sandbox/seccomp.h"
+#include "worker/sandbox/env.h"
 
 #define NOFILE_LIMIT 1024
 #define HOLDER_MEMORY_MB 64 /* runc's own start-up runs in the container's cgroup */

@@ -16,9 +16,9 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "cgroup.h"
+#include "worker/sandbox/cgroup.h"
 #include "common/util.h"
-#include "oci_spec.h"
+#include "worker/executors/oci/spec.h"
 
 #define MAX_HIERARCHIES 16
 #define CR_DIR "/dev/.cr"

@@ -1,6 +1,6 @@
 /* Builds the OCI config.json of a sandbox step with jansson (runtime-spec 1.0.2 fields only,
  * so that runc 1.1, crun, runsc and kata-runtime all accept it). */
-#include "oci_spec.h"
+#include "spec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "oci_seccomp.h"
-#include "sandbox_env.h"
+#include "worker/sandbox/seccomp.h"
+#include "worker/sandbox/env.h"
 
 #define CPU_PERIOD_US 100000
 #define NOFILE_LIMIT 1024

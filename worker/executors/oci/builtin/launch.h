@@ -34,7 +34,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "oci_spec.h"
+#include "worker/executors/oci/spec.h"
 
 #define LAUNCH_RUNTIME_NAME "builtin" /* the OCI_RUNTIME value that selects it */
 

@@ -2,14 +2,14 @@
  * used with curl_easy_perform (its connection is kept alive between calls) and a stream handle
  * driven by a curl multi handle, so that an attach can stay open while the container starts.
  * libcurl is loaded by the first docker_client_create and called through curl_dl (curl_dl.h). */
-#include "docker_client.h"
+#include "client.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "common/util.h"
-#include "curl_dl.h"
+#include "worker/executors/docker/curl_dl.h"
 
 #define CALL_TIMEOUT_MS 60000 /* a control request that takes longer: the engine is stuck */
 #define POLL_MS 100           /* longest sleep between two looks at the stream */
