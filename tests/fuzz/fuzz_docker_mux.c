@@ -1,4 +1,4 @@
-/* Fuzz target: the Docker attach-stream demultiplexer (worker/executors/docker_mux.c). The
+/* Fuzz target: the Docker attach-stream demultiplexer (worker/executors/docker/mux.c). The
  * stream is fed in pieces cut at fuzzer-chosen places, as network reads cut it, and the result
  * is compared with a whole-buffer reference demultiplexer: same bytes kept per stream, totals,
  * cap respected, over-the-cap flag.

@@ -1,4 +1,4 @@
-/* The Docker Engine API client of the docker backend (see docker_client.h): a control handle
+/* The Docker Engine API client of the docker backend (see client.h): a control handle
  * used with curl_easy_perform (its connection is kept alive between calls) and a stream handle
  * driven by a curl multi handle, so that an attach can stay open while the container starts.
  * libcurl is loaded by the first docker_client_create and called through curl_dl (curl_dl.h). */

@@ -1,4 +1,4 @@
-/* The docker executor backend (see docker.h and executor.h), over the Engine API.
+/* The docker executor backend (see docker.h and worker/executor.h), over the Engine API.
  *
  * Per job (names: <base> = cr-docker-<worker>-<job>, each id with [^A-Za-z0-9_-] as '_'):
  *   volume     <base>        a local-driver tmpfs volume (size WORKSPACE_MB, uid 65534): the
@@ -37,6 +37,7 @@
 #include <time.h>
 
 #include "worker/sandbox/cgroup.h"
+#include "worker/sandbox/policy.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "worker/executors/docker/client.h"
@@ -418,11 +419,11 @@ static int docker_prepare(const cfg *c, const language *lang, const job_request 
         return -1;
     }
     docker_tar t = {0};
-    docker_tar_add(&t, lang->source_file, req->code, req->code_len, FILE_MODE, DOCKER_SANDBOX_UID,
-                   DOCKER_SANDBOX_UID);
+    docker_tar_add(&t, lang->source_file, req->code, req->code_len, FILE_MODE, SANDBOX_UID,
+                   SANDBOX_GID);
     for (size_t i = 0; i < req->nfiles; i++)
         docker_tar_add(&t, req->files[i].name, req->files[i].content, req->files[i].len, FILE_MODE,
-                       DOCKER_SANDBOX_UID, DOCKER_SANDBOX_UID);
+                       SANDBOX_UID, SANDBOX_GID);
     if (put_archive(sb->holder, &t, err, errlen) < 0) {
         docker_destroy(sb);
         return -1;
@@ -553,8 +554,8 @@ static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, s
 
     if (stdin_len > 0) {
         docker_tar t = {0};
-        docker_tar_add(&t, DOCKER_STDIN_NAME, stdin_data, stdin_len, FILE_MODE, DOCKER_SANDBOX_UID,
-                       DOCKER_SANDBOX_UID);
+        docker_tar_add(&t, DOCKER_STDIN_NAME, stdin_data, stdin_len, FILE_MODE, SANDBOX_UID,
+                       SANDBOX_GID);
         if (put_archive(sb->holder, &t, err, errlen) < 0)
             return -1;
     }

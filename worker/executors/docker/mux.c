@@ -1,4 +1,4 @@
-/* The stream demultiplexer of the docker backend (see docker_mux.h). */
+/* The stream demultiplexer of the docker backend (see mux.h). */
 #include "mux.h"
 
 #include <string.h>

@@ -1,4 +1,4 @@
-/* Link-safe host file operations for sandbox workspaces and bundles (see oci_fs.h). */
+/* Link-safe host file operations for sandbox workspaces and bundles (see fs.h). */
 #include "fs.h"
 
 #include <dirent.h>

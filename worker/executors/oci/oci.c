@@ -1,13 +1,13 @@
 /* The "oci" executor backend: each step is a fresh container run by an OCI runtime CLI (runc,
  * crun, runsc, kata-runtime) from a bundle we write, no daemon; or, with OCI_RUNTIME=builtin,
- * started by the worker itself (launch.h) from the same inputs. Names, so that a dead worker's
+ * started by the worker itself (builtin/launch.h) from the same inputs. Names, so that a dead worker's
  * leftovers can be found again by cleanup_stale:
  *   container  cr-<worker>-<job8><nonce>-<n>  cgroup  /code-runner/<container>
  *              (the nonce is new for every attempt at a job, so a runtime's state left by a
  *              worker killed mid-create can never clash with the retry)
  *   job dir    STATE_DIR/<worker>/<job>/       workspace tmpfs ws/, bundles s<n>/,
  *                                              status tmpfs st/ (cr-init's report, st/<n>)
- * Every container runs the program under cr-init (worker/sandbox_init.c), found next to the
+ * Every container runs the program under cr-init (worker/init/cr_init.c), found next to the
  * running binary. */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +29,7 @@
 #include "worker/executors/oci/runtime.h"
 #include "worker/executors/oci/spec.h"
 #include "worker/executors/oci/step.h"
+#include "worker/sandbox/policy.h"
 #include "oci.h"
 
 #define CGROUP_PARENT "code-runner"
@@ -257,19 +258,19 @@ static int fill_workspace(sandbox *sb, const language *lang, const job_request *
                           size_t errlen)
 {
     if (!sb->warm &&
-        fs_mount_workspace(sb->workspace, sb->c->workspace_mb, OCI_SANDBOX_UID, err, errlen) < 0)
+        fs_mount_workspace(sb->workspace, sb->c->workspace_mb, SANDBOX_UID, err, errlen) < 0)
         return -1;
     cleanup_fd int fd = open(sb->workspace, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "open %s: %s", sb->workspace, strerror(errno));
         return -1;
     }
-    if (fs_write_new(fd, lang->source_file, req->code, req->code_len, OCI_SANDBOX_UID, err,
+    if (fs_write_new(fd, lang->source_file, req->code, req->code_len, SANDBOX_UID, err,
                      errlen) < 0)
         return -1;
     for (size_t i = 0; i < req->nfiles; i++)
         if (fs_write_new(fd, req->files[i].name, req->files[i].content, req->files[i].len,
-                         OCI_SANDBOX_UID, err, errlen) < 0)
+                         SANDBOX_UID, err, errlen) < 0)
             return -1;
     return 0;
 }
@@ -361,7 +362,7 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
     if (st_fd < 0)
         snprintf(err, errlen, "open %s: %s", sb->status_dir, strerror(errno));
     /* a container started ahead has its status file bound already */
-    if (st_fd < 0 || (!warm && fs_write_new(st_fd, name, "", 0, OCI_SANDBOX_UID, err, errlen) < 0)) {
+    if (st_fd < 0 || (!warm && fs_write_new(st_fd, name, "", 0, SANDBOX_UID, err, errlen) < 0)) {
         launch_warm_discard(warm);
         if (!builtin)
             fs_remove_tree(bundle);
@@ -411,10 +412,10 @@ static void oci_prestart(const cfg *c, const language *lang)
     cleanup_free char *cgroup = xasprintf("%s/cr-%s-warm%s-0", CGROUP_PARENT, self_worker, nonce);
     cleanup_fd int st_fd = -1;
     if (!ahead.rootfs || mkdir(ahead.dir, 0711) < 0 ||
-        fs_mount_workspace(ws, c->workspace_mb, OCI_SANDBOX_UID, err, sizeof err) < 0 ||
+        fs_mount_workspace(ws, c->workspace_mb, SANDBOX_UID, err, sizeof err) < 0 ||
         fs_mount_workspace(st, 1, 0, err, sizeof err) < 0 ||
         (st_fd = open(st, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-        fs_write_new(st_fd, "0", "", 0, OCI_SANDBOX_UID, err, sizeof err) < 0)
+        fs_write_new(st_fd, "0", "", 0, SANDBOX_UID, err, sizeof err) < 0)
         goto fail;
     oci_spec_params p = {.init = self_init, .status = status, .rootfs = ahead.rootfs,
                          .workspace = ws, .tmp_mb = c->workspace_mb};

@@ -1,5 +1,5 @@
 /* Running one container step: spawn the runtime, pump stdio under caps and a deadline, reap the
- * container's init, read its cgroup, delete it (see oci_step.h). */
+ * container's init, read its cgroup, delete it (see step.h). */
 #include "step.h"
 
 #include <errno.h>

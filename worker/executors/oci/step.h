@@ -1,4 +1,4 @@
-/* One sandbox step in a prepared OCI bundle (or started by the builtin runtime, launch.h),
+/* One sandbox step in a prepared OCI bundle (or started by the builtin runtime, builtin/launch.h),
  * from start to deletion:
  *   "<rt> run --detach --pid-file" with stdin/stdout/stderr pipes (non-terminal mode: the
  *   container's init inherits them), then a poll loop that feeds stdin, captures stdout and
@@ -30,7 +30,7 @@ typedef struct oci_step {
     size_t output_limit;    /* cap on stdout and on stderr, each */
     const char *status_path; /* host path of cr-init's status file ("exit C", "signal N",
                               * "error ERRNO"); NULL: none */
-    const launch_params *launch; /* the builtin runtime: start the container with launch.c
+    const launch_params *launch; /* the builtin runtime: start the container with builtin/launch.c
                                   * (its stdio fds are set here) instead of "<rt> run";
                                   * NULL: the runtime CLI with the bundle */
     launch_warm *warm;           /* builtin: a container started ahead for this step, with

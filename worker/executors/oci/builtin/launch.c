@@ -42,17 +42,15 @@
 #include "worker/sandbox/cgroup_limits.h"
 #include "common/util.h"
 #include "worker/executors/oci/builtin/launch_fs.h"
-#include "worker/sandbox/seccomp.h"
 #include "worker/sandbox/env.h"
+#include "worker/sandbox/policy.h"
+#include "worker/sandbox/seccomp.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-#define CPU_PERIOD_US 100000 /* as oci_spec.c */
-#define NOFILE_LIMIT 1024
 #define SETUP_TIMEOUT_MS 10000 /* a container not exec'd by then is killed */
-#define HOSTNAME "sandbox"
 #define COMMAND_MAX (1 << 20) /* bytes of argv + environment sent to a waiting container */
 
 /* Compiled once by launch_init; read-only afterwards (the child inherits it). */
@@ -63,7 +61,7 @@ int launch_init(char *err, size_t errlen)
 {
     if (launch_fs_scan(err, errlen) < 0)
         return -1;
-    if (!seccomp_prog.filter && oci_seccomp_bpf(&seccomp_prog, err, errlen) < 0)
+    if (!seccomp_prog.filter && sandbox_seccomp_bpf(&seccomp_prog, err, errlen) < 0)
         return -1;
     char buf[16] = {0};
     cleanup_fd int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
@@ -152,14 +150,14 @@ static int set_limit(int resource, rlim_t value)
  * inheritable set, which a change of uid keeps. */
 static int drop_privileges(void)
 {
-    if (setgroups(0, NULL) < 0 || setresgid(OCI_SANDBOX_GID, OCI_SANDBOX_GID, OCI_SANDBOX_GID) < 0)
+    if (setgroups(0, NULL) < 0 || setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) < 0)
         return -1;
     for (int cap = 0; cap <= last_cap; cap++)
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
             return -1;
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
         prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 ||
-        setresuid(OCI_SANDBOX_UID, OCI_SANDBOX_UID, OCI_SANDBOX_UID) < 0)
+        setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) < 0)
         return -1;
     struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
     struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {{0}};
@@ -241,11 +239,11 @@ static _Noreturn void child_main(const child_args *a)
                     .status = sp->status, .tmp_mb = sp->tmp_mb};
     if (launch_fs_build(&fs, msg, sizeof msg) < 0)
         child_fail(a, msg);
-    if (sethostname(HOSTNAME, strlen(HOSTNAME)) < 0)
+    if (sethostname(SANDBOX_HOSTNAME, strlen(SANDBOX_HOSTNAME)) < 0)
         child_fail_errno(a, "sethostname");
     if (loopback_up() < 0)
         child_fail_errno(a, "loopback");
-    if (set_limit(RLIMIT_NOFILE, NOFILE_LIMIT) < 0 || set_limit(RLIMIT_CORE, 0) < 0 ||
+    if (set_limit(RLIMIT_NOFILE, SANDBOX_NOFILE) < 0 || set_limit(RLIMIT_CORE, 0) < 0 ||
         set_limit(RLIMIT_FSIZE, (rlim_t)sp->tmp_mb * 1024 * 1024) < 0)
         child_fail_errno(a, "setrlimit");
     if (drop_privileges() < 0)
@@ -360,10 +358,9 @@ static pid_t clone_container(int *cgroup_fd, int *pidfd)
 /* The step's limits in cgroup terms. */
 static cgroup_limits limits_of(const oci_spec_params *sp)
 {
-    long quota = (long)(sp->cpus * CPU_PERIOD_US);
     return (cgroup_limits){.memory_bytes = (long long)sp->memory_mb * 1024 * 1024,
-                           .pids = sp->pids, .cpu_quota_us = quota < 1000 ? 1000 : quota,
-                           .cpu_period_us = CPU_PERIOD_US};
+                           .pids = sp->pids, .cpu_quota_us = sandbox_cpu_quota_us(sp->cpus),
+                           .cpu_period_us = SANDBOX_CPU_PERIOD_US};
 }
 
 /* Kill and reap a container that did not get going, close its pidfd, remove its cgroup. */

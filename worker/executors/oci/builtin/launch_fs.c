@@ -19,6 +19,7 @@
 #include "worker/sandbox/cgroup.h"
 #include "common/util.h"
 #include "worker/executors/oci/spec.h"
+#include "worker/sandbox/policy.h"
 
 #define MAX_HIERARCHIES 16
 #define CR_DIR "/dev/.cr"
@@ -217,9 +218,9 @@ static int protect_kernel_paths(const launch_fs *fs, char *err, size_t errlen)
 {
     char p[PATH_MAX], null[PATH_MAX];
     at(null, fs, "/dev/null");
-    for (size_t i = 0; oci_masked_paths[i]; i++) {
+    for (size_t i = 0; sandbox_masked_paths[i]; i++) {
         struct stat st;
-        if (stat(at(p, fs, oci_masked_paths[i]), &st) < 0)
+        if (stat(at(p, fs, sandbox_masked_paths[i]), &st) < 0)
             continue;
         int rc = S_ISDIR(st.st_mode)
                      ? mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
@@ -228,8 +229,8 @@ static int protect_kernel_paths(const launch_fs *fs, char *err, size_t errlen)
         if (rc < 0)
             return fail(err, errlen, "mask", p);
     }
-    for (size_t i = 0; oci_readonly_paths[i]; i++) {
-        if (access(at(p, fs, oci_readonly_paths[i]), F_OK) < 0)
+    for (size_t i = 0; sandbox_readonly_paths[i]; i++) {
+        if (access(at(p, fs, sandbox_readonly_paths[i]), F_OK) < 0)
             continue;
         if (mount(p, p, NONE, MS_BIND | MS_REC, NULL) < 0 ||
             mount(NONE, p, NONE, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |

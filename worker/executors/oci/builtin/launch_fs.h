@@ -3,8 +3,9 @@
  * rootfs bound read-only (nosuid, nodev), /proc, a /dev tmpfs with the six usual device nodes,
  * devpts, /dev/shm, mqueue, cr-init and its status file under /dev/.cr, read-only /sys with the
  * container's own cgroups under /sys/fs/cgroup, a size-capped /tmp, the workspace at
- * /workspace, the masked and read-only kernel paths of oci_spec.c; then pivot_root into it and
- * the host's tree detached. The same view an OCI runtime makes from oci_spec.c's config.json.
+ * /workspace, the masked and read-only kernel paths of worker/sandbox/policy.h; then pivot_root
+ * into it and the host's tree detached. The same view an OCI runtime makes from oci/spec.c's
+ * config.json.
  *
  *   launch_fs_scan(err, errlen)       once per process, before any container: note the host's
  *                                     cgroup hierarchies (they are mounted again, ns-rooted,
