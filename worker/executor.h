@@ -15,9 +15,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../common/config.h"
-#include "../common/job.h"
-#include "../common/languages.h"
+#include "common/config.h"
+#include "common/job.h"
+#include "common/languages.h"
 
 /* Limits of one step. */
 typedef struct exec_limits {

@@ -1,9 +1,9 @@
 /* Heartbeats: one Lua script stamps every given worker id with Redis's clock in {prefix}workers. */
 #include "heartbeat.h"
 
-#include "../common/log.h"
-#include "../common/redis_model.h"
-#include "../common/util.h"
+#include "common/log.h"
+#include "common/redis_model.h"
+#include "common/util.h"
 
 /* KEYS[1] workers zset; ARGV: worker ids. Returns the time written (ms). */
 static const char *const SCRIPT_HEARTBEAT =

@@ -10,8 +10,8 @@
 
 #include <stddef.h>
 
-#include "../common/config.h"
-#include "rconn.h"
+#include "common/config.h"
+#include "worker/rconn.h"
 
 int heartbeat_beat(rconn *rc, const cfg *c, const char *const *ids, size_t n);
 

@@ -19,7 +19,7 @@
 #include "common/log.h"
 #include "common/result.h"
 #include "common/util.h"
-#include "main_class.h"
+#include "worker/main_class.h"
 
 #define FAILURE_MAX 1024
 

@@ -18,7 +18,7 @@
 
 #include <jansson.h>
 
-#include "executor.h"
+#include "worker/executor.h"
 
 /* What is left of a finished job until it is torn down; opaque (job_runner.c). */
 typedef struct job_sandbox job_sandbox;

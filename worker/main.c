@@ -3,12 +3,12 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "../common/config.h"
-#include "../common/languages.h"
-#include "../common/log.h"
-#include "../common/util.h"
-#include "executor.h"
-#include "supervisor.h"
+#include "common/config.h"
+#include "common/languages.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "worker/executor.h"
+#include "worker/supervisor.h"
 
 int main(void)
 {

@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../common/log.h"
-#include "../common/redis_model.h"
-#include "../common/util.h"
+#include "common/log.h"
+#include "common/redis_model.h"
+#include "common/util.h"
 
 /* KEYS[1] task, KEYS[2] our processing list; ARGV[1] id, ARGV[2] worker id, ARGV[3] lease,
  * ARGV[4] now ms. Returns {1, request or nil} when claimed, {0, why} when skipped. */

@@ -20,9 +20,9 @@
 #ifndef CR_QUEUE_H
 #define CR_QUEUE_H
 
-#include "../common/config.h"
-#include "../common/result.h"
-#include "rconn.h"
+#include "common/config.h"
+#include "common/result.h"
+#include "worker/rconn.h"
 
 int queue_take(rconn *rc, const cfg *c, const char *wid, int timeout_s, char **id);
 int queue_claim(rconn *rc, const cfg *c, const char *wid, const char *id, const char *lease,

@@ -20,7 +20,7 @@
 #include <signal.h>
 #include <stddef.h>
 
-#include "../common/config.h"
+#include "common/config.h"
 
 typedef struct rconn rconn;
 

@@ -4,9 +4,9 @@
 
 #include <stdio.h>
 
-#include "../common/log.h"
-#include "../common/redis_model.h"
-#include "../common/util.h"
+#include "common/log.h"
+#include "common/redis_model.h"
+#include "common/util.h"
 
 /* Shared by both scripts. KEYS[1] workers zset, KEYS[2] queue, KEYS[3] done channel;
  * ARGV[1] prefix, ARGV[2] max attempts, ARGV[3] result ttl s. */

@@ -17,8 +17,8 @@
 
 #include <stddef.h>
 
-#include "../common/config.h"
-#include "rconn.h"
+#include "common/config.h"
+#include "worker/rconn.h"
 
 #define REAPER_GRACE_MS 2000
 

@@ -16,13 +16,13 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "../common/log.h"
-#include "../common/redis_model.h"
-#include "../common/util.h"
-#include "heartbeat.h"
-#include "reaper.h"
-#include "rconn.h"
-#include "worker_loop.h"
+#include "common/log.h"
+#include "common/redis_model.h"
+#include "common/util.h"
+#include "worker/heartbeat.h"
+#include "worker/reaper.h"
+#include "worker/rconn.h"
+#include "worker/worker_loop.h"
 
 /* The supervisor's Redis connection: it never blocks on a command, so replies come fast. */
 #define SUPERVISOR_REDIS_TIMEOUT_MS 2000

@@ -13,13 +13,13 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "../common/job.h"
-#include "../common/log.h"
-#include "../common/util.h"
-#include "heartbeat.h"
-#include "job_runner.h"
-#include "queue.h"
-#include "rconn.h"
+#include "common/job.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "worker/heartbeat.h"
+#include "worker/job_runner.h"
+#include "worker/queue.h"
+#include "worker/rconn.h"
 
 static volatile sig_atomic_t stop_requested;
 

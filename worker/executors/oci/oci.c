@@ -9,6 +9,8 @@
  *                                              status tmpfs st/ (cr-init's report, st/<n>)
  * Every container runs the program under cr-init (worker/init/cr_init.c), found next to the
  * running binary. */
+#include "oci.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -30,7 +32,6 @@
 #include "worker/executors/oci/spec.h"
 #include "worker/executors/oci/step.h"
 #include "worker/sandbox/policy.h"
-#include "oci.h"
 
 #define CGROUP_PARENT "code-runner"
 #define NAME_MAX_LEN 64
