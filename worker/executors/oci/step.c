@@ -201,7 +201,7 @@ static int start_builtin(step_state *s, int in[2], int out[2], int er[2], char *
     lp.fd0 = in[0], lp.fd1 = out[1], lp.fd2 = er[1];
     launched c;
     s->start = now_mono_ms();
-    int rc = launch_start(&lp, &c, err, errlen);
+    int rc = launch_start(s->st->launcher, &lp, &c, err, errlen);
     keep_parent_ends(s, in, out, er);
     s->rt.done = true;
     if (rc < 0)
@@ -249,7 +249,7 @@ static int start(step_state *s, char *err, size_t errlen)
         close_fd(&in[0]), close_fd(&in[1]), close_fd(&out[0]), close_fd(&out[1]);
         return -1;
     }
-    if (s->st->launch)
+    if (s->st->launcher)
         return start_builtin(s, in, out, er, err, errlen);
     cleanup_free char *log = xasprintf("%s/runtime.log", s->st->bundle);
     cleanup_free char *pidf = xasprintf("%s/init.pid", s->st->bundle);
@@ -372,7 +372,7 @@ static void finish(step_state *s, step_result *res)
         s->rt.status = oci_wait(s->rt.pid), s->rt.done = true;
     reap_orphans();
     cgroup_stats cs;
-    if (s->init.pid > 0 && cgroup_read_stats(s->st->cgroup_rel, &cs) == 0) {
+    if (s->init.pid > 0 && cgroup_read_stats(s->st->cg, s->st->cgroup_rel, &cs) == 0) {
         res->cpu_ms = cs.cpu_ms;
         res->memory_kb = cs.memory_kb;
         res->oom_killed = cs.oom;
@@ -381,17 +381,17 @@ static void finish(step_state *s, step_result *res)
     }
     char err[512];
     const char *del[] = {"delete", "--force", s->st->id, NULL};
-    if (!s->st->launch && oci_runtime_call(s->st->runtime, del, true, NULL, err, sizeof err) < 0 &&
+    if (!s->st->launcher && oci_runtime_call(s->st->runtime, del, true, NULL, err, sizeof err) < 0 &&
         oci_runtime_call(s->st->runtime, del, true, NULL, err, sizeof err) < 0)
         log_warn("%s: %s", s->st->id, err);
     reap_orphans();
-    if (s->st->launch) { /* the builtin runtime's cgroup is ours to remove */
-        cgroup_limits_remove(s->st->cgroup_rel);
+    if (s->st->launcher) { /* the builtin runtime's cgroup is ours to remove */
+        cgroup_limits_remove(s->st->cg, s->st->cgroup_rel);
     } else { /* runsc may leave its cgroup behind; after runc this finds nothing to remove */
         const char *slash = strrchr(s->st->cgroup_rel, '/');
         cleanup_free char *parent =
             xstrndup(s->st->cgroup_rel, (size_t)(slash - s->st->cgroup_rel));
-        cgroup_remove_matching(parent, same_name, slash + 1);
+        cgroup_remove_matching(s->st->cg, parent, same_name, slash + 1);
     }
     close_fd(&s->rt.pidfd), close_fd(&s->init.pidfd), close_fd(&s->in_fd);
     close_fd(&s->out.fd), close_fd(&s->err.fd);
