@@ -1,5 +1,5 @@
 /* Small helpers every file uses: allocation that aborts on failure, die(), strict number parsing,
- * clocks, constant-time comparison, write_all. */
+ * clocks, constant-time comparison, write_all, random hex. */
 #include "util.h"
 
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 static void oom(void)
@@ -146,4 +147,25 @@ int write_all(int fd, const void *buf, size_t len)
         len -= (size_t)n;
     }
     return 0;
+}
+
+void random_hex(char *out, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char b[64];
+    for (size_t i = 0; i < n; i++) {
+        if (i % (2 * sizeof b) == 0) { /* the next bytes: two digits each */
+            size_t want = (n - i + 1) / 2 < sizeof b ? (n - i + 1) / 2 : sizeof b;
+            for (size_t got = 0; got < want;) {
+                ssize_t r = getrandom(b + got, want - got, 0);
+                if (r < 0 && errno != EINTR)
+                    abort(); /* getrandom cannot fail on a sane kernel */
+                if (r > 0)
+                    got += (size_t)r;
+            }
+        }
+        unsigned char byte = b[(i % (2 * sizeof b)) / 2];
+        out[i] = digits[i % 2 ? byte & 15 : byte >> 4];
+    }
+    out[n] = '\0';
 }

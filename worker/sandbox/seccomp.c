@@ -153,13 +153,12 @@ int sandbox_seccomp_bpf(struct sock_fprog *prog, char *err, size_t errlen)
             snprintf(err, errlen, "the exported seccomp filter has an odd size");
         return -1;
     }
-    struct sock_filter *insns = xmalloc((size_t)st.st_size);
+    cleanup_free struct sock_filter *insns = xmalloc((size_t)st.st_size);
     if (pread(fd, insns, (size_t)st.st_size, 0) != st.st_size) {
         snprintf(err, errlen, "cannot read the seccomp filter back: %s", strerror(errno));
-        free(insns);
         return -1;
     }
-    prog->filter = insns;
+    prog->filter = steal_pointer(&insns);
     prog->len = (unsigned short)(st.st_size / (off_t)sizeof(struct sock_filter));
     return 0;
 }

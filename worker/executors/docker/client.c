@@ -45,7 +45,7 @@ int docker_client_create(const char *host, docker_client **out, char *err, size_
 {
     if (curl_dl_load(err, errlen) < 0) /* the first client of the process loads libcurl */
         return -1;
-    docker_client *c = xcalloc(1, sizeof *c);
+    cleanup_ptr(docker_client) docker_client *c = xcalloc(1, sizeof *c);
     c->host = xstrdup(host);
     if (strncmp(host, "unix://", 7) == 0 && host[7] == '/') {
         c->socket = xstrdup(host + 7);
@@ -68,13 +68,11 @@ int docker_client_create(const char *host, docker_client **out, char *err, size_
                          "DOCKER_TLS_VERIFY is set but %s/{ca,cert,key}.pem are not all "
                          "readable (DOCKER_CERT_PATH)",
                          dir);
-                docker_client_free(c);
                 return -1;
             }
         }
     } else {
         snprintf(err, errlen, "DOCKER_HOST %s: expected unix:///path or tcp://host:port", host);
-        docker_client_free(c);
         return -1;
     }
     c->h = curl_dl.easy_init();
@@ -82,10 +80,9 @@ int docker_client_create(const char *host, docker_client **out, char *err, size_
     c->m = curl_dl.multi_init();
     if (!c->h || !c->s || !c->m) {
         snprintf(err, errlen, "cannot initialise libcurl");
-        docker_client_free(c);
         return -1;
     }
-    *out = c;
+    *out = steal_pointer(&c);
     return 0;
 }
 

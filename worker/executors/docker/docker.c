@@ -198,6 +198,7 @@ static void docker_shutdown(backend *be)
     cgroup_host_clear(&be->cg);
     free(be);
 }
+CLEANUP_FUNC(backend, docker_shutdown)
 
 /* Whether the engine's API is at least 1.major.minor ("1.41" style version strings). */
 static bool api_at_least(const char *v, int minor)
@@ -280,16 +281,14 @@ static int docker_init(const cfg *c, const char *worker_id, backend **out, char 
                        size_t errlen)
 {
     *out = NULL;
-    backend *be = xcalloc(1, sizeof *be);
+    cleanup_ptr(backend) backend *be = xcalloc(1, sizeof *be);
     be->c = c;
     be->worker_id = xstrdup(worker_id);
     cgroup_host_probe(&be->cg);
     if (docker_client_create(c->docker_host, &be->client, err, errlen) < 0 ||
-        check_engine(be, err, errlen) < 0) {
-        docker_shutdown(be);
+        check_engine(be, err, errlen) < 0)
         return -1;
-    }
-    *out = be;
+    *out = steal_pointer(&be);
     return 0;
 }
 
@@ -351,7 +350,7 @@ static void remove_labelled(docker_client *dc, const char *kind, const char *wor
 /* The supervisor calls this without a backend: a client of its own for the time of the call. */
 static void docker_cleanup_stale(const cfg *c, const char *worker_id)
 {
-    docker_client *dc = NULL;
+    cleanup_ptr(docker_client) docker_client *dc = NULL;
     char err[512];
     if (docker_client_create(c->docker_host, &dc, err, sizeof err) < 0) {
         log_warn("docker: cleanup of worker %s: %s", worker_id, err);
@@ -367,7 +366,6 @@ static void docker_cleanup_stale(const cfg *c, const char *worker_id)
         cgroup_remove_matching(&cg, CGROUP_TOP, has_prefix, prefix);
         cgroup_host_clear(&cg);
     }
-    docker_client_free(dc);
 }
 
 /* --- prepare and destroy ---------------------------------------------------------------- */
@@ -387,6 +385,7 @@ static void docker_destroy(sandbox *sb)
     free(sb->holder);
     free(sb);
 }
+CLEANUP_FUNC(sandbox, docker_destroy)
 
 /* The workspace volume and the holder container keeping it mounted, started. */
 static int make_workspace(sandbox *sb, int size_mb, char *err, size_t errlen)
@@ -417,28 +416,24 @@ static int docker_prepare(backend *be, const language *lang, const job_request *
      * was killed (and after the supervisor's cleanup ran), which would clash with this job. */
     remove_labelled(be->client, "containers", be->worker_id);
     remove_labelled(be->client, "volumes", be->worker_id);
-    sandbox *sb = xcalloc(1, sizeof *sb);
+    cleanup_ptr(sandbox) sandbox *sb = xcalloc(1, sizeof *sb);
     sb->be = be;
     sb->job_id = xstrdup(job_id);
     sb->base = name_of(be->worker_id, job_id, "");
     sb->image = xasprintf("code-runner/%s:latest", lang->image);
     sb->env = lang->env;
     sb->tmp_mb = be->c->workspace_mb;
-    if (make_workspace(sb, be->c->workspace_mb, err, errlen) < 0) {
-        docker_destroy(sb);
+    if (make_workspace(sb, be->c->workspace_mb, err, errlen) < 0)
         return -1;
-    }
     docker_tar t = {0};
     docker_tar_add(&t, lang->source_file, req->code, req->code_len, FILE_MODE, SANDBOX_UID,
                    SANDBOX_GID);
     for (size_t i = 0; i < req->nfiles; i++)
         docker_tar_add(&t, req->files[i].name, req->files[i].content, req->files[i].len, FILE_MODE,
                        SANDBOX_UID, SANDBOX_GID);
-    if (put_archive(be->client, sb->holder, &t, err, errlen) < 0) {
-        docker_destroy(sb);
+    if (put_archive(be->client, sb->holder, &t, err, errlen) < 0)
         return -1;
-    }
-    *out = sb;
+    *out = steal_pointer(&sb);
     return 0;
 }
 

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -133,6 +132,7 @@ static int find_init(char init[PATH_MAX], char *err, size_t errlen)
 }
 
 static void oci_shutdown(backend *be);
+CLEANUP_FUNC(backend, oci_shutdown)
 
 static int oci_init(const cfg *c, const char *worker_id, backend **out, char *err, size_t errlen)
 {
@@ -144,33 +144,26 @@ static int oci_init(const cfg *c, const char *worker_id, backend **out, char *er
         return -1;
     }
     signal(SIGPIPE, SIG_IGN); /* a program closing its stdin must not kill the worker */
-    backend *be = xcalloc(1, sizeof *be);
+    cleanup_ptr(backend) backend *be = xcalloc(1, sizeof *be);
     be->c = c;
     cgroup_host_probe(&be->cg);
-    if (find_init(be->init, err, errlen) < 0) {
-        oci_shutdown(be);
+    if (find_init(be->init, err, errlen) < 0)
         return -1;
-    }
     sanitize(worker_id, be->worker);
     cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, be->worker);
-    if (make_dir(c->state_dir, 0711, err, errlen) < 0 || make_dir(mine, 0700, err, errlen) < 0) {
-        oci_shutdown(be);
+    if (make_dir(c->state_dir, 0711, err, errlen) < 0 || make_dir(mine, 0700, err, errlen) < 0)
         return -1;
-    }
     const char *version[] = {"--version", NULL};
     if (is_builtin(c) ? launch_init(&be->cg, &be->launcher, err, errlen) < 0
-                      : oci_runtime_call(c->oci_runtime, version, false, NULL, err, errlen) < 0) {
-        oci_shutdown(be);
+                      : oci_runtime_call(c->oci_runtime, version, false, NULL, err, errlen) < 0)
         return -1;
-    }
     struct stat st;
     if (stat(c->images_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "IMAGES_DIR %s: not a directory (run images/build.sh)",
                  c->images_dir);
-        oci_shutdown(be);
         return -1;
     }
-    *out = be;
+    *out = steal_pointer(&be);
     return 0;
 }
 
@@ -276,6 +269,7 @@ static void oci_destroy(sandbox *sb)
     free(sb->rootfs);
     free(sb);
 }
+CLEANUP_FUNC(sandbox, oci_destroy)
 
 /* The workspace: a fresh tmpfs (mounted already when adopted from a container started ahead)
  * holding the source and the extra files. */
@@ -305,14 +299,11 @@ static int oci_prepare(backend *be, const language *lang, const job_request *req
 {
     *out = NULL;
     const cfg *c = be->c;
-    sandbox *sb = xcalloc(1, sizeof *sb);
+    cleanup_ptr(sandbox) sandbox *sb = xcalloc(1, sizeof *sb);
     sb->be = be;
     sb->env = lang->env;
     sanitize(job_id, sb->job);
-    unsigned char rnd[2] = {0, 0};
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        rnd[0] = (unsigned char)getpid(), rnd[1] = (unsigned char)now_mono_ms();
-    snprintf(sb->nonce, sizeof sb->nonce, "%02x%02x", rnd[0], rnd[1]);
+    random_hex(sb->nonce, sizeof sb->nonce - 1);
     /* Runtimes want the rootfs without symlinks; images are switched by symlink (build.sh):
      * resolving it here also pins this job to one version of the image. */
     cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
@@ -320,7 +311,6 @@ static int oci_prepare(backend *be, const language *lang, const job_request *req
     struct stat st;
     if (!sb->rootfs || stat(sb->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "image %s is not built (%s missing)", lang->image, image);
-        oci_destroy(sb);
         return -1;
     }
     if (be->ahead.w && strcmp(be->ahead.rootfs, sb->rootfs) == 0) {
@@ -330,11 +320,9 @@ static int oci_prepare(backend *be, const language *lang, const job_request *req
         sb->workspace = xasprintf("%s/ws", sb->dir);
         sb->status_dir = xasprintf("%s/st", sb->dir);
         ahead_discard(be);
-        if (fill_workspace(sb, lang, req, err, errlen) < 0) {
-            oci_destroy(sb);
+        if (fill_workspace(sb, lang, req, err, errlen) < 0)
             return -1;
-        }
-        *out = sb;
+        *out = steal_pointer(&sb);
         return 0;
     }
     ahead_discard(be); /* another image (or none): its container would never be used */
@@ -347,16 +335,13 @@ static int oci_prepare(backend *be, const language *lang, const job_request *req
         mkdir(sb->dir, 0711) < 0) {
         if (!*err)
             snprintf(err, errlen, "mkdir %s: %s", sb->dir, strerror(errno));
-        free(steal_pointer(&sb->dir));
-        oci_destroy(sb);
+        free(steal_pointer(&sb->dir)); /* not ours to remove */
         return -1;
     }
     if (fill_workspace(sb, lang, req, err, errlen) < 0 ||
-        fs_mount_workspace(sb->status_dir, 1, 0, err, errlen) < 0) {
-        oci_destroy(sb);
+        fs_mount_workspace(sb->status_dir, 1, 0, err, errlen) < 0)
         return -1;
-    }
-    *out = sb;
+    *out = steal_pointer(&sb);
     return 0;
 }
 
@@ -367,7 +352,8 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
     int n = sb->steps++;
     char job8[9];
     snprintf(job8, sizeof job8, "%.8s", sb->job);
-    launch_warm *warm = steal_pointer(&sb->warm); /* step 0 only; consumed by oci_step_run */
+    /* step 0 only: handed to oci_step_run, which consumes it */
+    cleanup_ptr(launch_warm) launch_warm *warm = steal_pointer(&sb->warm);
     cleanup_free char *cgroup = warm ? xasprintf("/%s", launch_warm_cgroup(warm))
                                      : xasprintf("/%s/cr-%s-%s%s-%d", CGROUP_PARENT, be->worker,
                                                  job8, sb->nonce, n);
@@ -382,53 +368,42 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
         return -1;
     }
     cleanup_fd int st_fd = open(sb->status_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int rc = -1;
     if (st_fd < 0)
         snprintf(err, errlen, "open %s: %s", sb->status_dir, strerror(errno));
     /* a container started ahead has its status file bound already */
-    if (st_fd < 0 || (!warm && fs_write_new(st_fd, name, "", 0, SANDBOX_UID, err, errlen) < 0)) {
-        launch_warm_discard(warm);
-        if (!builtin)
-            fs_remove_tree(bundle);
-        return -1;
+    else if (warm || fs_write_new(st_fd, name, "", 0, SANDBOX_UID, err, errlen) == 0) {
+        oci_spec_params p = {.argv = argv, .env = sb->env, .init = be->init, .status = status,
+                             .guest_kernel = oci_runtime_is_gvisor(be->c->oci_runtime),
+                             .rootfs = sb->rootfs, .workspace = sb->workspace,
+                             .cgroup_path = cgroup, .memory_mb = lim->memory_mb,
+                             .pids = lim->pids, .cpus = lim->cpus, .tmp_mb = be->c->workspace_mb};
+        launch_params lp = {.spec = &p, .cgroup_rel = cgroup + 1};
+        rc = builtin ? 0 : oci_spec_write(bundle, &p, err, errlen);
+        if (rc == 0) {
+            oci_step st = {.runtime = be->c->oci_runtime, .id = id, .bundle = bundle,
+                           .cgroup_rel = cgroup + 1, .cg = &be->cg, .stdin_data = stdin_data,
+                           .stdin_len = stdin_data ? stdin_len : 0,
+                           .timeout_ms = lim->timeout_ms, .output_limit = lim->output_limit,
+                           .status_path = status, .launcher = be->launcher,
+                           .launch = builtin ? &lp : NULL, .warm = steal_pointer(&warm)};
+            rc = oci_step_run(&st, res, err, errlen);
+        }
+        unlinkat(st_fd, name, 0);
     }
-    oci_spec_params p = {.argv = argv, .env = sb->env, .init = be->init, .status = status,
-                         .guest_kernel = oci_runtime_is_gvisor(be->c->oci_runtime),
-                         .rootfs = sb->rootfs, .workspace = sb->workspace,
-                         .cgroup_path = cgroup, .memory_mb = lim->memory_mb, .pids = lim->pids,
-                         .cpus = lim->cpus, .tmp_mb = be->c->workspace_mb};
-    launch_params lp = {.spec = &p, .cgroup_rel = cgroup + 1};
-    int rc = builtin ? 0 : oci_spec_write(bundle, &p, err, errlen);
-    if (rc == 0) {
-        oci_step st = {.runtime = be->c->oci_runtime, .id = id, .bundle = bundle,
-                       .cgroup_rel = cgroup + 1, .cg = &be->cg, .stdin_data = stdin_data,
-                       .stdin_len = stdin_data ? stdin_len : 0, .timeout_ms = lim->timeout_ms,
-                       .output_limit = lim->output_limit, .status_path = status,
-                       .launcher = be->launcher, .launch = builtin ? &lp : NULL,
-                       .warm = warm};
-        rc = oci_step_run(&st, res, err, errlen);
-    } else {
-        launch_warm_discard(warm);
-    }
-    unlinkat(st_fd, name, 0);
     if (!builtin)
         fs_remove_tree(bundle);
     return rc;
 }
 
-/* Start the first container of the next job now, in the image of the job just done, so that
- * a job in the same image only has to send it the command (builtin runtime only). */
-static void oci_prestart(backend *be, const language *lang)
+/* Make be->ahead: the directory with its mounts, then the container; -1 (err, or errno) with
+ * whatever was made left in be->ahead for ahead_discard. */
+static int start_ahead(backend *be, const language *lang, char *err, size_t errlen)
 {
-    if (!be->launcher || be->ahead.w)
-        return;
     const cfg *c = be->c;
     cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
-    char err[512] = "";
-    unsigned char rnd[2] = {0, 0};
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        rnd[0] = (unsigned char)getpid(), rnd[1] = (unsigned char)now_mono_ms();
     char nonce[5];
-    snprintf(nonce, sizeof nonce, "%02x%02x", rnd[0], rnd[1]);
+    random_hex(nonce, sizeof nonce - 1);
     be->ahead.rootfs = realpath(image, NULL);
     be->ahead.dir = xasprintf("%s/%s/warm%s", c->state_dir, be->worker, nonce);
     cleanup_free char *ws = xasprintf("%s/ws", be->ahead.dir);
@@ -437,20 +412,29 @@ static void oci_prestart(backend *be, const language *lang)
     cleanup_free char *cgroup = xasprintf("%s/cr-%s-warm%s-0", CGROUP_PARENT, be->worker, nonce);
     cleanup_fd int st_fd = -1;
     if (!be->ahead.rootfs || mkdir(be->ahead.dir, 0711) < 0 ||
-        fs_mount_workspace(ws, c->workspace_mb, SANDBOX_UID, err, sizeof err) < 0 ||
-        fs_mount_workspace(st, 1, 0, err, sizeof err) < 0 ||
+        fs_mount_workspace(ws, c->workspace_mb, SANDBOX_UID, err, errlen) < 0 ||
+        fs_mount_workspace(st, 1, 0, err, errlen) < 0 ||
         (st_fd = open(st, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-        fs_write_new(st_fd, "0", "", 0, SANDBOX_UID, err, sizeof err) < 0)
-        goto fail;
+        fs_write_new(st_fd, "0", "", 0, SANDBOX_UID, err, errlen) < 0)
+        return -1;
     oci_spec_params p = {.init = be->init, .status = status, .rootfs = be->ahead.rootfs,
                          .workspace = ws, .tmp_mb = c->workspace_mb};
     launch_params lp = {.spec = &p, .cgroup_rel = cgroup};
-    if (launch_warm_start(be->launcher, &lp, &be->ahead.w, err, sizeof err) == 0)
+    return launch_warm_start(be->launcher, &lp, &be->ahead.w, err, errlen);
+}
+
+/* Start the first container of the next job now, in the image of the job just done, so that
+ * a job in the same image only has to send it the command (builtin runtime only). */
+static void oci_prestart(backend *be, const language *lang)
+{
+    if (!be->launcher || be->ahead.w)
         return;
-fail:
-    log_warn("cannot start a container ahead for %s: %s", lang->image,
-             *err ? err : strerror(errno));
-    ahead_discard(be);
+    char err[512] = "";
+    if (start_ahead(be, lang, err, sizeof err) < 0) {
+        log_warn("cannot start a container ahead for %s: %s", lang->image,
+                 *err ? err : strerror(errno));
+        ahead_discard(be);
+    }
 }
 
 const executor executor_oci = {

@@ -63,13 +63,6 @@ static void set_nonblock(int fd)
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
-static void close_fd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-
 /* Reap w when it has exited (non-blocking); true when reaped now or before. */
 static bool reap(watched *w)
 {
@@ -180,12 +173,13 @@ static void feed(step_state *s)
     close_fd(&s->in_fd);
 }
 
+/* The pipes' ends of the container closed here, ours taken into s (-1 left in the pipes). */
 static void keep_parent_ends(step_state *s, int in[2], int out[2], int er[2])
 {
     close_fd(&in[0]), close_fd(&out[1]), close_fd(&er[1]);
-    s->in_fd = in[1];
-    s->out.fd = out[0];
-    s->err.fd = er[0];
+    s->in_fd = steal_fd(&in[1]);
+    s->out.fd = steal_fd(&out[0]);
+    s->err.fd = steal_fd(&er[0]);
     if (s->in_fd >= 0)
         set_nonblock(s->in_fd);
     set_nonblock(s->out.fd);
@@ -237,16 +231,10 @@ static int start(step_state *s, char *err, size_t errlen)
                  err);
         err[0] = '\0';
     }
-    int in[2] = {-1, -1}, out[2], er[2];
-    if ((s->st->stdin_len && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0) {
+    cleanup_pipe int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1};
+    if ((s->st->stdin_len && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0 ||
+        pipe2(er, O_CLOEXEC) < 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
-        close_fd(&in[0]);
-        close_fd(&in[1]);
-        return -1;
-    }
-    if (pipe2(er, O_CLOEXEC) < 0) {
-        snprintf(err, errlen, "pipe: %s", strerror(errno));
-        close_fd(&in[0]), close_fd(&in[1]), close_fd(&out[0]), close_fd(&out[1]);
         return -1;
     }
     if (s->st->launcher)

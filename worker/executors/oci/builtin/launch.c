@@ -63,10 +63,19 @@ struct launcher {
     int last_cap;                   /* the kernel's highest capability number */
 };
 
+void launch_free(launcher *l)
+{
+    if (!l)
+        return;
+    free(l->seccomp.filter);
+    free(l);
+}
+CLEANUP_FUNC(launcher, launch_free)
+
 int launch_init(const cgroup_host *cg, launcher **out, char *err, size_t errlen)
 {
     *out = NULL;
-    launcher *l = xcalloc(1, sizeof *l);
+    cleanup_ptr(launcher) launcher *l = xcalloc(1, sizeof *l);
     l->cg = cg;
     char buf[16] = {0};
     cleanup_fd int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
@@ -74,26 +83,15 @@ int launch_init(const cgroup_host *cg, launcher **out, char *err, size_t errlen)
     if (fd >= 0 && read(fd, buf, sizeof buf - 1) > 0)
         buf[strcspn(buf, "\n")] = '\0';
     if (launch_fs_scan(cg, &l->cgroups, err, errlen) < 0 ||
-        sandbox_seccomp_bpf(&l->seccomp, err, errlen) < 0) {
-        launch_free(l);
+        sandbox_seccomp_bpf(&l->seccomp, err, errlen) < 0)
         return -1;
-    }
     if (parse_long(buf, 1, 255, &v) < 0) {
         snprintf(err, errlen, "cannot read /proc/sys/kernel/cap_last_cap");
-        launch_free(l);
         return -1;
     }
     l->last_cap = (int)v;
-    *out = l;
+    *out = steal_pointer(&l);
     return 0;
-}
-
-void launch_free(launcher *l)
-{
-    if (!l)
-        return;
-    free(l->seccomp.filter);
-    free(l);
 }
 
 /* ---- the child ---- */
@@ -406,33 +404,28 @@ static int spawn(child_args *a, const cgroup_limits *lim, pid_t *pid, int *pidfd
     *pid = -1, *pidfd = -1, *err_rd = -1;
     const cgroup_host *cg = a->l->cg;
     const char *rel = a->lp->cgroup_rel;
-    if (cgroup_limits_create(cg, rel, lim, err, errlen) < 0)
-        return -1;
-    int errp[2];
+    /* our copies of the write end and of the cgroup's descriptor are closed on return, so
+     * that the read end sees EOF once the child has exec'd */
+    cleanup_pipe int errp[2] = {-1, -1};
     if (pipe2(errp, O_CLOEXEC) < 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
-        cgroup_limits_remove(cg, rel);
         return -1;
     }
-    int cgroup_fd = cgroup_limits_open(cg, rel); /* v2 only */
+    if (cgroup_limits_create(cg, rel, lim, err, errlen) < 0)
+        return -1;
+    cleanup_fd int cgroup_fd = cgroup_limits_open(cg, rel); /* v2 only */
     a->err_fd = errp[1];
-    pid_t p = cg->v2 && cgroup_fd < 0 ? (errno = ENOENT, -1)
-                                               : clone_container(&cgroup_fd, pidfd);
+    pid_t p = cg->v2 && cgroup_fd < 0 ? (errno = ENOENT, -1) : clone_container(&cgroup_fd, pidfd);
     if (p == 0) {
         a->cgroup_fd = cgroup_fd;
-        child_main(a);
+        child_main(a); /* never returns: the cleanups above do not run in the child */
     }
-    int saved = errno;
-    close(errp[1]);
-    if (cgroup_fd >= 0)
-        close(cgroup_fd);
     if (p < 0) {
-        snprintf(err, errlen, "clone3: %s", strerror(saved));
-        close(errp[0]);
+        snprintf(err, errlen, "clone3: %s", strerror(errno));
         cgroup_limits_remove(cg, rel);
         return -1;
     }
-    *pid = p, *err_rd = errp[0];
+    *pid = p, *err_rd = steal_fd(&errp[0]);
     return 0;
 }
 
@@ -474,40 +467,29 @@ struct launch_warm {
     char *cgroup_rel; /* owned */
 };
 
-static void close_all(int *fds, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (fds[i] >= 0)
-            close(fds[i]), fds[i] = -1;
-}
-
 int launch_warm_start(const launcher *l, const launch_params *lp, launch_warm **out, char *err,
                       size_t errlen)
 {
     *out = NULL;
-    /* pipes: go, stdin, stdout, stderr; [2k] read end, [2k+1] write end */
-    int p[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
-    for (int i = 0; i < 4; i++)
-        if (pipe2(p + 2 * i, O_CLOEXEC) < 0) {
-            snprintf(err, errlen, "pipe: %s", strerror(errno));
-            close_all(p, 8);
-            return -1;
-        }
-    launch_params child_lp = *lp;
-    child_lp.fd0 = p[2], child_lp.fd1 = p[5], child_lp.fd2 = p[7];
-    child_args a = {.l = l, .lp = &child_lp, .go_fd = p[0]};
-    launch_warm *w = xcalloc(1, sizeof *w);
-    w->l = l;
-    if (spawn(&a, NULL, &w->pid, &w->pidfd, &w->err_rd, err, errlen) < 0) {
-        close_all(p, 8);
-        free(w);
+    /* [0] read end, [1] write end; the child's ends are closed on return */
+    cleanup_pipe int go[2] = {-1, -1}, in[2] = {-1, -1}, out_[2] = {-1, -1}, er[2] = {-1, -1};
+    if (pipe2(go, O_CLOEXEC) < 0 || pipe2(in, O_CLOEXEC) < 0 || pipe2(out_, O_CLOEXEC) < 0 ||
+        pipe2(er, O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
         return -1;
     }
-    w->go_fd = p[1];
-    w->stdio[0] = p[3], w->stdio[1] = p[4], w->stdio[2] = p[6];
-    p[1] = p[3] = p[4] = p[6] = -1; /* kept */
-    close_all(p, 8);                /* the child's ends */
-    w->cgroup_rel = xstrdup(lp->cgroup_rel);
+    launch_params child_lp = *lp;
+    child_lp.fd0 = in[0], child_lp.fd1 = out_[1], child_lp.fd2 = er[1];
+    child_args a = {.l = l, .lp = &child_lp, .go_fd = go[0]};
+    pid_t pid;
+    int pidfd, err_rd;
+    if (spawn(&a, NULL, &pid, &pidfd, &err_rd, err, errlen) < 0)
+        return -1;
+    launch_warm *w = xmalloc(sizeof *w);
+    *w = (launch_warm){.l = l, .pid = pid, .pidfd = pidfd, .go_fd = steal_fd(&go[1]),
+                       .err_rd = err_rd,
+                       .stdio = {steal_fd(&in[1]), steal_fd(&out_[0]), steal_fd(&er[0])},
+                       .cgroup_rel = xstrdup(lp->cgroup_rel)};
     *out = w;
     return 0;
 }
@@ -574,8 +556,8 @@ void launch_warm_discard(launch_warm *w)
     if (!w)
         return;
     abandon(w->l, w->pid, w->pidfd, w->cgroup_rel);
-    int fds[] = {w->go_fd, w->err_rd, w->stdio[0], w->stdio[1], w->stdio[2]};
-    close_all(fds, sizeof fds / sizeof *fds);
+    close_fd(&w->go_fd), close_fd(&w->err_rd);
+    close_fd(&w->stdio[0]), close_fd(&w->stdio[1]), close_fd(&w->stdio[2]);
     free(w->cgroup_rel);
     free(w);
 }

@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "common/util.h"
 #include "worker/executors/oci/spec.h"
 #include "worker/sandbox/cgroup.h"
 
@@ -67,6 +68,7 @@ int launch_warm_start(const launcher *l, const launch_params *lp, launch_warm **
 int launch_warm_go(launch_warm *w, const oci_spec_params *spec, launched *out, int stdio[3],
                    char *err, size_t errlen);
 void launch_warm_discard(launch_warm *w);
+CLEANUP_FUNC(launch_warm, launch_warm_discard)
 const char *launch_warm_cgroup(const launch_warm *w);
 
 #endif
