@@ -75,11 +75,11 @@ static inline void cleanup_pipep(int (*p)[2])
 #define cleanup_free __attribute__((cleanup(cleanup_freep)))
 #define cleanup_fd __attribute__((cleanup(close_fd)))
 #define cleanup_pipe __attribute__((cleanup(cleanup_pipep)))
-#define CLEANUP_FUNC(type, fn)                                                                 \
-    static inline void cleanup_##type##_ptr(type **p)                                          \
-    {                                                                                          \
-        fn(*p);                                                                                \
-        *p = NULL;                                                                             \
+#define CLEANUP_FUNC(type, fn)                                                                     \
+    static inline void cleanup_##type##_ptr(type **p)                                              \
+    {                                                                                              \
+        fn(*p);                                                                                    \
+        *p = NULL;                                                                                 \
     }
 #define cleanup_ptr(type) __attribute__((cleanup(cleanup_##type##_ptr)))
 

@@ -46,11 +46,11 @@ typedef struct step_result {
     bool output_limited; /* killed because stdout or stderr went over the cap */
     char *out;           /* owned; captured stdout (at most output_limit bytes) */
     size_t out_len;
-    char *err;           /* owned; captured stderr (at most output_limit bytes) */
+    char *err; /* owned; captured stderr (at most output_limit bytes) */
     size_t err_len;
-    long cpu_ms;         /* CPU time (user+sys) from the cgroup */
-    long wall_ms;        /* wall time of the step */
-    long memory_kb;      /* peak memory from the cgroup */
+    long cpu_ms;    /* CPU time (user+sys) from the cgroup */
+    long wall_ms;   /* wall time of the step */
+    long memory_kb; /* peak memory from the cgroup */
 } step_result;
 
 void step_result_clear(step_result *r);
@@ -70,8 +70,8 @@ typedef struct executor {
     void (*cleanup_stale)(const cfg *c, const char *worker_id);
     /* Make a sandbox for a job: workspace with lang->source_file = code, plus req->files.
      * job_id names it. Host-side file work never follows a path the program controls. */
-    int (*prepare)(backend *be, const language *lang, const job_request *req,
-                   const char *job_id, sandbox **out, char *err, size_t errlen);
+    int (*prepare)(backend *be, const language *lang, const job_request *req, const char *job_id,
+                   sandbox **out, char *err, size_t errlen);
     /* Run argv (resolved inside the image, cwd /workspace) with stdin and limits. */
     int (*run)(sandbox *sb, char *const argv[], const char *stdin_data, size_t stdin_len,
                const exec_limits *lim, step_result *res, char *err, size_t errlen);

@@ -33,9 +33,9 @@ typedef struct cgroup_stats {
  * starts using cgroups (a worker process's backend init, a cleanup) and read-only afterwards:
  * the layout does not change under a running worker. cgroup_host_clear frees it. */
 typedef struct cgroup_host {
-    bool v2;                /* pure cgroup v2: /sys/fs/cgroup is cgroup2 */
-    char *v1[CGROUP_V1_N];  /* owned; v1 only: where the memory, pids, cpu and cpuacct
-                             * hierarchies are mounted (in that order), NULL when not mounted */
+    bool v2;               /* pure cgroup v2: /sys/fs/cgroup is cgroup2 */
+    char *v1[CGROUP_V1_N]; /* owned; v1 only: where the memory, pids, cpu and cpuacct
+                            * hierarchies are mounted (in that order), NULL when not mounted */
 } cgroup_host;
 
 void cgroup_host_probe(cgroup_host *h);

@@ -184,8 +184,8 @@ static int create_v2(const char *rel, const cgroup_limits *lim, char *err, size_
     return -1;
 }
 
-int cgroup_limits_create(const cgroup_host *h, const char *rel, const cgroup_limits *lim,
-                         char *err, size_t errlen)
+int cgroup_limits_create(const cgroup_host *h, const char *rel, const cgroup_limits *lim, char *err,
+                         size_t errlen)
 {
     return h->v2 ? create_v2(rel, lim, err, errlen) : create_v1(h, rel, lim, err, errlen);
 }
@@ -223,9 +223,9 @@ int cgroup_limits_join_self(const cgroup_host *h, const char *rel, char *err, si
 {
     char dir[PATH_MAX];
     if (h->v2)
-        return join_path(dir, CGROUP_ROOT, rel) ? put_or_explain(dir, "cgroup.procs", "0", err,
-                                                                 errlen)
-                                                : -1;
+        return join_path(dir, CGROUP_ROOT, rel)
+                   ? put_or_explain(dir, "cgroup.procs", "0", err, errlen)
+                   : -1;
     for (size_t i = 0; i < NJOINED; i++) {
         const char *root = h->v1[i];
         if (!root || !join_path(dir, root, rel)) {

@@ -35,8 +35,8 @@ typedef struct cgroup_limits {
     long cpu_period_us;
 } cgroup_limits;
 
-int cgroup_limits_create(const cgroup_host *h, const char *rel, const cgroup_limits *lim,
-                         char *err, size_t errlen);
+int cgroup_limits_create(const cgroup_host *h, const char *rel, const cgroup_limits *lim, char *err,
+                         size_t errlen);
 int cgroup_limits_set(const cgroup_host *h, const char *rel, const cgroup_limits *lim, char *err,
                       size_t errlen);
 int cgroup_limits_open(const cgroup_host *h, const char *rel);

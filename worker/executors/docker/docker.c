@@ -55,15 +55,15 @@
 /* One job's containers and volume: made by docker_prepare, used by docker_run once per step,
  * removed by docker_destroy. */
 struct sandbox {
-    backend *be;    /* borrowed; the backend that made it (outlives it) */
-    char *job_id;   /* owned */
-    char *base;     /* owned; name prefix of everything of the job */
-    char *image;    /* owned; code-runner/<image>:latest */
+    backend *be;      /* borrowed; the backend that made it (outlives it) */
+    char *job_id;     /* owned */
+    char *base;       /* owned; name prefix of everything of the job */
+    char *image;      /* owned; code-runner/<image>:latest */
     char *const *env; /* borrowed from the language (outlives the sandbox): step env */
-    char *volume;   /* owned; the workspace volume, NULL until created */
-    char *holder;   /* owned; id of the holder container, NULL until created */
-    int tmp_mb;     /* size of the workspace and of /tmp */
-    unsigned steps; /* steps run so far */
+    char *volume;     /* owned; the workspace volume, NULL until created */
+    char *holder;     /* owned; id of the holder container, NULL until created */
+    int tmp_mb;       /* size of the workspace and of /tmp */
+    unsigned steps;   /* steps run so far */
 };
 
 /* The docker backend of one worker process: made by docker_init (which checks the engine and
@@ -158,7 +158,8 @@ static void remove_container(docker_client *dc, const char *id)
 {
     char err[512];
     cleanup_free char *path = xasprintf("/containers/%s?force=1", id);
-    if (call(dc, "DELETE", path, NULL, 204, 404, "cannot remove container", NULL, err, sizeof err) < 0)
+    const char *what = "cannot remove container";
+    if (call(dc, "DELETE", path, NULL, 204, 404, what, NULL, err, sizeof err) < 0)
         log_warn("docker: %s %.12s", err, id);
 }
 
@@ -176,8 +177,8 @@ static int put_archive(docker_client *dc, const char *id, docker_tar *t, char *e
     docker_tar_finish(t);
     cleanup_free char *path = xasprintf("/containers/%s/archive?path=" DOCKER_WORKSPACE, id);
     docker_response res;
-    int rc = docker_call_raw(dc, "PUT", path, "application/x-tar", t->buf, t->len, &res, err,
-                             errlen);
+    int rc =
+        docker_call_raw(dc, "PUT", path, "application/x-tar", t->buf, t->len, &res, err, errlen);
     docker_tar_clear(t);
     if (rc < 0)
         return -1;
@@ -277,8 +278,7 @@ static int check_engine(backend *be, char *err, size_t errlen)
     return rc;
 }
 
-static int docker_init(const cfg *c, const char *worker_id, backend **out, char *err,
-                       size_t errlen)
+static int docker_init(const cfg *c, const char *worker_id, backend **out, char *err, size_t errlen)
 {
     *out = NULL;
     cleanup_ptr(backend) backend *be = xcalloc(1, sizeof *be);
@@ -392,8 +392,8 @@ static int make_workspace(sandbox *sb, int size_mb, char *err, size_t errlen)
 {
     backend *be = sb->be;
     json_t *vol = docker_spec_volume(sb->base, size_mb, be->worker_id, sb->job_id);
-    int rc = call(be->client, "POST", "/volumes/create", vol, 201, 200, "cannot create the workspace volume",
-                  NULL, err, errlen);
+    int rc = call(be->client, "POST", "/volumes/create", vol, 201, 200,
+                  "cannot create the workspace volume", NULL, err, errlen);
     json_decref(vol);
     if (rc < 0)
         return -1;
@@ -404,8 +404,8 @@ static int make_workspace(sandbox *sb, int size_mb, char *err, size_t errlen)
                          &sb->holder, err, errlen) < 0)
         return -1;
     cleanup_free char *start = xasprintf("/containers/%s/start", sb->holder);
-    return call(be->client, "POST", start, NULL, 204, 304, "cannot start the workspace container", NULL, err,
-                errlen);
+    return call(be->client, "POST", start, NULL, 204, 304, "cannot start the workspace container",
+                NULL, err, errlen);
 }
 
 static int docker_prepare(backend *be, const language *lang, const job_request *req,
@@ -516,7 +516,8 @@ static int follow(docker_client *dc, const char *id, int64_t deadline, step_resu
         res->timed_out = true; /* output closed, program still running at the deadline */
         if (kill_container(dc, id, err, errlen) < 0)
             return -1;
-        return call(dc, "POST", wait, NULL, 200, 0, "cannot wait for the container", NULL, err, errlen);
+        return call(dc, "POST", wait, NULL, 200, 0, "cannot wait for the container", NULL, err,
+                    errlen);
     }
     if (wres.status != 200)
         return http_fail(&wres, "cannot wait for the container", err, errlen);
@@ -525,14 +526,13 @@ static int follow(docker_client *dc, const char *id, int64_t deadline, step_resu
 }
 
 /* Attach to, start and follow the created container id to its end; exit status into res. */
-static int run_container(docker_client *dc, const char *id, const exec_limits *lim,
-                         docker_mux *mux, step_result *res, char *err, size_t errlen)
+static int run_container(docker_client *dc, const char *id, const exec_limits *lim, docker_mux *mux,
+                         step_result *res, char *err, size_t errlen)
 {
     cleanup_free char *attach = xasprintf("/containers/%s/attach?stream=1&stdout=1&stderr=1", id);
     cleanup_free char *start = xasprintf("/containers/%s/start", id);
     docker_response ares;
-    if (docker_stream_open(dc, attach, mux_sink, mux, ATTACH_TIMEOUT_MS, &ares, err,
-                           errlen) < 0)
+    if (docker_stream_open(dc, attach, mux_sink, mux, ATTACH_TIMEOUT_MS, &ares, err, errlen) < 0)
         return -1;
     if (ares.status != 200)
         return http_fail(&ares, "cannot attach to the container", err, errlen);

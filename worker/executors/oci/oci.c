@@ -1,7 +1,7 @@
 /* The "oci" executor backend: each step is a fresh container run by an OCI runtime CLI (runc,
  * crun, runsc, kata-runtime) from a bundle we write, no daemon; or, with OCI_RUNTIME=builtin,
- * started by the worker itself (builtin/launch.h) from the same inputs. Names, so that a dead worker's
- * leftovers can be found again by cleanup_stale:
+ * started by the worker itself (builtin/launch.h) from the same inputs. Names, so that a dead
+ * worker's leftovers can be found again by cleanup_stale:
  *   container  cr-<worker>-<job8><nonce>-<n>  cgroup  /code-runner/<container>
  *              (the nonce is new for every attempt at a job, so a runtime's state left by a
  *              worker killed mid-create can never clash with the retry)
@@ -34,8 +34,8 @@
 
 #define CGROUP_PARENT "code-runner"
 #define NAME_MAX_LEN 64
-#define LIST_TRIES 20          /* "<rt> list" attempts in cleanup_stale */
-#define LIST_RETRY_US 50000    /* pause between them */
+#define LIST_TRIES 20       /* "<rt> list" attempts in cleanup_stale */
+#define LIST_RETRY_US 50000 /* pause between them */
 
 /* The oci backend of one worker process: made by oci_init, used by every job of the process
  * one at a time, freed by oci_shutdown (which discards the container started ahead). */
@@ -60,17 +60,17 @@ struct backend {
  * used by oci_run once per step (a bundle dir and a container each, both gone when the step
  * returns), freed by oci_destroy (workspace unmounted, job dir removed). */
 struct sandbox {
-    backend *be;           /* borrowed; the backend that made it (outlives it) */
+    backend *be;            /* borrowed; the backend that made it (outlives it) */
     char job[NAME_MAX_LEN]; /* sanitized job id */
-    char *dir;             /* owned; STATE_DIR/<worker>/<job> */
-    char *workspace;       /* owned; <dir>/ws, a tmpfs while the sandbox lives */
-    char *status_dir;      /* owned; <dir>/st, a small tmpfs holding each step's status file */
-    char *rootfs;          /* owned; IMAGES_DIR/<image>/rootfs, symlinks resolved */
-    char *const *env;      /* borrowed from the language (outlives the sandbox): step env */
-    char nonce[5];         /* 4 hex digits, new for every prepare: keeps container ids unique */
-    int steps;             /* steps run so far; numbers the next container */
-    launch_warm *warm;     /* owned until step 0 takes it: the container started ahead for
-                            * this job's first step (builtin runtime), or NULL */
+    char *dir;              /* owned; STATE_DIR/<worker>/<job> */
+    char *workspace;        /* owned; <dir>/ws, a tmpfs while the sandbox lives */
+    char *status_dir;       /* owned; <dir>/st, a small tmpfs holding each step's status file */
+    char *rootfs;           /* owned; IMAGES_DIR/<image>/rootfs, symlinks resolved */
+    char *const *env;       /* borrowed from the language (outlives the sandbox): step env */
+    char nonce[5];          /* 4 hex digits, new for every prepare: keeps container ids unique */
+    int steps;              /* steps run so far; numbers the next container */
+    launch_warm *warm;      /* owned until step 0 takes it: the container started ahead for
+                             * this job's first step (builtin runtime), or NULL */
 };
 
 static bool is_builtin(const cfg *c)
@@ -85,7 +85,9 @@ static void sanitize(const char *in, char out[NAME_MAX_LEN])
     for (; in[i] && i < NAME_MAX_LEN - 1; i++) {
         unsigned char ch = (unsigned char)in[i];
         out[i] = (ch < 128 && (ch == '_' || ch == '.' || (ch >= '0' && ch <= '9') ||
-                               ((ch | 32) >= 'a' && (ch | 32) <= 'z'))) ? (char)ch : '_';
+                               ((ch | 32) >= 'a' && (ch | 32) <= 'z')))
+                     ? (char)ch
+                     : '_';
     }
     out[i] = '\0';
     if (i == 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
@@ -284,8 +286,7 @@ static int fill_workspace(sandbox *sb, const language *lang, const job_request *
         snprintf(err, errlen, "open %s: %s", sb->workspace, strerror(errno));
         return -1;
     }
-    if (fs_write_new(fd, lang->source_file, req->code, req->code_len, SANDBOX_UID, err,
-                     errlen) < 0)
+    if (fs_write_new(fd, lang->source_file, req->code, req->code_len, SANDBOX_UID, err, errlen) < 0)
         return -1;
     for (size_t i = 0; i < req->nfiles; i++)
         if (fs_write_new(fd, req->files[i].name, req->files[i].content, req->files[i].len,
@@ -354,9 +355,9 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
     snprintf(job8, sizeof job8, "%.8s", sb->job);
     /* step 0 only: handed to oci_step_run, which consumes it */
     cleanup_ptr(launch_warm) launch_warm *warm = steal_pointer(&sb->warm);
-    cleanup_free char *cgroup = warm ? xasprintf("/%s", launch_warm_cgroup(warm))
-                                     : xasprintf("/%s/cr-%s-%s%s-%d", CGROUP_PARENT, be->worker,
-                                                 job8, sb->nonce, n);
+    cleanup_free char *cgroup =
+        warm ? xasprintf("/%s", launch_warm_cgroup(warm))
+             : xasprintf("/%s/cr-%s-%s%s-%d", CGROUP_PARENT, be->worker, job8, sb->nonce, n);
     const char *id = strrchr(cgroup, '/') + 1;
     cleanup_free char *bundle = xasprintf("%s/s%d", sb->dir, n);
     char name[16];
@@ -373,20 +374,34 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
         snprintf(err, errlen, "open %s: %s", sb->status_dir, strerror(errno));
     /* a container started ahead has its status file bound already */
     else if (warm || fs_write_new(st_fd, name, "", 0, SANDBOX_UID, err, errlen) == 0) {
-        oci_spec_params p = {.argv = argv, .env = sb->env, .init = be->init, .status = status,
+        oci_spec_params p = {.argv = argv,
+                             .env = sb->env,
+                             .init = be->init,
+                             .status = status,
                              .guest_kernel = oci_runtime_is_gvisor(be->c->oci_runtime),
-                             .rootfs = sb->rootfs, .workspace = sb->workspace,
-                             .cgroup_path = cgroup, .memory_mb = lim->memory_mb,
-                             .pids = lim->pids, .cpus = lim->cpus, .tmp_mb = be->c->workspace_mb};
+                             .rootfs = sb->rootfs,
+                             .workspace = sb->workspace,
+                             .cgroup_path = cgroup,
+                             .memory_mb = lim->memory_mb,
+                             .pids = lim->pids,
+                             .cpus = lim->cpus,
+                             .tmp_mb = be->c->workspace_mb};
         launch_params lp = {.spec = &p, .cgroup_rel = cgroup + 1};
         rc = builtin ? 0 : oci_spec_write(bundle, &p, err, errlen);
         if (rc == 0) {
-            oci_step st = {.runtime = be->c->oci_runtime, .id = id, .bundle = bundle,
-                           .cgroup_rel = cgroup + 1, .cg = &be->cg, .stdin_data = stdin_data,
+            oci_step st = {.runtime = be->c->oci_runtime,
+                           .id = id,
+                           .bundle = bundle,
+                           .cgroup_rel = cgroup + 1,
+                           .cg = &be->cg,
+                           .stdin_data = stdin_data,
                            .stdin_len = stdin_data ? stdin_len : 0,
-                           .timeout_ms = lim->timeout_ms, .output_limit = lim->output_limit,
-                           .status_path = status, .launcher = be->launcher,
-                           .launch = builtin ? &lp : NULL, .warm = steal_pointer(&warm)};
+                           .timeout_ms = lim->timeout_ms,
+                           .output_limit = lim->output_limit,
+                           .status_path = status,
+                           .launcher = be->launcher,
+                           .launch = builtin ? &lp : NULL,
+                           .warm = steal_pointer(&warm)};
             rc = oci_step_run(&st, res, err, errlen);
         }
         unlinkat(st_fd, name, 0);
@@ -417,8 +432,11 @@ static int start_ahead(backend *be, const language *lang, char *err, size_t errl
         (st_fd = open(st, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
         fs_write_new(st_fd, "0", "", 0, SANDBOX_UID, err, errlen) < 0)
         return -1;
-    oci_spec_params p = {.init = be->init, .status = status, .rootfs = be->ahead.rootfs,
-                         .workspace = ws, .tmp_mb = c->workspace_mb};
+    oci_spec_params p = {.init = be->init,
+                         .status = status,
+                         .rootfs = be->ahead.rootfs,
+                         .workspace = ws,
+                         .tmp_mb = c->workspace_mb};
     launch_params lp = {.spec = &p, .cgroup_rel = cgroup};
     return launch_warm_start(be->launcher, &lp, &be->ahead.w, err, errlen);
 }

@@ -20,8 +20,8 @@ extern char **environ;
 
 /* Global flags a runtime needs before its subcommand. */
 static const struct {
-    const char *name;        /* basename of OCI_RUNTIME */
-    const char *flags[4];    /* NULL-terminated */
+    const char *name;     /* basename of OCI_RUNTIME */
+    const char *flags[4]; /* NULL-terminated */
 } runtime_flags[] = {
     {"runc", {NULL}},
     {"crun", {NULL}},

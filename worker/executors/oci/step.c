@@ -32,10 +32,10 @@ typedef struct capture {
 /* A process we wait for: the runtime CLI, then the container's init (our child once the
  * runtime exits, because the worker is a child subreaper). */
 typedef struct watched {
-    pid_t pid;   /* 0: not known yet */
-    int pidfd;   /* -1 when not open */
-    bool done;   /* reaped */
-    int status;  /* waitpid status once done */
+    pid_t pid;  /* 0: not known yet */
+    int pidfd;  /* -1 when not open */
+    bool done;  /* reaped */
+    int status; /* waitpid status once done */
 } watched;
 
 /* Lifecycle: set up by start(), advanced by pump() until the init is reaped and both pipes are
@@ -86,7 +86,7 @@ static void kill_container(step_state *s, int64_t now)
     if (s->init.pid > 0 && !s->init.done)
         kill(s->init.pid, SIGKILL); /* pid 1 of its namespace: the kernel kills the rest */
     else if (!s->rt.done)
-        kill(s->rt.pid, SIGKILL);   /* still setting up; "delete -f" finishes the job */
+        kill(s->rt.pid, SIGKILL); /* still setting up; "delete -f" finishes the job */
 }
 
 /* Read the init's host pid from the runtime's pid file and watch it. */
@@ -188,8 +188,7 @@ static void keep_parent_ends(step_state *s, int in[2], int out[2], int er[2])
 }
 
 /* The builtin runtime: the container's init is our own child, there is no runtime process. */
-static int start_builtin(step_state *s, int in[2], int out[2], int er[2], char *err,
-                         size_t errlen)
+static int start_builtin(step_state *s, int in[2], int out[2], int er[2], char *err, size_t errlen)
 {
     launch_params lp = *s->st->launch;
     lp.fd0 = in[0], lp.fd1 = out[1], lp.fd2 = er[1];
@@ -241,8 +240,8 @@ static int start(step_state *s, char *err, size_t errlen)
         return start_builtin(s, in, out, er, err, errlen);
     cleanup_free char *log = xasprintf("%s/runtime.log", s->st->bundle);
     cleanup_free char *pidf = xasprintf("%s/init.pid", s->st->bundle);
-    const char *args[] = {"--log", log, "run", "--detach", "--bundle", s->st->bundle,
-                          "--pid-file", pidf, s->st->id, NULL};
+    const char *args[] = {"--log",       log,          "run", "--detach", "--bundle",
+                          s->st->bundle, "--pid-file", pidf,  s->st->id,  NULL};
     s->start = now_mono_ms();
     int rc = oci_runtime_spawn(s->st->runtime, args, in[0], out[1], er[1], &s->rt.pid);
     int saved = errno;
@@ -315,8 +314,8 @@ static int pump(step_state *s, char *err, size_t errlen)
             return 0;
         struct pollfd p[5];
         nfds_t n = 0;
-        int fds[5] = {s->rt.done ? -1 : s->rt.pidfd, s->init.done ? -1 : s->init.pidfd,
-                      s->out.fd, s->err.fd, s->in_fd};
+        int fds[5] = {s->rt.done ? -1 : s->rt.pidfd, s->init.done ? -1 : s->init.pidfd, s->out.fd,
+                      s->err.fd, s->in_fd};
         for (int i = 0; i < 5; i++)
             if (fds[i] >= 0)
                 p[n++] = (struct pollfd){.fd = fds[i], .events = i == 4 ? POLLOUT : POLLIN};
@@ -369,7 +368,8 @@ static void finish(step_state *s, step_result *res)
     }
     char err[512];
     const char *del[] = {"delete", "--force", s->st->id, NULL};
-    if (!s->st->launcher && oci_runtime_call(s->st->runtime, del, true, NULL, err, sizeof err) < 0 &&
+    if (!s->st->launcher &&
+        oci_runtime_call(s->st->runtime, del, true, NULL, err, sizeof err) < 0 &&
         oci_runtime_call(s->st->runtime, del, true, NULL, err, sizeof err) < 0)
         log_warn("%s: %s", s->st->id, err);
     reap_orphans();
@@ -455,8 +455,12 @@ static void fill_result(step_state *s, step_result *res)
 int oci_step_run(const oci_step *st, step_result *res, char *err, size_t errlen)
 {
     *res = (step_result){0};
-    step_state s = {.st = st, .rt = {.pidfd = -1}, .init = {.pidfd = -1}, .in_fd = -1,
-                    .out = {.fd = -1}, .err = {.fd = -1}};
+    step_state s = {.st = st,
+                    .rt = {.pidfd = -1},
+                    .init = {.pidfd = -1},
+                    .in_fd = -1,
+                    .out = {.fd = -1},
+                    .err = {.fd = -1}};
     err[0] = '\0';
     int rc = start(&s, err, errlen);
     if (rc == 0)

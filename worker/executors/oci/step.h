@@ -28,10 +28,10 @@ typedef struct oci_step {
     const cgroup_host *cg;  /* the host's cgroup layout */
     const char *stdin_data; /* fed to the program, then closed; NULL: empty stdin */
     size_t stdin_len;
-    int timeout_ms;         /* wall clock from the runtime's start */
-    size_t output_limit;    /* cap on stdout and on stderr, each */
-    const char *status_path; /* host path of cr-init's status file ("exit C", "signal N",
-                              * "error ERRNO"); NULL: none */
+    int timeout_ms;              /* wall clock from the runtime's start */
+    size_t output_limit;         /* cap on stdout and on stderr, each */
+    const char *status_path;     /* host path of cr-init's status file ("exit C", "signal N",
+                                  * "error ERRNO"); NULL: none */
     const launcher *launcher;    /* the builtin runtime: start the container with it
                                   * (builtin/launch.h) instead of "<rt> run"; NULL: the runtime
                                   * CLI with the bundle */

@@ -51,16 +51,16 @@
 #endif
 
 #define SETUP_TIMEOUT_MS 10000 /* a container not exec'd by then is killed */
-#define COMMAND_MAX (1 << 20) /* bytes of argv + environment sent to a waiting container */
+#define COMMAND_MAX (1 << 20)  /* bytes of argv + environment sent to a waiting container */
 
 /* The builtin runtime of one worker process: made by launch_init, read-only while it starts
  * containers (each container's first process gets it as it is at the clone), freed by
  * launch_free once no container started ahead is left. */
 struct launcher {
-    const cgroup_host *cg;          /* borrowed; the host's cgroup layout */
-    launch_fs_hierarchies cgroups;  /* the host's hierarchies, mounted again in each container */
-    struct sock_fprog seccomp;      /* .filter owned; loaded by each container just before exec */
-    int last_cap;                   /* the kernel's highest capability number */
+    const cgroup_host *cg;         /* borrowed; the host's cgroup layout */
+    launch_fs_hierarchies cgroups; /* the host's hierarchies, mounted again in each container */
+    struct sock_fprog seccomp;     /* .filter owned; loaded by each container just before exec */
+    int last_cap;                  /* the kernel's highest capability number */
 };
 
 void launch_free(launcher *l)
@@ -102,7 +102,7 @@ typedef struct child_args {
     const launch_params *lp;
     char **argv; /* cr-init, then the program's argv */
     char **envp;
-    int err_fd;  /* write end, close-on-exec: a message when setup fails */
+    int err_fd;    /* write end, close-on-exec: a message when setup fails */
     int cgroup_fd; /* v2: the cgroup, entered by clone3; -1: v1, the child moves itself */
     int go_fd;     /* >= 0: started ahead of its step: wait here for the command to run
                     * (command_message) after everything else is set up; -1: argv, envp */
@@ -254,8 +254,12 @@ static _Noreturn void child_main(const child_args *a)
     cleanup_fd int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
     if (adj < 0 || write(adj, "1000", 4) != 4)
         child_fail_errno(a, "oom_score_adj");
-    launch_fs fs = {.rootfs = sp->rootfs, .workspace = sp->workspace, .init = sp->init,
-                    .status = sp->status, .tmp_mb = sp->tmp_mb, .cgroups = &a->l->cgroups};
+    launch_fs fs = {.rootfs = sp->rootfs,
+                    .workspace = sp->workspace,
+                    .init = sp->init,
+                    .status = sp->status,
+                    .tmp_mb = sp->tmp_mb,
+                    .cgroups = &a->l->cgroups};
     if (launch_fs_build(&fs, msg, sizeof msg) < 0)
         child_fail(a, msg);
     if (sethostname(SANDBOX_HOSTNAME, strlen(SANDBOX_HOSTNAME)) < 0)
@@ -268,8 +272,7 @@ static _Noreturn void child_main(const child_args *a)
     if (drop_privileges(a->l->last_cap) < 0)
         child_fail_errno(a, "dropping privileges");
     /* cleared by the change of credentials: set again */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ||
-        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         child_fail_errno(a, "prctl");
     umask(022);
     sigset_t none;
@@ -378,7 +381,8 @@ static pid_t clone_container(int *cgroup_fd, int *pidfd)
 static cgroup_limits limits_of(const oci_spec_params *sp)
 {
     return (cgroup_limits){.memory_bytes = (long long)sp->memory_mb * 1024 * 1024,
-                           .pids = sp->pids, .cpu_quota_us = sandbox_cpu_quota_us(sp->cpus),
+                           .pids = sp->pids,
+                           .cpu_quota_us = sandbox_cpu_quota_us(sp->cpus),
                            .cpu_period_us = SANDBOX_CPU_PERIOD_US};
 }
 
@@ -434,8 +438,11 @@ int launch_start(const launcher *l, const launch_params *lp, launched *out, char
 {
     *out = (launched){.pid = 0, .pidfd = -1};
     cgroup_limits lim = limits_of(lp->spec);
-    child_args a = {.l = l, .lp = lp, .argv = argv_vector(lp->spec->argv),
-                    .envp = env_vector(lp->spec->env), .go_fd = -1};
+    child_args a = {.l = l,
+                    .lp = lp,
+                    .argv = argv_vector(lp->spec->argv),
+                    .envp = env_vector(lp->spec->env),
+                    .go_fd = -1};
     pid_t pid;
     int pidfd, err_rd;
     int rc = spawn(&a, &lim, &pid, &pidfd, &err_rd, err, errlen);
@@ -461,9 +468,9 @@ struct launch_warm {
     const launcher *l; /* borrowed; the runtime that started it */
     pid_t pid;
     int pidfd;
-    int go_fd;      /* write end: the command, then closed */
-    int err_rd;     /* read end of the error pipe */
-    int stdio[3];   /* our ends: the program's stdin (write), stdout and stderr (read) */
+    int go_fd;        /* write end: the command, then closed */
+    int err_rd;       /* read end of the error pipe */
+    int stdio[3];     /* our ends: the program's stdin (write), stdout and stderr (read) */
     char *cgroup_rel; /* owned */
 };
 
@@ -486,7 +493,10 @@ int launch_warm_start(const launcher *l, const launch_params *lp, launch_warm **
     if (spawn(&a, NULL, &pid, &pidfd, &err_rd, err, errlen) < 0)
         return -1;
     launch_warm *w = xmalloc(sizeof *w);
-    *w = (launch_warm){.l = l, .pid = pid, .pidfd = pidfd, .go_fd = steal_fd(&go[1]),
+    *w = (launch_warm){.l = l,
+                       .pid = pid,
+                       .pidfd = pidfd,
+                       .go_fd = steal_fd(&go[1]),
                        .err_rd = err_rd,
                        .stdio = {steal_fd(&in[1]), steal_fd(&out_[0]), steal_fd(&er[0])},
                        .cgroup_rel = xstrdup(lp->cgroup_rel)};
