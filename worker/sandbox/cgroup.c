@@ -24,24 +24,36 @@
 
 static const char *const v1_controllers[CGROUP_V1_N] = {"memory", "pids", "cpu", "cpuacct"};
 
-void cgroup_host_probe(cgroup_host *h)
+/* fn(e, arg) for each cgroup (v1) and cgroup2 mount of this process, in mount order. */
+static void each_cgroup_mount(void (*fn)(const struct mntent *e, void *arg), void *arg)
 {
-    *h = (cgroup_host){0};
-    struct statfs s;
-    h->v2 = statfs(CGROUP_ROOT, &s) == 0 && s.f_type == CGROUP2_SUPER_MAGIC;
-    if (h->v2)
-        return;
-    /* v1: each controller's hierarchy is the first cgroup mount that has it as an option */
     FILE *f = setmntent("/proc/self/mounts", "re");
     if (!f)
         return;
     struct mntent m, *e;
     char buf[4096];
     while ((e = getmntent_r(f, &m, buf, sizeof buf)))
-        for (size_t i = 0; i < CGROUP_V1_N; i++)
-            if (!h->v1[i] && strcmp(e->mnt_type, "cgroup") == 0 && hasmntopt(e, v1_controllers[i]))
-                h->v1[i] = xstrdup(e->mnt_dir);
+        if (strcmp(e->mnt_type, "cgroup") == 0 || strcmp(e->mnt_type, "cgroup2") == 0)
+            fn(e, arg);
     endmntent(f);
+}
+
+/* v1: each controller's hierarchy is the first cgroup mount that has it as an option. */
+static void note_v1_mount(const struct mntent *e, void *arg)
+{
+    cgroup_host *h = arg;
+    for (size_t i = 0; i < CGROUP_V1_N; i++)
+        if (!h->v1[i] && strcmp(e->mnt_type, "cgroup") == 0 && hasmntopt(e, v1_controllers[i]))
+            h->v1[i] = xstrdup(e->mnt_dir);
+}
+
+void cgroup_host_probe(cgroup_host *h)
+{
+    *h = (cgroup_host){0};
+    struct statfs s;
+    h->v2 = statfs(CGROUP_ROOT, &s) == 0 && s.f_type == CGROUP2_SUPER_MAGIC;
+    if (!h->v2)
+        each_cgroup_mount(note_v1_mount, h);
 }
 
 void cgroup_host_clear(cgroup_host *h)
@@ -169,18 +181,24 @@ void cgroup_remove(const char *dir)
     }
 }
 
-static void remove_in(const char *root, const char *parent,
-                      bool (*match)(const char *name, const void *arg), const void *arg)
+/* What cgroup_remove_matching removes, in each hierarchy. */
+typedef struct removal {
+    const char *parent;
+    bool (*match)(const char *name, const void *arg);
+    const void *arg;
+} removal;
+
+static void remove_in(const char *root, const removal *r)
 {
     char dir[PATH_MAX];
-    if (snprintf(dir, sizeof dir, "%s/%s", root, parent) >= (int)sizeof dir)
+    if (snprintf(dir, sizeof dir, "%s/%s", root, r->parent) >= (int)sizeof dir)
         return;
     DIR *d = opendir(dir);
     if (!d)
         return;
     struct dirent *e;
     while ((e = readdir(d)))
-        if (e->d_type == DT_DIR && e->d_name[0] != '.' && match(e->d_name, arg)) {
+        if (e->d_type == DT_DIR && e->d_name[0] != '.' && r->match(e->d_name, r->arg)) {
             char child[PATH_MAX];
             if (snprintf(child, sizeof child, "%s/%s", dir, e->d_name) < (int)sizeof child)
                 cgroup_remove(child);
@@ -188,21 +206,17 @@ static void remove_in(const char *root, const char *parent,
     closedir(d);
 }
 
+static void remove_in_mount(const struct mntent *e, void *arg)
+{
+    remove_in(e->mnt_dir, arg);
+}
+
 void cgroup_remove_matching(const cgroup_host *h, const char *parent,
                             bool (*match)(const char *name, const void *arg), const void *arg)
 {
-    if (h->v2) {
-        remove_in(CGROUP_ROOT, parent, match, arg);
-        return;
-    }
-    /* v1: every hierarchy mounted under /sys/fs/cgroup, and the hybrid's cgroup2. */
-    FILE *f = setmntent("/proc/self/mounts", "re");
-    if (!f)
-        return;
-    struct mntent m, *e;
-    char buf[4096];
-    while ((e = getmntent_r(f, &m, buf, sizeof buf)))
-        if (strcmp(e->mnt_type, "cgroup") == 0 || strcmp(e->mnt_type, "cgroup2") == 0)
-            remove_in(e->mnt_dir, parent, match, arg);
-    endmntent(f);
+    removal r = {.parent = parent, .match = match, .arg = arg};
+    if (h->v2)
+        remove_in(CGROUP_ROOT, &r);
+    else /* v1: every hierarchy mounted under /sys/fs/cgroup, and the hybrid's cgroup2 */
+        each_cgroup_mount(remove_in_mount, &r);
 }
