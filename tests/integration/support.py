@@ -232,7 +232,7 @@ class DockerSandbox(CliSandbox):
     wait = 90
 
     def __init__(self, **env):
-        super().__init__(EXECUTOR="docker", DOCKER_RUNTIME="runc", **env)
+        super().__init__(**{"EXECUTOR": "docker", "DOCKER_RUNTIME": "runc", **env})
 
     def leftovers(self, worker=None):
         worker = worker or self.worker
