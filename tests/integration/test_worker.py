@@ -251,6 +251,7 @@ def test_corrupt_request_ends_as_failure(redis, api, start_worker):
 
 def test_killed_worker_process_job_is_requeued(redis, api, start_worker):
     w = start_worker(WORKER_CONCURRENCY=1)
+    w.child_deaths_expected = True
     tid = api.submit(sleeper(3, "survived"))
     wid = wait_until(lambda: holder(redis, tid), timeout=60, what="the job to run")
     pid = wait_until(lambda: worker_process(w, wid), what="the worker process")
@@ -328,6 +329,7 @@ def test_presumed_dead_worker_loses_its_lease(redis, api, start_worker):
 
 def test_job_that_kills_its_worker_fails_after_max_attempts(redis, api, start_worker):
     w = start_worker(WORKER_CONCURRENCY=1, TASK_MAX_ATTEMPTS=3)
+    w.child_deaths_expected = True
     tid = api.submit(sleeper(30))
     kills = 0
     while True:
@@ -396,6 +398,7 @@ def test_second_supervisor_with_same_id_refuses(start_worker):
     a = start_worker()
     wait_until(lambda: len(children(a.proc.pid)) == 2, what="the first supervisor")
     b = start_worker(WORKER_ID=a.id, STATE_DIR=a.env["STATE_DIR"])
+    b.proc.expected_exit = {1}
     assert exited(b, 10) == 1
     assert "already running" in b.proc.output()
     assert a.proc.alive()
@@ -424,6 +427,7 @@ def test_redis_restart_under_running_worker(workdir):
         assert w.proc.alive()
         assert w.stop() == 0
         api.stop()
+        harness.check_clean(api, w)
         wait_until(lambda: not our_processes(r), timeout=15, what="worker processes to exit")
         assert processing(r) == {}
     finally:
