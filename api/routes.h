@@ -7,15 +7,15 @@
  *
  * API:
  *   routes_handle(req, loop)  evhttp's generic callback; every request ends in exactly one reply.
- *   routes_cmd_up(rc, loop)   rconn on_up of the command connection (loads the enqueue script). */
+ *   routes_cmd_up(rc, loop)   aconn on_up of the command connection (loads the enqueue script). */
 #ifndef CR_API_ROUTES_H
 #define CR_API_ROUTES_H
 
 #include <event2/http.h>
 
-#include "api/redis_conn.h"
+#include "api/redis_async.h"
 
 void routes_handle(struct evhttp_request *req, void *loop);
-void routes_cmd_up(rconn *rc, void *loop);
+void routes_cmd_up(aconn *rc, void *loop);
 
 #endif

@@ -65,6 +65,9 @@ static const option options[] = {
     INT("HEARTBEAT_INTERVAL", heartbeat_interval, CFG_DEFAULT_HEARTBEAT_INTERVAL, 1, 3600),
     INT("WORKER_SHUTDOWN_GRACE", worker_shutdown_grace, CFG_DEFAULT_WORKER_SHUTDOWN_GRACE, 0,
         86400),
+    INT("MAX_JOB_SECONDS", max_job_seconds, CFG_DEFAULT_MAX_JOB_SECONDS, 1, 7 * 86400),
+    INT("REDIS_TIMEOUT", redis_timeout, CFG_DEFAULT_REDIS_TIMEOUT, 1, 300),
+    INT("ORPHAN_SCAN_INTERVAL", orphan_scan_interval, CFG_DEFAULT_ORPHAN_SCAN_INTERVAL, 1, 86400),
 };
 
 static int set_option(cfg *c, const option *o, const char *text, char *err, size_t errlen)
@@ -157,6 +160,7 @@ int cfg_load(cfg *c, char *err, size_t errlen)
         if (v && set_option(c, o, v, err, errlen) < 0)
             goto fail;
     }
+    c->worker_id_given = c->worker_id != NULL;
     if (!c->worker_id) {
         char host[256] = "localhost";
         gethostname(host, sizeof host - 1);

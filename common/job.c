@@ -191,7 +191,20 @@ static int parse_object(const json_t *o, const lang_table *langs, const cfg *c, 
     if (parse_args(o, r, err, errlen) < 0 || parse_files(o, r->lang, r, err, errlen) < 0 ||
         parse_tests(o, r, err, errlen) < 0)
         return -1;
+    long worst = job_request_worst_seconds(r);
+    if (worst > c->max_job_seconds)
+        return set_error(err, errlen,
+                         "this job could run for %ld s (compile %d s + %zu run(s) x %d s), over "
+                         "MAX_JOB_SECONDS (%d): lower 'timeout' or send fewer tests",
+                         worst, r->lang->compile_argv ? r->lang->compile.timeout : 0,
+                         r->ntests ? r->ntests : 1, r->timeout, c->max_job_seconds);
     return 0;
+}
+
+long job_request_worst_seconds(const job_request *r)
+{
+    long compile = r->lang->compile_argv ? r->lang->compile.timeout : 0;
+    return compile + (long)(r->ntests ? r->ntests : 1) * r->timeout;
 }
 
 int job_request_parse(const char *body, size_t len, const lang_table *langs, const cfg *c,

@@ -7,7 +7,9 @@
  *       Resolves the language alias, applies default limits, decodes base64 code/stdin/files.
  *   job_request_to_json(&r)  the canonical request stored in Redis (caller owns the string);
  *       job_request_parse of it gives back the same request.
- *   job_request_free(&r)     frees what parse set; safe on a zeroed struct. */
+ *   job_request_free(&r)     frees what parse set; safe on a zeroed struct.
+ *   job_request_worst_seconds(&r)  the longest the job's steps may run in all: the compile
+ *       step's timeout plus each run's; parse refuses a request over MAX_JOB_SECONDS. */
 #ifndef CR_JOB_H
 #define CR_JOB_H
 
@@ -60,5 +62,6 @@ int job_request_parse(const char *body, size_t len, const lang_table *langs, con
                       job_request *r, char *err, size_t errlen);
 char *job_request_to_json(const job_request *r);
 void job_request_free(job_request *r);
+long job_request_worst_seconds(const job_request *r);
 
 #endif

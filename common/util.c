@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static void oom(void)
@@ -121,6 +123,43 @@ bool const_time_eq(const char *a, size_t alen, const char *b, size_t blen)
     for (size_t i = 0; i < blen; i++)
         diff |= (unsigned char)(b[i] ^ (i < alen ? a[i] : 0));
     return diff == 0;
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+    cleanup_free char *p = xstrdup(path);
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == '\0') {
+            char saved = *s;
+            *s = '\0';
+            if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -1;
+            *s = saved;
+            if (!saved)
+                return 0;
+        }
+    }
+}
+
+void random_hex(char *out, size_t nbytes)
+{
+    unsigned char b[64];
+    if (nbytes > sizeof b)
+        abort();
+    size_t got = 0;
+    while (got < nbytes) {
+        ssize_t n = getrandom(b + got, nbytes - got, 0);
+        if (n < 0 && errno != EINTR)
+            abort(); /* getrandom cannot fail on a sane kernel */
+        if (n > 0)
+            got += (size_t)n;
+    }
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < nbytes; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * nbytes] = '\0';
 }
 
 int set_error(char *err, size_t errlen, const char *fmt, ...)

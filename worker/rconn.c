@@ -1,8 +1,11 @@
 /* A synchronous Redis connection that is replaced, never reused, after an error, and reconnects
- * with backoff (0.1 s doubling to 2 s). */
+ * with backoff (0.1 s doubling to 2 s). Only a master is kept: ROLE is checked at connect, and
+ * READONLY, MASTERDOWN or LOADING replies drop the connection like an I/O error. */
 #include "rconn.h"
 
 #include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -69,6 +72,35 @@ static int setup_ok(rconn *rc, redisReply *r, const char *what)
     return -1;
 }
 
+/* ROLE: only a master takes our writes. A replica (an old master after a failover, or an address
+ * that does not point at the master yet) is a failed attempt, retried with backoff. */
+static int check_master(rconn *rc)
+{
+    redisReply *r = redisCommand(rc->ctx, "ROLE");
+    bool master = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                  r->element[0]->type == REDIS_REPLY_STRING &&
+                  strcmp(r->element[0]->str, "master") == 0;
+    if (master) {
+        freeReplyObject(r);
+        return 0;
+    }
+    if (rc->failures++ % 20 == 0)
+        log_warn("redis at %s:%d is not a master (%s); retrying", rc->c->redis_host,
+                 rc->c->redis_port,
+                 !r                              ? rc->ctx->errstr
+                 : r->type == REDIS_REPLY_ERROR  ? r->str
+                 : r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                         r->element[0]->type == REDIS_REPLY_STRING
+                     ? r->element[0]->str
+                     : "unexpected ROLE reply");
+    if (r)
+        freeReplyObject(r);
+    redisFree(rc->ctx);
+    rc->ctx = NULL;
+    drop(rc, "not a master");
+    return -1;
+}
+
 int rconn_ensure(rconn *rc)
 {
     if (rc->ctx)
@@ -99,7 +131,9 @@ int rconn_ensure(rconn *rc)
         drop(rc, "SELECT failed");
         return -1;
     }
-    if (rc->failures)
+    if (check_master(rc) < 0)
+        return -1;
+    if (rc->epoch > 0)
         log_info("connected to redis at %s:%d again", rc->c->redis_host, rc->c->redis_port);
     rc->failures = 0;
     rc->backoff_ms = 0;
@@ -120,14 +154,37 @@ void rconn_wait(rconn *rc, volatile sig_atomic_t *stop)
     }
 }
 
-/* The reply of the last command, or NULL with the connection dropped on an I/O error. */
+bool rconn_fault_reply(const redisReply *r)
+{
+    static const char *const faults[] = {"READONLY", "MASTERDOWN", "LOADING"};
+    if (!r || r->type != REDIS_REPLY_ERROR)
+        return false;
+    for (size_t i = 0; i < sizeof faults / sizeof *faults; i++) {
+        size_t n = strlen(faults[i]);
+        if (r->len >= n && strncmp(r->str, faults[i], n) == 0 &&
+            (r->str[n] == ' ' || r->str[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+/* The reply of the last command, or NULL with the connection dropped on an I/O error or on an
+ * error reply that says this server cannot serve us (rconn_fault_reply). */
 static redisReply *checked(rconn *rc, void *reply)
 {
     if (!reply) {
         drop(rc, rc->ctx->errstr[0] ? rc->ctx->errstr : "no reply");
         return NULL;
     }
-    return reply;
+    redisReply *r = reply;
+    if (rconn_fault_reply(r)) {
+        char why[128];
+        snprintf(why, sizeof why, "%s", r->str);
+        freeReplyObject(r);
+        drop(rc, why);
+        return NULL;
+    }
+    return r;
 }
 
 redisReply *rconn_command(rconn *rc, const char *fmt, ...)

@@ -5,19 +5,24 @@
  * API:
  *   rconn_create(cfg, timeout_ms)   no connection yet; timeout_ms bounds connect and each reply
  *   rconn_free(rc)                  accepts NULL
- *   rconn_ensure(rc)                0 when connected (connecting now if the backoff allows), else
- * -1 rconn_wait(rc, stop)            sleep until the next connection attempt is allowed, in short
+ *   rconn_ensure(rc)                0 when connected to a master (connecting now if the backoff
+ *                                   allows: AUTH, SELECT, then ROLE must say master), else -1
+ *   rconn_wait(rc, stop)            sleep until the next connection attempt is allowed, in short
  *                                   steps, returning early when *stop becomes non-zero
  *   rconn_command(rc, fmt, ...)     redisCommand: the reply (caller frees with freeReplyObject), or
  *                                   NULL when not connected or the connection broke. A Redis error
- *                                   reply is returned as REDIS_REPLY_ERROR, not NULL.
+ *                                   reply is returned as REDIS_REPLY_ERROR, not NULL, except the
+ *                                   ones rconn_fault_reply names: they drop the connection (NULL).
  *   rconn_commandv(rc, argc, argv, lens)   the same with an argument vector (binary safe).
- *   rconn_epoch(rc)                 counts successful connections: a change means "reconnected". */
+ *   rconn_epoch(rc)                 counts successful connections: a change means "reconnected".
+ *   rconn_fault_reply(r)            true for the error replies of a server that cannot serve us
+ *                                   now: READONLY (a replica), MASTERDOWN, LOADING. */
 #ifndef CR_RCONN_H
 #define CR_RCONN_H
 
 #include <hiredis/hiredis.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "../common/config.h"
@@ -31,5 +36,6 @@ void rconn_wait(rconn *rc, volatile sig_atomic_t *stop);
 redisReply *rconn_command(rconn *rc, const char *fmt, ...);
 redisReply *rconn_commandv(rconn *rc, int argc, const char **argv, const size_t *lens);
 unsigned rconn_epoch(const rconn *rc);
+bool rconn_fault_reply(const redisReply *r);
 
 #endif
