@@ -330,11 +330,16 @@ class Worker(Program):
         self.proc = None
         self.procs = []
         self.child_deaths_expected = False  # the test kills worker processes itself
+        # One log per Worker (its restarts append to it), even for two with one WORKER_ID.
+        self.log_path = os.path.join(workdir, f"worker-{self.id}.log")
+        k = 1
+        while os.path.exists(self.log_path):
+            k += 1
+            self.log_path = os.path.join(workdir, f"worker-{self.id}-{k}.log")
         self.start()
 
     def start(self):
-        log = os.path.join(self.workdir, f"worker-{self.id}.log")
-        self.proc = Process([os.path.join(BUILD_DIR, "worker")], self.env, log)
+        self.proc = Process([os.path.join(BUILD_DIR, "worker")], self.env, self.log_path)
         self.procs.append(self.proc)
 
     def stop(self, sig=signal.SIGTERM, timeout=60):
@@ -356,4 +361,7 @@ def make_workdir():
 
 
 def remove_workdir(d):
+    if os.environ.get("CR_KEEP_WORKDIR"):  # debugging: keep the logs
+        print(f"kept {d}")
+        return
     shutil.rmtree(d, ignore_errors=True)
