@@ -1,4 +1,4 @@
-/* The HTTP routes: matching, authentication, query parsing and the four handlers. */
+/* The HTTP routes: matching, authentication, query parsing and the handlers. */
 #include "routes.h"
 
 #include <event2/buffer.h>
@@ -7,6 +7,7 @@
 
 #include "api/http_reply.h"
 #include "api/longpoll.h"
+#include "api/openapi_doc.h"
 #include "api/request.h"
 #include "api/route_parse.h"
 #include "common/job.h"
@@ -248,6 +249,22 @@ static void languages(req_ctx *x)
     request_reply(x, 200, lang_table_to_json(x->loop->langs));
 }
 
+/* ---- GET /openapi.json ---- */
+
+/* The document built into the binary (api/openapi.json), parsed per request: it is rarely asked
+ * for, and a fresh object keeps the loops from sharing one. */
+static void openapi(req_ctx *x)
+{
+    json_error_t e;
+    json_t *doc = json_loadb((const char *)openapi_doc, openapi_doc_len, 0, &e);
+    if (!doc) { /* CMake checks the file at build time; this would be a build fault */
+        log_error("embedded openapi.json: %s", e.text);
+        request_error(x, 500, "the OpenAPI document is unreadable");
+        return;
+    }
+    request_reply(x, 200, doc);
+}
+
 /* ---- routing ---- */
 
 void routes_handle(struct evhttp_request *req, void *arg)
@@ -264,7 +281,8 @@ void routes_handle(struct evhttp_request *req, void *arg)
         request_error(x, 404, "no such route");
         return;
     }
-    if (r != R_HEALTH && !authorized(loop->cfg, req)) {
+    /* /health (probes) and /openapi.json (the API's public description) need no key */
+    if (r != R_HEALTH && r != R_OPENAPI && !authorized(loop->cfg, req)) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
         request_error(x, 401, "missing or invalid API key (Authorization: Bearer <key>)");
         return;
@@ -287,6 +305,7 @@ void routes_handle(struct evhttp_request *req, void *arg)
     case R_RESULTS: results(x, id); return;
     case R_LANGUAGES: languages(x); return;
     case R_HEALTH: health(x); return;
+    case R_OPENAPI: openapi(x); return;
     case R_NONE: break;
     }
 }

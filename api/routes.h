@@ -3,7 +3,9 @@
  *   GET  /results/{id}[?wait=S]  the task's state, long-polled up to S seconds
  *   GET  /languages           the language table
  *   GET  /health              200 when Redis answers PING, else 503
- * Unknown paths 404, wrong methods 405 with Allow, bad or missing API key 401.
+ *   GET  /openapi.json        the OpenAPI 3.1 document (api/openapi.json, built in)
+ * Unknown paths 404, wrong methods 405 with Allow, bad or missing API key 401 (all but /health
+ * and /openapi.json).
  *
  * API:
  *   routes_handle(req, loop)  evhttp's generic callback; every request ends in exactly one reply.

@@ -7,8 +7,13 @@ PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev valgrind
   libhiredis-dev libevent-dev libjansson-dev libcurl4-openssl-dev uuid-dev libseccomp-dev
   redis-server runc runsc debootstrap jq curl ca-certificates openssl
-  python3 python3-pytest
+  python3 python3-pytest python3-jsonschema systemd
 )
+# Tools the tests take whichever way the machine has them: Node.js and npm (the npm packages of
+# tests/npm: schemas and validators) and kubectl (renders deploy/k8s). Debian's packages when
+# missing; a newer one installed some other way is used as it is.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
+command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
