@@ -215,8 +215,9 @@ static int parse_tests(const json_t *o, job_request *r, char *err, size_t errlen
 }
 
 static const char *const known_fields[] = {
-    "language", "code",  "stdin", "args",  "timeout",          "memory_mb",
-    "base64",   "files", "tests", "compiler_options", "run_options", NULL};
+    "language",    "code",   "stdin", "args",  "timeout",
+    "memory_mb",   "base64", "files", "tests", "compiler_options",
+    "run_options", NULL};
 
 static int parse_object(const json_t *o, const lang_table *langs, const cfg *c, job_request *r,
                         char *err, size_t errlen)

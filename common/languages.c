@@ -222,13 +222,17 @@ static int parse_language(const json_t *o, const cfg *c, language *l, char *err,
     if ((options && !json_is_object(options)) ||
         parse_options(json_object_get(options, "compile"), &l->compile_options) < 0 ||
         parse_options(json_object_get(options, "run"), &l->run_options) < 0)
-        return set_error(err, errlen, "%s: options must be {\"compile\": [...], \"run\": [...]} "
-                         "of extended regular expressions and [flag, value] pairs of them", id);
+        return set_error(err, errlen,
+                         "%s: options must be {\"compile\": [...], \"run\": [...]} "
+                         "of extended regular expressions and [flag, value] pairs of them",
+                         id);
     if (slots(l->compile_argv) > 1 || slots(l->run_argv) > 1 ||
         (l->compile_options.n && slots(l->compile_argv) != 1) ||
         (l->run_options.n && slots(l->run_argv) != 1))
-        return set_error(err, errlen, "%s: a step with options needs one \"%s\" in its argv (and "
-                         "no step more than one)", id, LANG_OPTIONS_SLOT);
+        return set_error(err, errlen,
+                         "%s: a step with options needs one \"%s\" in its argv (and "
+                         "no step more than one)",
+                         id, LANG_OPTIONS_SLOT);
     json_t *limits = json_object_get(o, "limits");
     if (parse_limits(json_object_get(limits, "run"), c, &l->run) < 0 ||
         parse_limits(json_object_get(limits, "compile"), c, &l->compile) < 0)
@@ -330,11 +334,10 @@ static bool matches(const regex_t *re, const char *s)
     return regexec(re, s, 0, NULL, 0) == 0;
 }
 
-int lang_options_check(const lang_options *o, char *const *opts, size_t n, char *err,
-                       size_t errlen)
+int lang_options_check(const lang_options *o, char *const *opts, size_t n, char *err, size_t errlen)
 {
     for (size_t i = 0; i < n;) {
-        size_t took = 0;    /* elements the first rule that fits takes: 1 or 2 */
+        size_t took = 0;        /* elements the first rule that fits takes: 1 or 2 */
         bool flag_seen = false; /* some pair rule names this flag */
         for (size_t r = 0; r < o->n && !took; r++) {
             const lang_option_rule *rule = &o->rules[r];

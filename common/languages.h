@@ -71,9 +71,8 @@ typedef struct language {
                              * NULL for other languages. */
     lang_limits compile;    /* limits of the compile step */
     lang_limits run;        /* limits of each run step */
-    lang_options compile_options; /* what compiler_options may hold (needs the slot in
-                                   * compile_argv) */
-    lang_options run_options;     /* what run_options may hold (needs the slot in run_argv) */
+    lang_options compile_options; /* what compiler_options may hold (slot in compile_argv) */
+    lang_options run_options;     /* what run_options may hold (slot in run_argv) */
 } language;
 
 typedef struct lang_table {

@@ -159,16 +159,16 @@ static bool valid_name(token t)
 
 /* The scan's state: where it is in the source and what it found so far. */
 typedef struct scan_state {
-    int depth;           /* brace depth */
-    bool pending_public; /* depth 0: "public" read, its declaration not yet */
-    bool public_seen;    /* a public top-level type was declared (the first one counts) */
-    token decl;          /* depth 0: the type just declared, its body not yet open */
-    token body;          /* depth >= 1: the top-level type whose body this is (TOK_END: none) */
-    bool member_static;  /* depth 1: the member being read so far is static */
-    token prev, prev2;   /* the two tokens before the current one */
-    token first_main;    /* the first top-level type declaring main */
+    int depth;            /* brace depth */
+    bool pending_public;  /* depth 0: "public" read, its declaration not yet */
+    bool public_seen;     /* a public top-level type was declared (the first one counts) */
+    token decl;           /* depth 0: the type just declared, its body not yet open */
+    token body;           /* depth >= 1: the top-level type whose body this is (TOK_END: none) */
+    bool member_static;   /* depth 1: the member being read so far is static */
+    token prev, prev2;    /* the two tokens before the current one */
+    token first_main;     /* the first top-level type declaring main */
     token preferred_main; /* the type named as preferred, when it declares main */
-    bool public_main;    /* the public type declares main */
+    bool public_main;     /* the public type declares main */
 } scan_state;
 
 /* A top-level type declaration at depth 0 (after its keyword): read its name. */
@@ -213,8 +213,12 @@ void main_class_scan(const char *code, size_t len, const char *preferred, main_c
     memset(info, 0, sizeof *info);
     scanner sc = {.s = code, .len = len};
     const token none = {.kind = TOK_END, .text = "", .len = 0};
-    scan_state st = {.decl = none, .body = none, .prev = none, .prev2 = none,
-                     .first_main = none, .preferred_main = none};
+    scan_state st = {.decl = none,
+                     .body = none,
+                     .prev = none,
+                     .prev2 = none,
+                     .first_main = none,
+                     .preferred_main = none};
     token t = next_token(&sc);
     while (t.kind != TOK_END) {
         if (st.depth == 0) {

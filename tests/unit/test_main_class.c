@@ -1,5 +1,5 @@
 /* Unit tests for worker/main_class: finding the public top-level class of a Java source and the
- * top-level class that declares main, and the per-job language copy (file name and argv renamed). */
+ * top-level class that declares main, and the per-job language copy (file and argv renamed). */
 #include <stdlib.h>
 
 #include "check.h"
