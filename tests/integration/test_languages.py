@@ -763,7 +763,8 @@ def test_byte_order_mark_in_extra_java_file_and_base64(sandbox):
 # (language, code, options, expected output): options taking effect in the sandbox.
 OPTIONS = [
     ("c", '#include <stdio.h>\nint main(void) { printf("%s %d\\n", GREETING, N * 2); }\n',
-     {"compiler_options": ["-DGREETING=\"hi there\"", "-DN=21", "-O3"]}, "hi there 42\n"),
+     {"compiler_options": ["-DGREETING=\"hi there\"", "-DN=21", "-O3", "-lquadmath"]},
+     "hi there 42\n"),
     ("cpp", "#include <iostream>\nint main() { std::cout << __cplusplus << '\\n'; }\n", {},
      "202002\n"),
     ("cpp", "#include <iostream>\nint main() { std::cout << __cplusplus << '\\n'; }\n",
