@@ -7,7 +7,9 @@
  * "summary" {passed, total}; the top-level fields then describe the first test that did not
  * pass (or the last one), verdict is "accepted" when all passed, time_ms and memory_kb are the
  * maxima and wall_ms the sum over the tests.
- * A Java submission whose public class is not Main runs under its own name (main_class.h).
+ * A Java submission is written under its public class's name and runs the top-level class that
+ * declares main (main_class.h). The request's compiler_options and run_options, checked against
+ * the language's allow-lists when the request was parsed, go in the slot of the step's argv.
  * The sandbox outlives the result: the worker writes the answer first and tears down after. */
 #include "job_runner.h"
 
@@ -211,14 +213,17 @@ static exec_limits limits_of(const lang_limits *l, const cfg *c)
                          .output_limit = (size_t)c->output_limit_bytes};
 }
 
-/* run_argv followed by the request's arguments (vector owned by the caller, strings borrowed). */
+/* run_argv with the request's run_options in its slot, followed by the request's arguments
+ * (vector owned by the caller, strings borrowed). */
 static char **run_argv(const language *lang, const job_request *req)
 {
+    cleanup_free char **base = lang_argv_expand(lang->run_argv, req->run_options,
+                                                req->nrun_options);
     size_t n = 0;
-    while (lang->run_argv[n])
+    while (base[n])
         n++;
     char **v = xcalloc(n + req->nargs + 1, sizeof *v);
-    memcpy(v, lang->run_argv, n * sizeof *v);
+    memcpy(v, base, n * sizeof *v);
     for (size_t i = 0; i < req->nargs; i++)
         v[n + i] = req->args[i];
     return v;
@@ -297,7 +302,9 @@ static int run_job(const executor *ex, sandbox *sb, const cfg *c, const language
     if (lang->compile_argv) {
         exec_limits lim = limits_of(&lang->compile, c);
         lim.timeout_ms = capped_timeout_ms(lim.timeout_ms, deadline_ms);
-        if (ex->run(sb, lang->compile_argv, NULL, 0, &lim, &o->compile, err, errlen) < 0)
+        cleanup_free char **argv = lang_argv_expand(lang->compile_argv, req->compiler_options,
+                                                    req->ncompiler_options);
+        if (ex->run(sb, argv, NULL, 0, &lim, &o->compile, err, errlen) < 0)
             return -1;
         o->compiled = true;
         if (step_verdict(&o->compile) != VERDICT_OK)
