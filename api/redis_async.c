@@ -1,6 +1,7 @@
-/* A self-healing asynchronous Redis connection to a master: connect, handshake (AUTH, SELECT,
- * ROLE), and reconnect from a timer with exponential backoff whenever the connection fails,
- * drops, turns out not to be a master, or is reset by its owner. */
+/* A self-healing asynchronous Redis connection: find the server (REDIS_URL's, the master the
+ * sentinels name, or a sentinel itself), connect, handshake (AUTH, SELECT, ROLE), and reconnect
+ * from a timer with exponential backoff whenever the connection fails, drops, turns out to be
+ * the wrong role, or is reset by its owner. */
 #include "redis_async.h"
 
 #include <hiredis/adapters/libevent.h>
@@ -8,33 +9,41 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/redis_target.h"
 #include "common/util.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 
-/* Life: DOWN (retry timer armed) -> CONNECTING (ac set, handshake in flight) -> UP -> DOWN ...
- * The hiredis context is freed by hiredis itself after a failed connect or a disconnect; we free
- * it only from the connect timeout, aconn_reset and aconn_free, never inside its callbacks. */
+/* Life: DOWN (retry timer armed) -> [DISCOVERING (sac asks a sentinel where the master is)] ->
+ * CONNECTING (ac set, handshake in flight) -> UP -> DOWN ...
+ * hiredis frees a context itself after a failed connect or a disconnect; we free one only from
+ * the timeout, aconn_reset and aconn_free, never inside its callbacks. */
 enum state {
-    ST_DOWN,       /* no context; the retry timer is armed */
-    ST_CONNECTING, /* context exists, TCP connect or handshake in progress */
-    ST_UP,         /* handshake done, commands accepted */
-    ST_CLOSING,    /* a free of the context is in progress: callbacks must not reconnect */
+    ST_DOWN,        /* no context; the retry timer is armed */
+    ST_DISCOVERING, /* sac asks a sentinel for the master's address */
+    ST_CONNECTING,  /* ac exists, TCP connect or handshake in progress */
+    ST_UP,          /* handshake done, commands accepted */
+    ST_CLOSING,     /* a free of the context is in progress: callbacks must not reconnect */
 };
 
 struct aconn {
     struct event_base *base;   /* borrowed */
     const cfg *cfg;            /* borrowed */
-    char *name;                /* owned; "command" or "subscriber", for logs */
+    char *name;                /* owned; "command", "subscriber" or "sentinel", for logs */
+    enum aconn_kind kind;      /* a master or a sentinel */
     redisAsyncContext *ac;     /* current context or NULL; owned by hiredis once connected */
+    redisAsyncContext *sac;    /* DISCOVERING: the sentinel asked, or NULL */
     enum state state;
+    char host[256];            /* the server of the current attempt */
+    int port;
+    size_t sentinel;           /* the sentinel to ask (or connect to) next */
     int backoff_ms;            /* delay before the next attempt */
     bool handshake_failed;     /* AUTH, SELECT or ROLE failed on this context */
     bool was_up;               /* reached UP at least once (for logging recovery) */
     int failures;              /* failed attempts since the last UP; only the first is a warning */
     struct event *retry;       /* owned; reconnect timer */
-    struct event *timeout;     /* owned; connect timeout */
+    struct event *timeout;     /* owned; discovery and connect timeout */
     struct event *fault;       /* owned; deferred reset after a fault reply */
     char fault_why[160];       /* why the deferred reset happens */
     aconn_event_fn *on_up, *on_down;
@@ -71,37 +80,60 @@ static void schedule_retry(aconn *conn)
         conn->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : conn->backoff_ms * 2;
 }
 
+/* This sentinel did not help: the next attempt asks the next one. */
+static void next_sentinel(aconn *conn)
+{
+    if (conn->cfg->n_sentinels)
+        conn->sentinel = (conn->sentinel + 1) % conn->cfg->n_sentinels;
+}
+
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     start_connect(arg);
 }
 
-/* Free the current context from outside its callbacks: pending callbacks run with NULL replies.
- * Returns whether the connection was up. */
+/* Free a context from outside its callbacks: its pending callbacks run with NULL replies. */
+static void free_context(aconn *conn, redisAsyncContext *ac)
+{
+    enum state was = conn->state;
+    conn->state = ST_CLOSING; /* callbacks run by the free below must not reschedule */
+    redisAsyncFree(ac);
+    conn->state = was;
+}
+
+/* Give the current contexts up from outside their callbacks. Returns whether it was up. */
 static bool drop_context(aconn *conn)
 {
     bool was = conn->state == ST_UP;
-    redisAsyncContext *ac = conn->ac;
-    conn->ac = NULL;
+    redisAsyncContext *ac = conn->ac, *sac = conn->sac;
+    conn->ac = conn->sac = NULL;
     evtimer_del(conn->fault);
-    if (ac) {
-        conn->state = ST_CLOSING; /* callbacks run by the free below must not reschedule */
-        redisAsyncFree(ac);
-    }
+    if (ac)
+        free_context(conn, ac);
+    if (sac)
+        free_context(conn, sac);
     conn->state = ST_DOWN;
     return was;
 }
 
-/* Connect took too long (a host that drops packets): give this context up. */
+/* Discovery or connect took too long (a host that drops packets): give this attempt up. */
 static void timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     aconn *conn = arg;
-    if (conn->state != ST_CONNECTING || !conn->ac)
+    if (conn->state == ST_DISCOVERING) {
+        log_attempt(conn, "redis %s connection: sentinel %s:%d did not answer in time",
+                    conn->name, conn->host, conn->port);
+        next_sentinel(conn);
+    } else if (conn->state == ST_CONNECTING) {
+        log_attempt(conn, "redis %s connection: connect to %s:%d timed out", conn->name,
+                    conn->host, conn->port);
+        if (conn->kind == ACONN_SENTINEL || conn->cfg->n_sentinels)
+            next_sentinel(conn);
+    } else {
         return;
-    log_attempt(conn, "redis %s connection: connect to %s:%d timed out", conn->name,
-                conn->cfg->redis_host, conn->cfg->redis_port);
+    }
     drop_context(conn);
     schedule_retry(conn);
 }
@@ -133,6 +165,8 @@ void aconn_reset_soon(aconn *conn, const char *why)
     evtimer_add(conn->fault, &now);
 }
 
+/* ---- the connection to the server ---- */
+
 static void connect_cb(const redisAsyncContext *ac, int status)
 {
     aconn *conn = ac->data;
@@ -140,8 +174,10 @@ static void connect_cb(const redisAsyncContext *ac, int status)
         return;
     /* hiredis frees the context after this callback. */
     log_attempt(conn, "redis %s connection: cannot connect to %s:%d: %s (retrying)", conn->name,
-                conn->cfg->redis_host, conn->cfg->redis_port, ac->errstr);
+                conn->host, conn->port, ac->errstr);
     conn->ac = NULL;
+    if (conn->kind == ACONN_SENTINEL || conn->cfg->n_sentinels)
+        next_sentinel(conn);
     schedule_retry(conn);
 }
 
@@ -156,6 +192,8 @@ static void disconnect_cb(const redisAsyncContext *ac, int status)
     bool was = conn->state == ST_UP;
     if (was)
         log_info("redis %s connection lost: %s", conn->name, ac->err ? ac->errstr : "closed");
+    else if (conn->kind == ACONN_SENTINEL || conn->cfg->n_sentinels)
+        next_sentinel(conn); /* the handshake failed: perhaps a stale address */
     schedule_retry(conn);
     if (was && conn->on_down)
         conn->on_down(conn, conn->arg);
@@ -197,13 +235,14 @@ static void ready_cb(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     if (!reply || conn->ac != ac || conn->handshake_failed || conn->state != ST_CONNECTING)
         return;
+    const char *want = conn->kind == ACONN_SENTINEL ? "sentinel" : "master";
     const char *role = role_of(reply);
-    if (!role || strcmp(role, "master") != 0) {
-        log_attempt(conn, "redis %s connection: %s:%d is not a master (%s); retrying", conn->name,
-                    conn->cfg->redis_host, conn->cfg->redis_port,
-                    role                                   ? role
-                    : reply->type == REDIS_REPLY_ERROR     ? reply->str
-                                                           : "unexpected ROLE reply");
+    if (!role || strcmp(role, want) != 0) {
+        log_attempt(conn, "redis %s connection: %s:%d is not a %s (%s); retrying", conn->name,
+                    conn->host, conn->port, want,
+                    role                               ? role
+                    : reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                       : "unexpected ROLE reply");
         handshake_fail(conn, ac);
         return;
     }
@@ -211,21 +250,21 @@ static void ready_cb(redisAsyncContext *ac, void *r, void *priv)
     conn->state = ST_UP;
     conn->backoff_ms = BACKOFF_MIN_MS;
     conn->failures = 0;
-    log_info("redis %s connection %s to %s:%d db %d", conn->name,
-             conn->was_up ? "restored" : "established", conn->cfg->redis_host,
-             conn->cfg->redis_port, conn->cfg->redis_db);
+    log_info("redis %s connection %s to %s:%d", conn->name,
+             conn->was_up ? "restored" : "established", conn->host, conn->port);
     conn->was_up = true;
     if (conn->on_up)
         conn->on_up(conn, conn->arg);
 }
 
-static void start_connect(aconn *conn)
+/* Connect to conn->host:conn->port and start the handshake. */
+static void connect_server(aconn *conn)
 {
     const cfg *c = conn->cfg;
-    redisAsyncContext *ac = redisAsyncConnect(c->redis_host, c->redis_port);
+    redisAsyncContext *ac = redisAsyncConnect(conn->host, conn->port);
     if (!ac || ac->err) {
         log_attempt(conn, "redis %s connection: cannot connect to %s:%d: %s (retrying)",
-                    conn->name, c->redis_host, c->redis_port, ac ? ac->errstr : "out of memory");
+                    conn->name, conn->host, conn->port, ac ? ac->errstr : "out of memory");
         if (ac)
             redisAsyncFree(ac);
         schedule_retry(conn);
@@ -239,22 +278,125 @@ static void start_connect(aconn *conn)
     redisLibeventAttach(ac, conn->base);
     redisAsyncSetConnectCallback(ac, connect_cb);
     redisAsyncSetDisconnectCallback(ac, disconnect_cb);
-    if (c->redis_password)
-        redisAsyncCommand(ac, handshake_cb, "AUTH", "AUTH %s", c->redis_password);
-    if (c->redis_db)
+    const char *auth[3];
+    int n = conn->kind == ACONN_SENTINEL
+                ? redis_auth_argv(NULL, c->redis_sentinel_password, auth)
+                : redis_auth_argv(c->redis_user, c->redis_password, auth);
+    if (n)
+        redisAsyncCommandArgv(ac, handshake_cb, "AUTH", n, auth, NULL);
+    if (conn->kind == ACONN_MASTER && c->redis_db)
         redisAsyncCommand(ac, handshake_cb, "SELECT", "SELECT %d", c->redis_db);
     redisAsyncCommand(ac, ready_cb, NULL, "ROLE");
     struct timeval tv = {c->redis_timeout, 0};
     evtimer_add(conn->timeout, &tv);
 }
 
+/* ---- discovery of the master through the sentinels ---- */
+
+static void sentinel_connect_cb(const redisAsyncContext *ac, int status)
+{
+    aconn *conn = ac->data;
+    if (status == REDIS_OK || conn->sac != ac)
+        return;
+    log_attempt(conn, "redis %s connection: cannot reach sentinel %s:%d: %s", conn->name,
+                conn->host, conn->port, ac->errstr);
+    conn->sac = NULL; /* hiredis frees it after this callback */
+    next_sentinel(conn);
+    schedule_retry(conn);
+}
+
+static void sentinel_disconnect_cb(const redisAsyncContext *ac, int status)
+{
+    (void)status;
+    aconn *conn = ac->data;
+    if (conn->sac != ac)
+        return; /* done with it (answered, timed out or freed) */
+    conn->sac = NULL;
+    next_sentinel(conn);
+    schedule_retry(conn);
+}
+
+static void discovered_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)priv;
+    aconn *conn = ac->data;
+    if (conn->sac != ac)
+        return;
+    conn->sac = NULL;
+    redisAsyncDisconnect(ac); /* freed by hiredis once this callback returns */
+    evtimer_del(conn->timeout);
+    char host[sizeof conn->host];
+    int port;
+    if (redis_master_addr(r, host, sizeof host, &port) < 0) {
+        log_attempt(conn, "redis %s connection: sentinel %s:%d does not name master '%s'",
+                    conn->name, conn->host, conn->port, conn->cfg->redis_master_name);
+        next_sentinel(conn);
+        schedule_retry(conn);
+        return;
+    }
+    snprintf(conn->host, sizeof conn->host, "%s", host);
+    conn->port = port;
+    connect_server(conn);
+}
+
+static void discover(aconn *conn)
+{
+    const cfg *c = conn->cfg;
+    const cfg_endpoint *s = &c->sentinels[conn->sentinel];
+    snprintf(conn->host, sizeof conn->host, "%s", s->host);
+    conn->port = s->port;
+    redisAsyncContext *sac = redisAsyncConnect(s->host, s->port);
+    if (!sac || sac->err) {
+        log_attempt(conn, "redis %s connection: cannot reach sentinel %s:%d: %s", conn->name,
+                    s->host, s->port, sac ? sac->errstr : "out of memory");
+        if (sac)
+            redisAsyncFree(sac);
+        next_sentinel(conn);
+        schedule_retry(conn);
+        return;
+    }
+    sac->data = conn;
+    conn->sac = sac;
+    conn->state = ST_DISCOVERING;
+    redisLibeventAttach(sac, conn->base);
+    redisAsyncSetConnectCallback(sac, sentinel_connect_cb);
+    redisAsyncSetDisconnectCallback(sac, sentinel_disconnect_cb);
+    const char *auth[3];
+    int n = redis_auth_argv(NULL, c->redis_sentinel_password, auth);
+    if (n)
+        redisAsyncCommandArgv(sac, NULL, NULL, n, auth, NULL); /* a refusal shows below */
+    redisAsyncCommand(sac, discovered_cb, NULL, "SENTINEL get-master-addr-by-name %s",
+                      c->redis_master_name);
+    struct timeval tv = {c->redis_timeout, 0};
+    evtimer_add(conn->timeout, &tv);
+}
+
+static void start_connect(aconn *conn)
+{
+    const cfg *c = conn->cfg;
+    if (conn->kind == ACONN_SENTINEL) {
+        const cfg_endpoint *s = &c->sentinels[conn->sentinel];
+        snprintf(conn->host, sizeof conn->host, "%s", s->host);
+        conn->port = s->port;
+        connect_server(conn);
+    } else if (c->n_sentinels) {
+        discover(conn);
+    } else {
+        snprintf(conn->host, sizeof conn->host, "%s", c->redis_host);
+        conn->port = c->redis_port;
+        connect_server(conn);
+    }
+}
+
 aconn *aconn_create(struct event_base *base, const cfg *c, const char *name,
-                    aconn_event_fn *on_up, aconn_event_fn *on_down, void *arg)
+                    enum aconn_kind kind, aconn_event_fn *on_up, aconn_event_fn *on_down,
+                    void *arg)
 {
     aconn *conn = xcalloc(1, sizeof *conn);
     conn->base = base;
     conn->cfg = c;
     conn->name = xstrdup(name);
+    conn->kind = kind;
     conn->backoff_ms = BACKOFF_MIN_MS;
     conn->on_up = on_up;
     conn->on_down = on_down;
@@ -270,21 +412,6 @@ aconn *aconn_create(struct event_base *base, const cfg *c, const char *name,
 
 bool aconn_is_up(const aconn *conn) { return conn && conn->state == ST_UP; }
 
-/* An error reply saying this server cannot serve us now (cf. the worker's rconn_fault_reply). */
-static bool fault_reply(const redisReply *r)
-{
-    static const char *const faults[] = {"READONLY", "MASTERDOWN", "LOADING"};
-    if (!r || r->type != REDIS_REPLY_ERROR)
-        return false;
-    for (size_t i = 0; i < sizeof faults / sizeof *faults; i++) {
-        size_t n = strlen(faults[i]);
-        if (r->len >= n && strncmp(r->str, faults[i], n) == 0 &&
-            (r->str[n] == ' ' || r->str[n] == '\0'))
-            return true;
-    }
-    return false;
-}
-
 /* Every command's reply passes here: the caller's callback runs, and a fault reply schedules a
  * reset of the connection (it cannot happen inside this callback). */
 static void command_cb(redisAsyncContext *ac, void *r, void *priv)
@@ -292,7 +419,7 @@ static void command_cb(redisAsyncContext *ac, void *r, void *priv)
     pending_cmd *pc = priv;
     aconn *conn = pc->conn;
     redisReply *reply = r;
-    if (fault_reply(reply) && conn->ac == ac) {
+    if (redis_fault_reply(reply) && conn->ac == ac) {
         char why[160];
         snprintf(why, sizeof why, "the server answered %.120s", reply->str);
         aconn_reset_soon(conn, why);
@@ -327,11 +454,12 @@ void aconn_free(aconn *conn)
     if (!conn)
         return;
     conn->state = ST_CLOSING;
-    if (conn->ac) {
-        redisAsyncContext *ac = conn->ac;
-        conn->ac = NULL;
+    redisAsyncContext *ac = conn->ac, *sac = conn->sac;
+    conn->ac = conn->sac = NULL;
+    if (ac)
         redisAsyncFree(ac);
-    }
+    if (sac)
+        redisAsyncFree(sac);
     event_free(conn->retry);
     event_free(conn->timeout);
     event_free(conn->fault);

@@ -1,13 +1,15 @@
 /* aconn: one asynchronous Redis connection (hiredis async API on a libevent loop) that keeps
- * itself connected to a master: AUTH and SELECT after each connect, then ROLE must say master;
- * reconnect with backoff (100 ms doubling to 2 s) after any loss; a connect timeout of
- * REDIS_TIMEOUT; TCP keepalive. A server that answers READONLY, MASTERDOWN or LOADING to a command
- * (an old master after a failover, a replica behind the address, a server still loading) is
- * dropped like a lost connection, after that command's callback has run.
+ * itself connected to a master (ACONN_MASTER: REDIS_URL's server, or the master the sentinels of
+ * REDIS_SENTINELS name, asked in turn) or to a sentinel (ACONN_SENTINEL: each of REDIS_SENTINELS
+ * in turn): AUTH and SELECT after each connect, then ROLE must say master (or sentinel);
+ * reconnect with backoff (100 ms doubling to 2 s) after any loss; a timeout of REDIS_TIMEOUT on
+ * discovery and connect; TCP keepalive. A server whose reply to a command says it cannot serve
+ * us (redis_fault_reply: an old master after a failover, a replica behind the address, a server
+ * still loading) is dropped like a lost connection, after that command's callback has run.
  *
  * API:
- *   aconn_create(base, cfg, name, on_up, on_down, arg)  a connection; starts connecting at once.
- *   aconn_is_up(conn)        true once connected, authenticated, on the right database, master.
+ *   aconn_create(base, cfg, name, kind, on_up, on_down, arg)  a connection; starts connecting.
+ *   aconn_is_up(conn)        true once connected, authenticated, on the right database and role.
  *   aconn_command(conn, fn, priv, argc, argv, lens)  send a command (redisAsyncCommandArgv); -1
  *       when not up (then fn is never called). fn runs exactly once; with a NULL reply if the
  *       connection is lost first (or freed).
@@ -34,8 +36,15 @@
 typedef struct aconn aconn;
 typedef void aconn_event_fn(aconn *conn, void *arg);
 
+/* What a connection talks to. */
+enum aconn_kind {
+    ACONN_MASTER,   /* the Redis master: commands, subscriptions */
+    ACONN_SENTINEL, /* one of REDIS_SENTINELS: watching for failovers */
+};
+
 aconn *aconn_create(struct event_base *base, const cfg *c, const char *name,
-                    aconn_event_fn *on_up, aconn_event_fn *on_down, void *arg);
+                    enum aconn_kind kind, aconn_event_fn *on_up, aconn_event_fn *on_down,
+                    void *arg);
 bool aconn_is_up(const aconn *conn);
 int aconn_command(aconn *conn, redisCallbackFn *fn, void *priv, int argc, const char **argv,
                   const size_t *lens);

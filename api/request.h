@@ -53,6 +53,7 @@ typedef struct req_ctx {
     struct event *eof_watch;      /* owned; notices the client closing while we wait */
     struct event *deadline;       /* owned; 503 when Redis does not answer in time */
     int pending;                  /* Redis callbacks still to come with this as privdata */
+    struct req_ctx *repl_next;    /* in loop->repl_waiting or repl_batch (replication.h) */
 } req_ctx;
 
 /* What an HMGET status result reply says about a task. */

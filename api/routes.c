@@ -7,6 +7,7 @@
 
 #include "api/http_reply.h"
 #include "api/longpoll.h"
+#include "api/replication.h"
 #include "api/openapi_doc.h"
 #include "api/request.h"
 #include "api/route_parse.h"
@@ -119,6 +120,11 @@ static void enqueue_cb(redisAsyncContext *ac, void *r, void *priv)
         return;
     }
     log_task(LOG_DEBUG, x->id, "enqueued");
+    replication_wait(x); /* with REDIS_MIN_REPLICAS_ACK, the answer waits for the replicas */
+}
+
+void routes_enqueue_acknowledged(req_ctx *x)
+{
     if (x->timer && !x->loop->stopping) {
         request_wait_start(x); /* acknowledged: the completion message or the timer answers */
         return;

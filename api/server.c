@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "api/failover.h"
 #include "api/liveness.h"
 #include "api/longpoll.h"
 #include "api/request.h"
@@ -204,8 +205,11 @@ static void loop_init(api_loop *loop, int index, const cfg *c, const lang_table 
         abort();
     struct timeval tv = {ACCEPT_GRACE_MS / 1000, (ACCEPT_GRACE_MS % 1000) * 1000};
     evtimer_add(loop->accept_timer, &tv);
-    loop->cmd = aconn_create(loop->base, c, "command", routes_cmd_up, cmd_down, loop);
-    loop->sub = aconn_create(loop->base, c, "subscriber", longpoll_sub_up, longpoll_down, loop);
+    loop->cmd =
+        aconn_create(loop->base, c, "command", ACONN_MASTER, routes_cmd_up, cmd_down, loop);
+    loop->sub = aconn_create(loop->base, c, "subscriber", ACONN_MASTER, longpoll_sub_up,
+                             longpoll_down, loop);
+    failover_watch_start(loop);
     liveness_start(loop);
 }
 
@@ -214,6 +218,8 @@ static void loop_init(api_loop *loop, int index, const cfg *c, const lang_table 
 static void loop_teardown(api_loop *loop)
 {
     liveness_stop(loop);
+    aconn_free(loop->sentinel);
+    loop->sentinel = NULL;
     aconn_free(loop->sub);
     loop->sub = NULL;
     aconn_free(loop->cmd);

@@ -41,6 +41,7 @@ typedef struct api_loop {
     int64_t accept_warned_ms;          /* monotonic time of the last such warning, 0 before */
     aconn *cmd;                        /* owned; commands */
     aconn *sub;                        /* owned; SUBSCRIBE {prefix}done */
+    aconn *sentinel;                   /* owned; +switch-master watch, NULL without sentinels */
     waiters *waiters;                  /* owned; long-polls of this loop */
     struct req_ctx *requests;          /* live request contexts (each owned by its request) */
     size_t n_requests;                 /* length of requests */
@@ -53,6 +54,9 @@ typedef struct api_loop {
     int64_t cmd_ok_ms;                 /* last probe answered on the command connection */
     int64_t sub_seen_ms;               /* last probe message (or subscription) on sub */
     char *enqueue_sha;                 /* owned; SCRIPT LOAD result, NULL until known */
+    struct req_ctx *repl_waiting;      /* enqueues acknowledged, waiting for the next WAIT */
+    struct req_ctx *repl_batch;        /* enqueues the WAIT in flight covers */
+    bool repl_in_flight;               /* a WAIT is in flight on cmd */
     bool subscribed;                   /* sub has confirmed the SUBSCRIBE */
     bool recheck_needed;               /* a connection dropped: re-read waiting tasks once both
                                           connections are back */

@@ -6,7 +6,8 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev valgrind
   libhiredis-dev libevent-dev libjansson-dev libcurl4-openssl-dev uuid-dev libseccomp-dev
-  redis-server runc runsc debootstrap jq curl ca-certificates openssl
+  redis-server redis-sentinel runc runsc debootstrap jq curl ca-certificates openssl
+  iproute2 nftables
   python3 python3-pytest python3-jsonschema systemd
 )
 # Tools the tests take whichever way the machine has them: Node.js and npm (the npm packages of
@@ -30,6 +31,7 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The packaged redis-server service is not ours: code-runner starts its own instances.
-systemctl disable --now redis-server >/dev/null 2>&1 || true
+# The packaged redis-server and redis-sentinel services are not ours: code-runner (and its
+# tests) start their own instances.
+systemctl disable --now redis-server redis-sentinel >/dev/null 2>&1 || true
 echo "install-deps: done"

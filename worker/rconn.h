@@ -1,6 +1,7 @@
-/* rconn: one synchronous Redis connection (hiredis) that survives Redis going away. After any I/O
- * or protocol error the context is freed and a new one is made on the next call, never reused;
- * connection attempts back off from 0.1 s to 2 s.
+/* rconn: one synchronous Redis connection (hiredis) that survives Redis going away or failing
+ * over. After any I/O or protocol error the context is freed and a new one is made on the next
+ * call, never reused; connection attempts back off from 0.1 s to 2 s. With REDIS_SENTINELS each
+ * attempt asks the sentinels (the last that answered first) where the master is.
  *
  * API:
  *   rconn_create(cfg, timeout_ms)   no connection yet; timeout_ms bounds connect and each reply
@@ -12,11 +13,10 @@
  *   rconn_command(rc, fmt, ...)     redisCommand: the reply (caller frees with freeReplyObject), or
  *                                   NULL when not connected or the connection broke. A Redis error
  *                                   reply is returned as REDIS_REPLY_ERROR, not NULL, except the
- *                                   ones rconn_fault_reply names: they drop the connection (NULL).
+ *                                   ones redis_fault_reply names (common/redis_target.h): they drop
+ *                                   the connection (NULL).
  *   rconn_commandv(rc, argc, argv, lens)   the same with an argument vector (binary safe).
- *   rconn_epoch(rc)                 counts successful connections: a change means "reconnected".
- *   rconn_fault_reply(r)            true for the error replies of a server that cannot serve us
- *                                   now: READONLY (a replica), MASTERDOWN, LOADING. */
+ *   rconn_epoch(rc)                 counts successful connections: a change means "reconnected". */
 #ifndef CR_RCONN_H
 #define CR_RCONN_H
 
@@ -36,6 +36,5 @@ void rconn_wait(rconn *rc, volatile sig_atomic_t *stop);
 redisReply *rconn_command(rconn *rc, const char *fmt, ...);
 redisReply *rconn_commandv(rconn *rc, int argc, const char **argv, const size_t *lens);
 unsigned rconn_epoch(const rconn *rc);
-bool rconn_fault_reply(const redisReply *r);
 
 #endif

@@ -66,6 +66,17 @@ def our_processes(redis):
     return pids
 
 
+def submit_after_outage(api, body, timeout=30):
+    """api.submit(), through the 503s of an api still reconnecting (as a client retries)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, data, _ = api.request("POST", "/run-code", body)
+        if status == 200:
+            return data["task_id"]
+        assert status == 503 and time.monotonic() < deadline, (status, data)
+        time.sleep(0.2)
+
+
 def finished_after_outage(api, tid, timeout=90):
     """finished(), through the 503s an api answers while it reconnects to Redis."""
     deadline = time.monotonic() + timeout

@@ -16,8 +16,8 @@ import pytest
 
 import harness
 from harness import wait_until
-from queue_support import (PREFIX, exited, finished, finished_after_outage, holder, our_processes, processing, py,
-                           sleeper, task)
+from queue_support import (PREFIX, exited, finished, finished_after_outage, holder,
+                           our_processes, processing, py, sleeper, submit_after_outage, task)
 from tcp_proxy import TcpProxy
 
 
@@ -322,7 +322,8 @@ def test_failover_behind_one_address_is_followed(workdir):
                    api.request("POST", "/run-code", py("print(0)"))[0] == 200,
                    timeout=30, what="the api to reach the new master")
         for i in range(3):
-            r = finished_after_outage(api, api.submit(py(f"print('after {i}')")), timeout=60)
+            tid = submit_after_outage(api, py(f"print('after {i}')"))
+            r = finished_after_outage(api, tid, timeout=60)
             assert r["status"] == "SUCCESS" and r["result"]["output"] == f"after {i}\n", r
         assert "READONLY" in api.proc.output() or "not a master" in api.proc.output()
         assert w.stop() == 0
