@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "api/liveness.h"
 #include "api/request.h"
 #include "common/log.h"
 #include "common/redis_model.h"
@@ -17,14 +18,18 @@ typedef struct wake {
     bool flush;                /* shutdown: answer even when still pending */
 } wake;
 
-/* Answer every waiter of id from reply (NULL: pending as far as we know). */
+/* Answer every waiter of id from reply (NULL: pending as far as we know). A waiter whose wait
+ * has not started (its enqueue or first read not answered yet) stays registered: its own
+ * callback answers it, so that no 200 goes out before Redis acknowledged the task. */
 static void answer_all(api_loop *loop, const char *id, const redisReply *reply)
 {
     waiter *list = waiters_take(loop->waiters, id);
     while (list) {
         waiter *next = list->next;
         req_ctx *x = (req_ctx *)((char *)list - offsetof(req_ctx, w));
-        if (reply)
+        if (!x->wait_started)
+            waiters_add(loop->waiters, x->id, &x->w);
+        else if (reply)
             request_answer_task(x, reply);
         else
             request_answer_pending(x);
@@ -53,7 +58,7 @@ static void check(api_loop *loop, const char *id, bool flush)
     snprintf(k->id, sizeof k->id, "%s", id);
     cleanup_free char *key = key_task(loop->cfg->redis_prefix, id);
     const char *argv[] = {"HMGET", key, "status", "result"};
-    if (rconn_command(loop->cmd, wake_cb, k, 4, argv, NULL) < 0) {
+    if (aconn_command(loop->cmd, wake_cb, k, 4, argv, NULL) < 0) {
         if (flush)
             answer_all(loop, id, NULL);
         free(k);
@@ -75,7 +80,7 @@ static void check_all(api_loop *loop, bool flush)
 
 static void recheck_if_due(api_loop *loop)
 {
-    if (loop->recheck_needed && loop->subscribed && rconn_is_up(loop->cmd)) {
+    if (loop->recheck_needed && loop->subscribed && aconn_is_up(loop->cmd)) {
         loop->recheck_needed = false;
         check_all(loop, false);
     }
@@ -91,10 +96,19 @@ static void message_cb(redisAsyncContext *ac, void *r, void *priv)
         reply->element[0]->type != REDIS_REPLY_STRING)
         return;
     const char *kind = reply->element[0]->str;
+    const char *channel =
+        reply->element[1]->type == REDIS_REPLY_STRING ? reply->element[1]->str : "";
+    bool probe = strcmp(channel, loop->probe_channel) == 0;
     if (strcmp(kind, "subscribe") == 0) {
+        if (probe) {
+            liveness_sub_seen(loop);
+            return;
+        }
         loop->subscribed = true;
         log_debug("loop %d: subscribed to %s", loop->index, loop->done_channel);
         recheck_if_due(loop);
+    } else if (strcmp(kind, "message") == 0 && probe) {
+        liveness_sub_seen(loop);
     } else if (strcmp(kind, "message") == 0 && reply->element[2]->type == REDIS_REPLY_STRING) {
         const char *id = reply->element[2]->str;
         if (waiters_has(loop->waiters, id))
@@ -102,15 +116,15 @@ static void message_cb(redisAsyncContext *ac, void *r, void *priv)
     }
 }
 
-void longpoll_sub_up(rconn *rc, void *arg)
+void longpoll_sub_up(aconn *rc, void *arg)
 {
     api_loop *loop = arg;
-    const char *argv[] = {"SUBSCRIBE", loop->done_channel};
-    if (rconn_command(rc, message_cb, loop, 2, argv, NULL) < 0)
+    const char *argv[] = {"SUBSCRIBE", loop->done_channel, loop->probe_channel};
+    if (aconn_subscribe(rc, message_cb, loop, 3, argv) < 0)
         log_error("loop %d: cannot send SUBSCRIBE", loop->index);
 }
 
-void longpoll_down(rconn *rc, void *arg)
+void longpoll_down(aconn *rc, void *arg)
 {
     api_loop *loop = arg;
     if (rc == loop->sub)

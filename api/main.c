@@ -21,9 +21,15 @@ int main(void)
     if (lang_table_load(&c, &langs, err, sizeof err) < 0)
         die("LANGUAGES_FILE: %s", err);
     signal(SIGPIPE, SIG_IGN);
-    log_info("starting: %d event loops, redis %s:%d db %d, prefix '%s', auth %s", c.api_threads,
-             c.redis_host, c.redis_port, c.redis_db, c.redis_prefix,
-             c.n_api_keys ? "on" : "off");
+    if (c.n_sentinels)
+        log_info("starting: %d event loops, redis master '%s' through %zu sentinel(s) db %d "
+                 "(enqueues on %d replica(s) before a 200), prefix '%s', auth %s",
+                 c.api_threads, c.redis_master_name, c.n_sentinels, c.redis_db,
+                 c.redis_min_replicas_ack, c.redis_prefix, c.n_api_keys ? "on" : "off");
+    else
+        log_info("starting: %d event loops, redis %s:%d db %d, prefix '%s', auth %s",
+                 c.api_threads, c.redis_host, c.redis_port, c.redis_db, c.redis_prefix,
+                 c.n_api_keys ? "on" : "off");
     api_server *s = server_create(&c, langs);
     int rc = server_run(s);
     server_free(s);

@@ -112,27 +112,27 @@ void request_error_retry(req_ctx *x, int code, const char *msg, int retry_after)
 
 void request_unavailable(req_ctx *x) { request_error_retry(x, 503, "redis unreachable", 1); }
 
-/* Redis took too long (hung or overloaded): answer now; the late reply finds x answered. */
+/* Redis took too long (hung or overloaded): answer now; the late reply finds x answered. A POST
+ * answered so was not acknowledged: the client does not know whether it was enqueued. */
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     req_ctx *x = arg;
-    log_warn("loop %d: %s: no answer from redis in %d ms", x->loop->index, x->what,
-             REQUEST_REDIS_TIMEOUT_MS);
+    log_warn("loop %d: %s: no answer from redis in %d s", x->loop->index, x->what,
+             x->loop->cfg->redis_timeout);
     request_error_retry(x, 503, "redis did not answer in time", 1);
 }
 
 int request_command(req_ctx *x, redisCallbackFn *fn, int argc, const char **argv,
                     const size_t *lens)
 {
-    if (rconn_command(x->loop->cmd, fn, x, argc, argv, lens) < 0)
+    if (aconn_command(x->loop->cmd, fn, x, argc, argv, lens) < 0)
         return -1;
     x->pending++;
-    if (!x->timer) { /* a waiting request has its own end */
+    if (!x->wait_started) { /* a wait that has begun has its own end */
         if (!x->deadline)
             x->deadline = evtimer_new(x->loop->base, deadline_cb, x);
-        struct timeval tv = {REQUEST_REDIS_TIMEOUT_MS / 1000,
-                             (REQUEST_REDIS_TIMEOUT_MS % 1000) * 1000};
+        struct timeval tv = {x->loop->cfg->redis_timeout, 0};
         evtimer_add(x->deadline, &tv);
     }
     return 0;
@@ -211,13 +211,22 @@ static void close_cb(struct evhttp_connection *evcon, void *arg)
         request_free(x);
 }
 
+void request_wait_start(req_ctx *x)
+{
+    if (!x->req || x->wait_started)
+        return;
+    x->wait_started = true;
+    if (x->deadline)
+        evtimer_del(x->deadline);
+    struct timeval tv = {x->wait_ms / 1000, (x->wait_ms % 1000) * 1000};
+    evtimer_add(x->timer, &tv);
+}
+
 void request_wait(req_ctx *x)
 {
     api_loop *loop = x->loop;
     waiters_add(loop->waiters, x->id, &x->w);
     x->timer = evtimer_new(loop->base, wait_timeout_cb, x);
-    struct timeval tv = {x->wait_ms / 1000, (x->wait_ms % 1000) * 1000};
-    evtimer_add(x->timer, &tv);
     struct evhttp_connection *evcon = evhttp_request_get_connection(x->req);
     if (!evcon)
         return;

@@ -8,11 +8,15 @@
  * API:
  *   request_create(loop, req)      a context for req, linked into loop->requests.
  *   request_command(x, fn, argc, argv, lens)  a command on the loop's command connection with x as
- *       privdata; -1 when Redis is down (x untouched: answer it yourself). Unless x waits, it is
- *       answered 503 when no reply came within REQUEST_REDIS_TIMEOUT_MS (a hung Redis).
+ *       privdata; -1 when Redis is down (x untouched: answer it yourself). Until x's wait has
+ *       started, it is answered 503 when no reply came within REDIS_TIMEOUT (a hung Redis).
  *   request_callback(x)            call first in every such callback: false when x needs nothing
  *       more (already answered; it may have been freed then).
- *   request_wait(x)                register x as a long-poll on x->id for x->wait_ms.
+ *   request_wait(x)                register x as a long-poll on x->id (before the Redis command
+ *       whose answer starts the wait, so that no completion can be missed); nothing answers it
+ *       yet, and the Redis deadline still applies.
+ *   request_wait_start(x)          Redis has answered (the enqueue is acknowledged, the task is
+ *       pending): the wait of x->wait_ms begins; its end answers "still pending".
  *   request_reply(x, code, body)   send body (stolen) and end waiting; request_error/_retry for
  *       {"error"} bodies; request_unavailable for "redis unreachable" (503, Retry-After: 1).
  *   request_hmget(x, fn)           HMGET task status result.
@@ -30,8 +34,6 @@
 #include "api/waiters.h"
 #include "common/task_id.h"
 
-#define REQUEST_REDIS_TIMEOUT_MS 5000
-
 typedef struct req_ctx {
     struct req_ctx *prev, *next;  /* in loop->requests */
     api_loop *loop;               /* borrowed */
@@ -45,10 +47,13 @@ typedef struct req_ctx {
     char *request_json;           /* owned; canonical request (POST), kept for EVAL fallback */
     bool used_eval;               /* the enqueue was resent with EVAL after NOSCRIPT */
     waiter w;                     /* long-poll registration */
+    bool wait_started;            /* Redis answered: the wait runs (timer armed), and a waiter
+                                     may now be answered; before, only x's own callback may */
     struct event *timer;          /* owned; end of the wait, NULL when not waiting */
     struct event *eof_watch;      /* owned; notices the client closing while we wait */
     struct event *deadline;       /* owned; 503 when Redis does not answer in time */
     int pending;                  /* Redis callbacks still to come with this as privdata */
+    struct req_ctx *repl_next;    /* in loop->repl_waiting or repl_batch (replication.h) */
 } req_ctx;
 
 /* What an HMGET status result reply says about a task. */
@@ -65,6 +70,7 @@ int request_command(req_ctx *x, redisCallbackFn *fn, int argc, const char **argv
 int request_hmget(req_ctx *x, redisCallbackFn *fn);
 bool request_callback(req_ctx *x);
 void request_wait(req_ctx *x);
+void request_wait_start(req_ctx *x);
 void request_reply(req_ctx *x, int code, json_t *body);
 void request_error(req_ctx *x, int code, const char *msg);
 void request_error_retry(req_ctx *x, int code, const char *msg, int retry_after);

@@ -17,6 +17,8 @@ enum route route_match(const char *path, const char **id)
         return R_LANGUAGES;
     if (strcmp(path, "/health") == 0)
         return R_HEALTH;
+    if (strcmp(path, "/openapi.json") == 0)
+        return R_OPENAPI;
     if (strncmp(path, "/results/", 9) == 0) {
         *id = path + 9;
         return R_RESULTS;

@@ -25,6 +25,7 @@ enum route {
     R_RESULTS,   /* /results/{id} */
     R_LANGUAGES, /* /languages */
     R_HEALTH,    /* /health */
+    R_OPENAPI,   /* /openapi.json */
 };
 
 enum route route_match(const char *path, const char **id);

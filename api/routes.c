@@ -1,4 +1,4 @@
-/* The HTTP routes: matching, authentication, query parsing and the four handlers. */
+/* The HTTP routes: matching, authentication, query parsing and the handlers. */
 #include "routes.h"
 
 #include <event2/buffer.h>
@@ -7,6 +7,8 @@
 
 #include "api/http_reply.h"
 #include "api/longpoll.h"
+#include "api/replication.h"
+#include "api/openapi_doc.h"
 #include "api/request.h"
 #include "api/route_parse.h"
 #include "common/job.h"
@@ -37,10 +39,10 @@ static void script_load_cb(redisAsyncContext *ac, void *r, void *priv)
 static void load_script(api_loop *loop)
 {
     const char *argv[] = {"SCRIPT", "LOAD", SCRIPT_ENQUEUE};
-    rconn_command(loop->cmd, script_load_cb, loop, 3, argv, NULL);
+    aconn_command(loop->cmd, script_load_cb, loop, 3, argv, NULL);
 }
 
-void routes_cmd_up(rconn *rc, void *arg)
+void routes_cmd_up(aconn *rc, void *arg)
 {
     (void)rc;
     api_loop *loop = arg;
@@ -118,24 +120,32 @@ static void enqueue_cb(redisAsyncContext *ac, void *r, void *priv)
         return;
     }
     log_task(LOG_DEBUG, x->id, "enqueued");
+    replication_wait(x); /* with REDIS_MIN_REPLICAS_ACK, the answer waits for the replicas */
+}
+
+void routes_enqueue_acknowledged(req_ctx *x)
+{
+    if (x->timer && !x->loop->stopping) {
+        request_wait_start(x); /* acknowledged: the completion message or the timer answers */
+        return;
+    }
     if (x->timer)
-        return; /* ?wait: the completion message (or the timer) answers */
-    request_reply(x, 200, json_pack("{s:s}", "task_id", x->id));
+        request_answer_pending(x); /* shutting down: no wait */
+    else
+        request_reply(x, 200, json_pack("{s:s}", "task_id", x->id));
 }
 
 static int send_enqueue(req_ctx *x)
 {
     const cfg *c = x->loop->cfg;
     cleanup_free char *task_key = key_task(c->redis_prefix, x->id);
-    char now[32], ttl[32], maxq[32];
+    char now[32], maxq[32];
     snprintf(now, sizeof now, "%lld", (long long)now_wall_ms());
-    snprintf(ttl, sizeof ttl, "%d", c->result_ttl);
     snprintf(maxq, sizeof maxq, "%ld", c->max_queue_length);
     bool sha = x->loop->enqueue_sha && !x->used_eval;
     const char *argv[] = {sha ? "EVALSHA" : "EVAL", sha ? x->loop->enqueue_sha : SCRIPT_ENQUEUE,
-                          "2", task_key, x->loop->queue_key, x->id, x->request_json, now, ttl,
-                          maxq};
-    return request_command(x, enqueue_cb, 10, argv, NULL);
+                          "2", task_key, x->loop->queue_key, x->id, x->request_json, now, maxq};
+    return request_command(x, enqueue_cb, 9, argv, NULL);
 }
 
 static void run_code(req_ctx *x, struct evhttp_request *req)
@@ -156,7 +166,7 @@ static void run_code(req_ctx *x, struct evhttp_request *req)
     }
     x->request_json = job_request_to_json(&jr);
     job_request_free(&jr);
-    if (!rconn_is_up(loop->cmd)) {
+    if (!aconn_is_up(loop->cmd)) {
         request_unavailable(x);
         return;
     }
@@ -164,7 +174,8 @@ static void run_code(req_ctx *x, struct evhttp_request *req)
     x->post = true;
     snprintf(x->what, sizeof x->what, "POST /run-code %s", x->id);
     if (x->wait_ms > 0)
-        request_wait(x); /* before the task exists, so its completion cannot be missed */
+        request_wait(x); /* before the task exists, so its completion cannot be missed; the wait
+                            itself starts only once Redis acknowledged the enqueue */
     if (send_enqueue(x) < 0)
         request_unavailable(x);
 }
@@ -182,8 +193,10 @@ static void result_cb(redisAsyncContext *ac, void *r, void *priv)
         request_unavailable(x);
         return;
     }
-    if (task_classify(reply) == TASK_VIEW_PENDING && x->timer)
-        return; /* keep waiting: registered before this read, no completion can be missed */
+    if (task_classify(reply) == TASK_VIEW_PENDING && x->timer && !x->loop->stopping) {
+        request_wait_start(x); /* registered before this read: no completion can be missed */
+        return;
+    }
     request_answer_task(x, reply);
 }
 
@@ -194,7 +207,7 @@ static void results(req_ctx *x, const char *id)
         request_error(x, 404, "unknown or expired task id");
         return;
     }
-    if (!rconn_is_up(loop->cmd)) {
+    if (!aconn_is_up(loop->cmd)) {
         request_unavailable(x);
         return;
     }
@@ -209,6 +222,8 @@ static void results(req_ctx *x, const char *id)
 
 /* ---- GET /health, GET /languages ---- */
 
+/* Healthy when Redis answers ROLE as a master: a replica answers PING too, but cannot take a
+ * single enqueue. */
 static void health_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)ac;
@@ -216,15 +231,21 @@ static void health_cb(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     if (!request_callback(x))
         return;
-    if (reply && reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0)
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(reply->element[0]->str, "master") == 0)
         request_reply(x, 200, json_pack("{s:s}", "status", "ok"));
-    else
+    else if (reply && reply->type == REDIS_REPLY_ARRAY) {
+        /* A failover demoted it: leave it, the address may lead to the new master now. */
+        aconn_reset_soon(x->loop->cmd, "ROLE says it is not a master");
+        request_error_retry(x, 503, "redis is not a master", 1);
+    } else
         request_unavailable(x);
 }
 
 static void health(req_ctx *x)
 {
-    const char *argv[] = {"PING"};
+    const char *argv[] = {"ROLE"};
     if (request_command(x, health_cb, 1, argv, NULL) < 0)
         request_unavailable(x);
 }
@@ -232,6 +253,22 @@ static void health(req_ctx *x)
 static void languages(req_ctx *x)
 {
     request_reply(x, 200, lang_table_to_json(x->loop->langs));
+}
+
+/* ---- GET /openapi.json ---- */
+
+/* The document built into the binary (api/openapi.json), parsed per request: it is rarely asked
+ * for, and a fresh object keeps the loops from sharing one. */
+static void openapi(req_ctx *x)
+{
+    json_error_t e;
+    json_t *doc = json_loadb((const char *)openapi_doc, openapi_doc_len, 0, &e);
+    if (!doc) { /* CMake checks the file at build time; this would be a build fault */
+        log_error("embedded openapi.json: %s", e.text);
+        request_error(x, 500, "the OpenAPI document is unreadable");
+        return;
+    }
+    request_reply(x, 200, doc);
 }
 
 /* ---- routing ---- */
@@ -250,7 +287,8 @@ void routes_handle(struct evhttp_request *req, void *arg)
         request_error(x, 404, "no such route");
         return;
     }
-    if (r != R_HEALTH && !authorized(loop->cfg, req)) {
+    /* /health (probes) and /openapi.json (the API's public description) need no key */
+    if (r != R_HEALTH && r != R_OPENAPI && !authorized(loop->cfg, req)) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
         request_error(x, 401, "missing or invalid API key (Authorization: Bearer <key>)");
         return;
@@ -273,6 +311,7 @@ void routes_handle(struct evhttp_request *req, void *arg)
     case R_RESULTS: results(x, id); return;
     case R_LANGUAGES: languages(x); return;
     case R_HEALTH: health(x); return;
+    case R_OPENAPI: openapi(x); return;
     case R_NONE: break;
     }
 }

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "api/failover.h"
+#include "api/liveness.h"
 #include "api/longpoll.h"
 #include "api/request.h"
 #include "api/routes.h"
@@ -65,7 +67,7 @@ static int bind_socket(const cfg *c)
     return fd;
 }
 
-static void cmd_down(rconn *rc, void *arg) { longpoll_down(rc, arg); }
+static void cmd_down(aconn *rc, void *arg) { longpoll_down(rc, arg); }
 
 void server_loop_check_drained(api_loop *loop)
 {
@@ -191,6 +193,9 @@ static void loop_init(api_loop *loop, int index, const cfg *c, const lang_table 
     loop->waiters = waiters_create();
     loop->queue_key = key_queue(c->redis_prefix);
     loop->done_channel = key_done_channel(c->redis_prefix);
+    char token[33];
+    random_hex(token, 16);
+    loop->probe_channel = key_probe_channel(c->redis_prefix, token);
     loop->recheck_needed = true;
     loop->stop_ev = event_new(loop->base, -1, 0, stop_cb, loop);
     loop->drain_timer = evtimer_new(loop->base, drain_timeout_cb, loop);
@@ -200,22 +205,29 @@ static void loop_init(api_loop *loop, int index, const cfg *c, const lang_table 
         abort();
     struct timeval tv = {ACCEPT_GRACE_MS / 1000, (ACCEPT_GRACE_MS % 1000) * 1000};
     evtimer_add(loop->accept_timer, &tv);
-    loop->cmd = rconn_create(loop->base, c, "command", routes_cmd_up, cmd_down, loop);
-    loop->sub = rconn_create(loop->base, c, "subscriber", longpoll_sub_up, longpoll_down, loop);
+    loop->cmd =
+        aconn_create(loop->base, c, "command", ACONN_MASTER, routes_cmd_up, cmd_down, loop);
+    loop->sub = aconn_create(loop->base, c, "subscriber", ACONN_MASTER, longpoll_sub_up,
+                             longpoll_down, loop);
+    failover_watch_start(loop);
+    liveness_start(loop);
 }
 
 /* On the loop's thread after its loop ended: close Redis (pending callbacks answer 503), end
  * any request still open, then free in reverse order. */
 static void loop_teardown(api_loop *loop)
 {
-    rconn_free(loop->sub);
+    liveness_stop(loop);
+    aconn_free(loop->sentinel);
+    loop->sentinel = NULL;
+    aconn_free(loop->sub);
     loop->sub = NULL;
-    rconn_free(loop->cmd);
+    aconn_free(loop->cmd);
     loop->cmd = NULL;
     while (loop->requests) {
         req_ctx *x = loop->requests;
         if (!x->req)
-            break; /* cannot happen: pending callbacks ran in rconn_free */
+            break; /* cannot happen: pending callbacks ran in aconn_free */
         request_error_retry(x, 503, "shutting down", 1);
     }
     evhttp_free(loop->http); /* closes connections and the accepting socket */
@@ -229,6 +241,7 @@ static void loop_teardown(api_loop *loop)
         close(loop->listen_fd);
     free(loop->queue_key);
     free(loop->done_channel);
+    free(loop->probe_channel);
     free(loop->enqueue_sha);
     event_base_free(loop->base);
 }

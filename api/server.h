@@ -14,8 +14,9 @@
 #include <event2/http.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
-#include "api/redis_conn.h"
+#include "api/redis_async.h"
 #include "api/waiters.h"
 #include "common/config.h"
 #include "common/languages.h"
@@ -38,15 +39,24 @@ typedef struct api_loop {
     struct event *accept_pause;        /* owned; re-enables accepting after accept() failed for
                                           want of file descriptors or memory */
     int64_t accept_warned_ms;          /* monotonic time of the last such warning, 0 before */
-    rconn *cmd;                        /* owned; commands */
-    rconn *sub;                        /* owned; SUBSCRIBE {prefix}done */
+    aconn *cmd;                        /* owned; commands */
+    aconn *sub;                        /* owned; SUBSCRIBE {prefix}done */
+    aconn *sentinel;                   /* owned; +switch-master watch, NULL without sentinels */
     waiters *waiters;                  /* owned; long-polls of this loop */
     struct req_ctx *requests;          /* live request contexts (each owned by its request) */
     size_t n_requests;                 /* length of requests */
     size_t n_unsent;                   /* replies handed to libevent, not yet fully written */
     char *queue_key;                   /* owned; {prefix}queue */
     char *done_channel;                /* owned; {prefix}done */
+    char *probe_channel;               /* owned; {prefix}probe:<random>, this loop's alone */
+    struct event *probe_timer;         /* owned; liveness probe every second (liveness.h) */
+    int64_t probe_sent_ms;             /* monotonic time of the probe in flight, 0 when none */
+    int64_t cmd_ok_ms;                 /* last probe answered on the command connection */
+    int64_t sub_seen_ms;               /* last probe message (or subscription) on sub */
     char *enqueue_sha;                 /* owned; SCRIPT LOAD result, NULL until known */
+    struct req_ctx *repl_waiting;      /* enqueues acknowledged, waiting for the next WAIT */
+    struct req_ctx *repl_batch;        /* enqueues the WAIT in flight covers */
+    bool repl_in_flight;               /* a WAIT is in flight on cmd */
     bool subscribed;                   /* sub has confirmed the SUBSCRIBE */
     bool recheck_needed;               /* a connection dropped: re-read waiting tasks once both
                                           connections are back */

@@ -37,6 +37,8 @@ typedef struct option {
 static const option options[] = {
     STR("REDIS_URL", redis_url, CFG_DEFAULT_REDIS_URL),
     STR("REDIS_PREFIX", redis_prefix, CFG_DEFAULT_REDIS_PREFIX),
+    STR("REDIS_MASTER_NAME", redis_master_name, CFG_DEFAULT_REDIS_MASTER_NAME),
+    INT("REDIS_MIN_REPLICAS_ACK", redis_min_replicas_ack, -1, -1, 100), /* -1: see cfg_load */
     STR("API_HOST", api_host, CFG_DEFAULT_API_HOST),
     INT("API_PORT", api_port, CFG_DEFAULT_API_PORT, 1, 65535),
     INT("API_THREADS", api_threads, 0, 0, 256), /* 0: number of cores */
@@ -65,6 +67,9 @@ static const option options[] = {
     INT("HEARTBEAT_INTERVAL", heartbeat_interval, CFG_DEFAULT_HEARTBEAT_INTERVAL, 1, 3600),
     INT("WORKER_SHUTDOWN_GRACE", worker_shutdown_grace, CFG_DEFAULT_WORKER_SHUTDOWN_GRACE, 0,
         86400),
+    INT("MAX_JOB_SECONDS", max_job_seconds, CFG_DEFAULT_MAX_JOB_SECONDS, 1, 7 * 86400),
+    INT("REDIS_TIMEOUT", redis_timeout, CFG_DEFAULT_REDIS_TIMEOUT, 1, 300),
+    INT("ORPHAN_SCAN_INTERVAL", orphan_scan_interval, CFG_DEFAULT_ORPHAN_SCAN_INTERVAL, 1, 86400),
 };
 
 static int set_option(cfg *c, const option *o, const char *text, char *err, size_t errlen)
@@ -98,7 +103,7 @@ static int set_option(cfg *c, const option *o, const char *text, char *err, size
     return set_error(err, errlen, "%s: unknown option kind", o->name);
 }
 
-/* redis://[:password@]host[:port][/db] (also redis://user:password@host). */
+/* redis://[[user]:password@]host[:port][/db]. */
 static int parse_redis_url(cfg *c, char *err, size_t errlen)
 {
     const char *u = c->redis_url;
@@ -109,6 +114,8 @@ static int parse_redis_url(cfg *c, char *err, size_t errlen)
     if (at) {
         const char *colon = memchr(u, ':', (size_t)(at - u));
         const char *pw = colon ? colon + 1 : u;
+        if (colon && colon > u)
+            c->redis_user = xstrndup(u, (size_t)(colon - u));
         c->redis_password = xstrndup(pw, (size_t)(at - pw));
         u = at + 1;
     }
@@ -135,6 +142,41 @@ static int parse_redis_url(cfg *c, char *err, size_t errlen)
     return 0;
 }
 
+/* REDIS_SENTINELS: host:port[,host:port...]. */
+static int parse_sentinels(cfg *c, const char *text, char *err, size_t errlen)
+{
+    cleanup_free char *copy = xstrdup(text);
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+        char *colon = strrchr(tok, ':');
+        long port;
+        if (!colon || colon == tok || parse_long(colon + 1, 1, 65535, &port) < 0)
+            return set_error(err, errlen, "REDIS_SENTINELS: '%s' is not host:port", tok);
+        c->sentinels = xrealloc(c->sentinels, (c->n_sentinels + 1) * sizeof *c->sentinels);
+        c->sentinels[c->n_sentinels].host = xstrndup(tok, (size_t)(colon - tok));
+        c->sentinels[c->n_sentinels++].port = (int)port;
+    }
+    if (c->n_sentinels == 0)
+        return set_error(err, errlen, "REDIS_SENTINELS: no host:port in '%s'", text);
+    return 0;
+}
+
+/* REDIS_PREFIX with a hash tag ("{cr}:") puts every key in one Redis Cluster slot: the tag must
+ * open the prefix, be non-empty and be the prefix's only braces. */
+static int check_prefix(const char *p, char *err, size_t errlen)
+{
+    if (!strpbrk(p, "{}"))
+        return 0;
+    const char *close = strchr(p, '}');
+    if (p[0] != '{' || !close || close == p + 1 || strpbrk(close + 1, "{}") ||
+        memchr(p + 1, '{', (size_t)(close - p - 1)))
+        return set_error(err, errlen,
+                         "REDIS_PREFIX: '%s': a hash tag must open the prefix, hold at least one "
+                         "character and be its only braces, as in {cr}:",
+                         p);
+    return 0;
+}
+
 static int parse_api_keys(cfg *c, const char *text)
 {
     cleanup_free char *copy = xstrdup(text);
@@ -157,6 +199,7 @@ int cfg_load(cfg *c, char *err, size_t errlen)
         if (v && set_option(c, o, v, err, errlen) < 0)
             goto fail;
     }
+    c->worker_id_given = c->worker_id != NULL;
     if (!c->worker_id) {
         char host[256] = "localhost";
         gethostname(host, sizeof host - 1);
@@ -174,6 +217,16 @@ int cfg_load(cfg *c, char *err, size_t errlen)
     }
     if (parse_redis_url(c, err, errlen) < 0)
         goto fail;
+    if (check_prefix(c->redis_prefix, err, errlen) < 0)
+        goto fail;
+    const char *sentinels = getenv("REDIS_SENTINELS");
+    if (sentinels && *sentinels && parse_sentinels(c, sentinels, err, errlen) < 0)
+        goto fail;
+    const char *spw = getenv("REDIS_SENTINEL_PASSWORD");
+    if (spw && *spw)
+        c->redis_sentinel_password = xstrdup(spw);
+    if (c->redis_min_replicas_ack < 0)
+        c->redis_min_replicas_ack = c->n_sentinels ? 1 : 0;
     const char *keys = getenv("API_KEYS");
     if (keys && *keys)
         parse_api_keys(c, keys);
@@ -211,7 +264,12 @@ void cfg_free(cfg *c)
         if (options[i].kind == K_STR)
             free(*(char **)((char *)c + options[i].offset));
     free(c->redis_host);
+    free(c->redis_user);
     free(c->redis_password);
+    for (size_t i = 0; i < c->n_sentinels; i++)
+        free(c->sentinels[i].host);
+    free(c->sentinels);
+    free(c->redis_sentinel_password);
     for (size_t i = 0; i < c->n_api_keys; i++)
         free(c->api_keys[i]);
     free(c->api_keys);

@@ -8,6 +8,7 @@
 #ifndef CR_CONFIG_H
 #define CR_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define CFG_DEFAULT_REDIS_URL "redis://127.0.0.1:6379/0"
@@ -36,17 +37,35 @@
 #define CFG_DEFAULT_TASK_MAX_ATTEMPTS 3
 #define CFG_DEFAULT_HEARTBEAT_INTERVAL 2
 #define CFG_DEFAULT_WORKER_SHUTDOWN_GRACE 30
+#define CFG_DEFAULT_MAX_JOB_SECONDS 3600
+#define CFG_DEFAULT_REDIS_TIMEOUT 5
+#define CFG_DEFAULT_ORPHAN_SCAN_INTERVAL 60
+#define CFG_DEFAULT_REDIS_MASTER_NAME "mymaster"
 #define CFG_DEFAULT_CLIENT_TIMEOUT 60
 #define CFG_DEFAULT_LOG_LEVEL "info"
+
+/* A host and port (a Redis Sentinel of REDIS_SENTINELS). */
+typedef struct cfg_endpoint {
+    char *host; /* owned */
+    int port;
+} cfg_endpoint;
 
 /* The whole configuration. Strings are owned by the struct (freed by cfg_free). */
 typedef struct cfg {
     char *redis_url;            /* owned; REDIS_URL as given */
     char *redis_host;           /* owned; parsed from redis_url */
     int redis_port;             /* parsed from redis_url */
+    char *redis_user;           /* owned; ACL user of the URL, NULL for the default user */
     char *redis_password;       /* owned; NULL when the URL has none */
     int redis_db;               /* parsed from redis_url (path), default 0 */
     char *redis_prefix;         /* owned; REDIS_PREFIX, prepended to every key */
+    cfg_endpoint *sentinels;    /* owned array; REDIS_SENTINELS: the master is found through
+                                 * them (REDIS_URL then gives only user, password and db) */
+    size_t n_sentinels;         /* 0: REDIS_URL names the server */
+    char *redis_master_name;    /* owned; REDIS_MASTER_NAME, the master's name in Sentinel */
+    char *redis_sentinel_password; /* owned; REDIS_SENTINEL_PASSWORD, NULL when unset */
+    int redis_min_replicas_ack; /* REDIS_MIN_REPLICAS_ACK: replicas that must hold an enqueue
+                                 * before its 200 (WAIT); default 1 with sentinels, else 0 */
     char *api_host;             /* owned; API_HOST, address the API listens on */
     int api_port;               /* API_PORT */
     int api_threads;            /* API_THREADS, event loops; default: number of cores */
@@ -57,7 +76,9 @@ typedef struct cfg {
     int result_ttl;             /* RESULT_TTL seconds, expiry of task hashes */
     int client_timeout;         /* CLIENT_TIMEOUT seconds, idle/slow HTTP connections */
     int worker_concurrency;     /* WORKER_CONCURRENCY, worker processes per supervisor */
-    char *worker_id;            /* owned; WORKER_ID, default: host name */
+    char *worker_id;            /* owned; WORKER_ID; default: the host name (the worker makes
+                                 * it unique, see worker/identity.h) */
+    bool worker_id_given;       /* WORKER_ID was set in the environment */
     char *executor;             /* owned; EXECUTOR: "oci" or "docker" */
     char *oci_runtime;          /* owned; OCI_RUNTIME: builtin, runc, crun, runsc,
                                  * kata-runtime */
@@ -77,6 +98,10 @@ typedef struct cfg {
     int task_max_attempts;      /* TASK_MAX_ATTEMPTS, requeues before FAILURE */
     int heartbeat_interval;     /* HEARTBEAT_INTERVAL seconds */
     int worker_shutdown_grace;  /* WORKER_SHUTDOWN_GRACE seconds */
+    int max_job_seconds;        /* MAX_JOB_SECONDS, bound on a whole job's run (compile + runs) */
+    int redis_timeout;          /* REDIS_TIMEOUT seconds: Redis silent this long is gone */
+    int orphan_scan_interval;   /* ORPHAN_SCAN_INTERVAL seconds between scans for processing
+                                 * lists whose worker is not registered */
     int log_level;              /* LOG_LEVEL parsed to an enum log_level */
 } cfg;
 

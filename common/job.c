@@ -82,6 +82,75 @@ static int parse_args(const json_t *o, job_request *r, char *err, size_t errlen)
     return 0;
 }
 
+/* An array of strings field as a NULL-terminated vector (*v never NULL afterwards); what a step
+ * accepts is checked by the caller. */
+static int parse_options(const json_t *o, const char *key, char ***v, size_t *n, char *err,
+                         size_t errlen)
+{
+    json_t *a = json_object_get(o, key);
+    if (a && !json_is_null(a) && !json_is_array(a))
+        return set_error(err, errlen, "'%s' must be an array of strings", key);
+    size_t len = a ? json_array_size(a) : 0;
+    if (len > JOB_MAX_OPTIONS)
+        return set_error(err, errlen, "'%s' may hold at most %d options", key, JOB_MAX_OPTIONS);
+    *v = xcalloc(len + 1, sizeof **v);
+    for (size_t i = 0; i < len; i++) {
+        json_t *s = json_array_get(a, i);
+        if (!json_is_string(s))
+            return set_error(err, errlen, "'%s' must be an array of strings", key);
+        const char *opt = json_string_value(s);
+        size_t olen = json_string_length(s);
+        if (olen == 0 || olen > JOB_MAX_OPTION_LEN)
+            return set_error(err, errlen, "'%s': an option must be 1 to %d bytes long", key,
+                             JOB_MAX_OPTION_LEN);
+        for (size_t j = 0; j < olen; j++)
+            if ((unsigned char)opt[j] < 0x20 || opt[j] == 0x7f)
+                return set_error(err, errlen, "'%s': option %zu holds a control character", key,
+                                 i + 1);
+        (*v)[i] = xstrdup(opt);
+        (*n)++;
+    }
+    return 0;
+}
+
+/* The options of one step, checked against the language's allow-list for it. */
+static int check_options(const char *key, const lang_options *allowed, bool has_step,
+                         const job_request *r, char *const *opts, size_t n, char *err,
+                         size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    if (!has_step)
+        return set_error(err, errlen, "'%s': %s has no compile step", key, r->lang->id);
+    if (allowed->n == 0)
+        return set_error(err, errlen, "'%s': %s takes none", key, r->lang->id);
+    char why[JOB_MAX_OPTION_LEN * 2 + 64];
+    if (lang_options_check(allowed, opts, n, why, sizeof why) < 0)
+        return set_error(err, errlen, "'%s': %s for %s (see GET /languages)", key, why,
+                         r->lang->id);
+    return 0;
+}
+
+#define BOM "\xef\xbb\xbf"
+
+/* Remove every leading UTF-8 byte-order mark (every one, so that stripping twice changes
+ * nothing: the stored request parses back to the same bytes). */
+static void strip_bom(char *s, size_t *len)
+{
+    size_t skip = 0;
+    while (*len - skip >= 3 && memcmp(s + skip, BOM, 3) == 0)
+        skip += 3;
+    memmove(s, s + skip, *len - skip + 1); /* with the terminating NUL */
+    *len -= skip;
+}
+
+/* Whether an extra file is a source of the language: same extension as its main source. */
+static bool is_source(const char *name, const language *lang)
+{
+    const char *ext = strrchr(lang->source_file, '.'), *fext = strrchr(name, '.');
+    return ext && fext && strcmp(ext, fext) == 0;
+}
+
 static int parse_files(const json_t *o, const language *lang, job_request *r, char *err,
                        size_t errlen)
 {
@@ -114,6 +183,8 @@ static int parse_files(const json_t *o, const language *lang, job_request *r, ch
             return -1;
         if (!jf->content)
             return set_error(err, errlen, "file '%s' needs a string 'content'", nm);
+        if (is_source(nm, lang))
+            strip_bom(jf->content, &jf->len);
     }
     return 0;
 }
@@ -143,8 +214,10 @@ static int parse_tests(const json_t *o, job_request *r, char *err, size_t errlen
     return 0;
 }
 
-static const char *const known_fields[] = {"language", "code", "stdin", "args", "timeout",
-                                           "memory_mb", "base64", "files", "tests", NULL};
+static const char *const known_fields[] = {
+    "language",    "code",   "stdin", "args",  "timeout",
+    "memory_mb",   "base64", "files", "tests", "compiler_options",
+    "run_options", NULL};
 
 static int parse_object(const json_t *o, const lang_table *langs, const cfg *c, job_request *r,
                         char *err, size_t errlen)
@@ -176,6 +249,8 @@ static int parse_object(const json_t *o, const lang_table *langs, const cfg *c, 
         return set_error(err, errlen, "'code' is required");
     if (text_field(o, "code", r->base64, &r->code, &r->code_len, err, errlen) < 0)
         return -1;
+    if (r->code)
+        strip_bom(r->code, &r->code_len);
     if (!r->code || r->code_len == 0)
         return set_error(err, errlen, "'code' must not be empty");
     if (text_field(o, "stdin", r->base64, &r->stdin_data, &r->stdin_len, err, errlen) < 0)
@@ -191,7 +266,29 @@ static int parse_object(const json_t *o, const lang_table *langs, const cfg *c, 
     if (parse_args(o, r, err, errlen) < 0 || parse_files(o, r->lang, r, err, errlen) < 0 ||
         parse_tests(o, r, err, errlen) < 0)
         return -1;
+    if (parse_options(o, "compiler_options", &r->compiler_options, &r->ncompiler_options, err,
+                      errlen) < 0 ||
+        parse_options(o, "run_options", &r->run_options, &r->nrun_options, err, errlen) < 0 ||
+        check_options("compiler_options", &r->lang->compile_options,
+                      r->lang->compile_argv != NULL, r, r->compiler_options,
+                      r->ncompiler_options, err, errlen) < 0 ||
+        check_options("run_options", &r->lang->run_options, true, r, r->run_options,
+                      r->nrun_options, err, errlen) < 0)
+        return -1;
+    long worst = job_request_worst_seconds(r);
+    if (worst > c->max_job_seconds)
+        return set_error(err, errlen,
+                         "this job could run for %ld s (compile %d s + %zu run(s) x %d s), over "
+                         "MAX_JOB_SECONDS (%d): lower 'timeout' or send fewer tests",
+                         worst, r->lang->compile_argv ? r->lang->compile.timeout : 0,
+                         r->ntests ? r->ntests : 1, r->timeout, c->max_job_seconds);
     return 0;
+}
+
+long job_request_worst_seconds(const job_request *r)
+{
+    long compile = r->lang->compile_argv ? r->lang->compile.timeout : 0;
+    return compile + (long)(r->ntests ? r->ntests : 1) * r->timeout;
 }
 
 int job_request_parse(const char *body, size_t len, const lang_table *langs, const cfg *c,
@@ -220,6 +317,14 @@ static json_t *text_json(const char *s, size_t n, bool b64)
     return j;
 }
 
+static json_t *strings_json(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
 char *job_request_to_json(const job_request *r)
 {
     json_t *o = json_object();
@@ -227,12 +332,13 @@ char *job_request_to_json(const job_request *r)
     json_object_set_new(o, "code", text_json(r->code, r->code_len, r->base64));
     if (r->stdin_data)
         json_object_set_new(o, "stdin", text_json(r->stdin_data, r->stdin_len, r->base64));
-    if (r->nargs) {
-        json_t *a = json_array();
-        for (size_t i = 0; i < r->nargs; i++)
-            json_array_append_new(a, json_string(r->args[i]));
-        json_object_set_new(o, "args", a);
-    }
+    if (r->nargs)
+        json_object_set_new(o, "args", strings_json(r->args, r->nargs));
+    if (r->ncompiler_options)
+        json_object_set_new(o, "compiler_options",
+                            strings_json(r->compiler_options, r->ncompiler_options));
+    if (r->nrun_options)
+        json_object_set_new(o, "run_options", strings_json(r->run_options, r->nrun_options));
     if (r->timeout_given)
         json_object_set_new(o, "timeout", json_integer(r->timeout));
     if (r->memory_given)
@@ -277,6 +383,12 @@ void job_request_free(job_request *r)
     for (size_t i = 0; i < r->nargs; i++)
         free(r->args[i]);
     free(r->args);
+    for (size_t i = 0; i < r->ncompiler_options; i++)
+        free(r->compiler_options[i]);
+    free(r->compiler_options);
+    for (size_t i = 0; i < r->nrun_options; i++)
+        free(r->run_options[i]);
+    free(r->run_options);
     for (size_t i = 0; i < r->nfiles; i++) {
         free(r->files[i].name);
         free(r->files[i].content);

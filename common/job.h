@@ -4,10 +4,15 @@
  * API:
  *   job_request_parse(body, len, langs, cfg, &r, err, errlen)
  *       parse and validate a request body. 0 on success; -1 with a client-facing message in err.
- *       Resolves the language alias, applies default limits, decodes base64 code/stdin/files.
+ *       Resolves the language alias, applies default limits, decodes base64 code/stdin/files,
+ *       removes leading UTF-8 byte-order marks from the sources (code, and extra files with the
+ *       main source's extension), checks compiler_options and run_options against the
+ *       language's allow-lists.
  *   job_request_to_json(&r)  the canonical request stored in Redis (caller owns the string);
  *       job_request_parse of it gives back the same request.
- *   job_request_free(&r)     frees what parse set; safe on a zeroed struct. */
+ *   job_request_free(&r)     frees what parse set; safe on a zeroed struct.
+ *   job_request_worst_seconds(&r)  the longest the job's steps may run in all: the compile
+ *       step's timeout plus each run's; parse refuses a request over MAX_JOB_SECONDS. */
 #ifndef CR_JOB_H
 #define CR_JOB_H
 
@@ -20,6 +25,8 @@
 #define JOB_MAX_ARGS 64
 #define JOB_MAX_FILES 32
 #define JOB_MAX_TESTS 100
+#define JOB_MAX_OPTIONS 32     /* elements of compiler_options, and of run_options */
+#define JOB_MAX_OPTION_LEN 256 /* bytes of one option */
 
 /* An extra source file, written into the workspace beside the main source file. */
 typedef struct job_file {
@@ -52,6 +59,11 @@ typedef struct job_request {
     size_t nfiles;
     job_test *tests;      /* test cases; ntests == 0: a single run with stdin */
     size_t ntests;
+    char **compiler_options; /* NULL-terminated, allowed by lang->compile_options (never NULL
+                              * after parse) */
+    size_t ncompiler_options;
+    char **run_options;   /* NULL-terminated, allowed by lang->run_options (never NULL) */
+    size_t nrun_options;
     bool timeout_given;   /* the request named timeout (kept in the canonical JSON) */
     bool memory_given;    /* the request named memory_mb */
 } job_request;
@@ -60,5 +72,6 @@ int job_request_parse(const char *body, size_t len, const lang_table *langs, con
                       job_request *r, char *err, size_t errlen);
 char *job_request_to_json(const job_request *r);
 void job_request_free(job_request *r);
+long job_request_worst_seconds(const job_request *r);
 
 #endif

@@ -74,6 +74,69 @@ static int parse_limits(const json_t *o, const cfg *c, lang_limits *l)
     return 0;
 }
 
+/* Compile pattern as a whole-element match; -1 when it is not a valid extended regex. */
+static int compile_pattern(regex_t *re, const char *pattern)
+{
+    if (!*pattern)
+        return -1;
+    cleanup_free char *whole = xasprintf("^(%s)$", pattern);
+    return regcomp(re, whole, REG_EXTENDED | REG_NOSUB) == 0 ? 0 : -1;
+}
+
+static void options_clear(lang_options *o)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        regfree(&o->rules[i].flag);
+        if (o->rules[i].has_value)
+            regfree(&o->rules[i].value);
+        json_decref(o->rules[i].spec);
+    }
+    free(o->rules);
+    memset(o, 0, sizeof *o);
+}
+
+/* One allow-list (an array of patterns and [flag, value] pairs; missing: empty). */
+static int parse_options(const json_t *a, lang_options *o)
+{
+    if (!a || json_is_null(a))
+        return 0;
+    if (!json_is_array(a))
+        return -1;
+    o->rules = xcalloc(json_array_size(a) + 1, sizeof *o->rules);
+    size_t i;
+    json_t *r;
+    json_array_foreach(a, i, r) {
+        lang_option_rule *rule = &o->rules[o->n];
+        const char *flag = json_string_value(r);
+        const char *value = NULL;
+        if (json_is_array(r) && json_array_size(r) == 2) {
+            flag = json_string_value(json_array_get(r, 0));
+            value = json_string_value(json_array_get(r, 1));
+            if (!value)
+                return -1;
+        }
+        if (!flag || compile_pattern(&rule->flag, flag) < 0)
+            return -1;
+        if (value && compile_pattern(&rule->value, value) < 0) {
+            regfree(&rule->flag);
+            return -1;
+        }
+        rule->has_value = value != NULL;
+        rule->spec = json_incref(r);
+        o->n++;
+    }
+    return 0;
+}
+
+/* How many elements of argv (NULL: none) are the options slot. */
+static int slots(char *const *argv)
+{
+    int n = 0;
+    for (size_t i = 0; argv && argv[i]; i++)
+        n += strcmp(argv[i], LANG_OPTIONS_SLOT) == 0;
+    return n;
+}
+
 static void language_clear(language *l)
 {
     free(l->id);
@@ -85,6 +148,8 @@ static void language_clear(language *l)
     free_argv(l->run_argv);
     free_argv(l->env);
     free(l->main_class);
+    options_clear(&l->compile_options);
+    options_clear(&l->run_options);
 }
 
 /* The version the image build recorded, or NULL (caller owns). */
@@ -153,6 +218,21 @@ static int parse_language(const json_t *o, const cfg *c, language *l, char *err,
         return set_error(err, errlen, "%s: main_class must be a string", id);
     if (main_class)
         l->main_class = xstrdup(json_string_value(main_class));
+    json_t *options = json_object_get(o, "options");
+    if ((options && !json_is_object(options)) ||
+        parse_options(json_object_get(options, "compile"), &l->compile_options) < 0 ||
+        parse_options(json_object_get(options, "run"), &l->run_options) < 0)
+        return set_error(err, errlen,
+                         "%s: options must be {\"compile\": [...], \"run\": [...]} "
+                         "of extended regular expressions and [flag, value] pairs of them",
+                         id);
+    if (slots(l->compile_argv) > 1 || slots(l->run_argv) > 1 ||
+        (l->compile_options.n && slots(l->compile_argv) != 1) ||
+        (l->run_options.n && slots(l->run_argv) != 1))
+        return set_error(err, errlen,
+                         "%s: a step with options needs one \"%s\" in its argv (and "
+                         "no step more than one)",
+                         id, LANG_OPTIONS_SLOT);
     json_t *limits = json_object_get(o, "limits");
     if (parse_limits(json_object_get(limits, "run"), c, &l->run) < 0 ||
         parse_limits(json_object_get(limits, "compile"), c, &l->compile) < 0)
@@ -213,22 +293,96 @@ const language *lang_table_find(const lang_table *t, const char *name)
     return NULL;
 }
 
+static json_t *argv_json(char *const *argv)
+{
+    if (!argv)
+        return json_null();
+    json_t *a = json_array();
+    for (size_t i = 0; argv[i]; i++)
+        json_array_append_new(a, json_string(argv[i]));
+    return a;
+}
+
+static json_t *options_json(const lang_options *o)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < o->n; i++)
+        json_array_append(a, o->rules[i].spec);
+    return a;
+}
+
 json_t *lang_table_to_json(const lang_table *t)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < t->n; i++) {
         const language *l = &t->langs[i];
-        json_t *aliases = json_array();
-        for (char **a = l->aliases; a && *a; a++)
-            json_array_append_new(aliases, json_string(*a));
         json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:o, s:b, s:{s:i, s:i, s:i, s:i}}", "id", l->id,
-                           "version", l->version, "aliases", aliases, "compiled",
-                           l->compile_argv != NULL, "limits", "timeout", l->run.timeout,
-                           "max_timeout", l->run.max_timeout, "memory_mb", l->run.memory_mb,
-                           "max_memory_mb", l->run.max_memory_mb));
+            arr, json_pack("{s:s, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:{s:i, s:i, s:i, s:i}}",
+                           "id", l->id, "version", l->version, "aliases", argv_json(l->aliases),
+                           "compiled", l->compile_argv != NULL, "compile",
+                           argv_json(l->compile_argv), "run", argv_json(l->run_argv),
+                           "compiler_options", options_json(&l->compile_options),
+                           "run_options", options_json(&l->run_options), "limits", "timeout",
+                           l->run.timeout, "max_timeout", l->run.max_timeout, "memory_mb",
+                           l->run.memory_mb, "max_memory_mb", l->run.max_memory_mb));
     }
     return json_pack("{s:o}", "languages", arr);
+}
+
+static bool matches(const regex_t *re, const char *s)
+{
+    return regexec(re, s, 0, NULL, 0) == 0;
+}
+
+int lang_options_check(const lang_options *o, char *const *opts, size_t n, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n;) {
+        size_t took = 0;        /* elements the first rule that fits takes: 1 or 2 */
+        bool flag_seen = false; /* some pair rule names this flag */
+        for (size_t r = 0; r < o->n && !took; r++) {
+            const lang_option_rule *rule = &o->rules[r];
+            if (!matches(&rule->flag, opts[i]))
+                continue;
+            if (!rule->has_value) {
+                took = 1;
+                continue;
+            }
+            flag_seen = true;
+            if (i + 1 < n && matches(&rule->value, opts[i + 1]))
+                took = 2;
+        }
+        if (took) {
+            i += took;
+            continue;
+        }
+        if (flag_seen && i + 1 == n)
+            return set_error(err, errlen, "'%s' needs a value after it", opts[i]);
+        if (flag_seen)
+            return set_error(err, errlen, "'%s' is not an allowed value of '%s'", opts[i + 1],
+                             opts[i]);
+        return set_error(err, errlen, "'%s' is not allowed", opts[i]);
+    }
+    return 0;
+}
+
+char **lang_argv_expand(char *const *argv, char *const *opts, size_t n)
+{
+    if (!argv)
+        return NULL;
+    size_t len = 0;
+    while (argv[len])
+        len++;
+    char **v = xcalloc(len + n + 1, sizeof *v);
+    size_t k = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (strcmp(argv[i], LANG_OPTIONS_SLOT) != 0) {
+            v[k++] = argv[i];
+            continue;
+        }
+        for (size_t j = 0; j < n; j++)
+            v[k++] = opts[j];
+    }
+    return v;
 }
 
 void lang_table_free(lang_table *t)

@@ -11,13 +11,24 @@ char *key_processing(const char *prefix, const char *worker)
     return xasprintf("%sprocessing:%s", prefix, worker);
 }
 char *key_workers(const char *prefix) { return xasprintf("%sworkers", prefix); }
+char *key_worker_stale(const char *prefix) { return xasprintf("%sworker_stale", prefix); }
+char *key_owner(const char *prefix, const char *worker_id)
+{
+    return xasprintf("%sowner:%s", prefix, worker_id);
+}
+char *key_orphans(const char *prefix) { return xasprintf("%sorphans", prefix); }
+char *key_orphan_scan(const char *prefix) { return xasprintf("%sorphan_scan", prefix); }
 char *key_done_channel(const char *prefix) { return xasprintf("%sdone", prefix); }
+char *key_probe_channel(const char *prefix, const char *token)
+{
+    return xasprintf("%sprobe:%s", prefix, token);
+}
 
+/* No EXPIRE here: a task lives until its final write, however long it waits or runs. */
 const char *const SCRIPT_ENQUEUE =
-    "if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[5]) then return 0 end\n"
+    "if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[4]) then return 0 end\n"
     "redis.call('HSET', KEYS[1], 'status', 'PENDING', 'request', ARGV[2],\n"
     "           'created_at', ARGV[3], 'attempts', 0)\n"
-    "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
     "redis.call('LPUSH', KEYS[2], ARGV[1])\n"
     "return 1\n";
 

@@ -4,15 +4,26 @@
  *   {prefix}task:{id}          hash   status PENDING|RUNNING|SUCCESS|FAILURE, request (JSON),
  *                                     result (JSON: object for SUCCESS, string for FAILURE),
  *                                     created_at/started_at/finished_at (ms since epoch),
- *                                     attempts (times requeued), worker, lease (claim token).
- *                                     Expires RESULT_TTL seconds after creation and again after
- *                                     it finishes.
+ *                                     attempts (times its worker died under it), worker, lease
+ *                                     (claim token). No expiry while queued or running: it
+ *                                     expires RESULT_TTL seconds after its final write.
  *   {prefix}queue              list   task ids; API LPUSHes, workers BLMOVE RIGHT -> LEFT.
  *   {prefix}processing:{wid}   list   ids one worker process holds (in flight).
- *   {prefix}workers            zset   worker process id -> last heartbeat (ms since epoch).
+ *   {prefix}workers            zset   worker process id -> deadline (ms, Redis's clock): past it
+ *                                     without a new heartbeat the process is presumed dead.
+ *   {prefix}worker_stale       hash   worker process id -> its stale threshold (ms), so that a
+ *                                     reaper judges every worker by that worker's own setting.
+ *   {prefix}owner:{WORKER_ID}  string the token of the supervisor that owns WORKER_ID; expires
+ *                                     with its heartbeats (a second supervisor with the same id
+ *                                     refuses to start while it lives).
+ *   {prefix}orphans            hash   worker process id -> when its processing list was first
+ *                                     seen without a registered owner (the orphan scan).
+ *   {prefix}orphan_scan        string lock: one supervisor of the fleet scans per interval.
  *   {prefix}done               channel  completion announcement: the message is the task id,
  *                                     PUBLISHed by the same script that writes the final state.
  *                                     API event loops subscribe once and wake their long-polls.
+ *   {prefix}probe:{token}      channel  one API event loop's liveness probe of its own two
+ *                                     connections (it PUBLISHes to itself every second).
  *
  * Key helpers return a newly allocated string (caller frees). */
 #ifndef CR_REDIS_MODEL_H
@@ -22,11 +33,16 @@ char *key_task(const char *prefix, const char *id);
 char *key_queue(const char *prefix);
 char *key_processing(const char *prefix, const char *worker);
 char *key_workers(const char *prefix);
+char *key_worker_stale(const char *prefix);
+char *key_owner(const char *prefix, const char *worker_id);
+char *key_orphans(const char *prefix);
+char *key_orphan_scan(const char *prefix);
 char *key_done_channel(const char *prefix);
+char *key_probe_channel(const char *prefix, const char *token);
 
 /* Enqueue a new task: write the hash and push the id in one step, unless the queue is full.
  * KEYS[1] task key, KEYS[2] queue key
- * ARGV[1] task id, ARGV[2] request JSON, ARGV[3] now ms, ARGV[4] ttl s, ARGV[5] max queue length
+ * ARGV[1] task id, ARGV[2] request JSON, ARGV[3] now ms, ARGV[4] max queue length
  * Returns 1 when enqueued, 0 when the queue was full (nothing written). */
 extern const char *const SCRIPT_ENQUEUE;
 

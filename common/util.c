@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static void oom(void)
@@ -130,6 +131,43 @@ bool const_time_eq(const char *a, size_t alen, const char *b, size_t blen)
     return diff == 0;
 }
 
+int mkdir_p(const char *path, mode_t mode)
+{
+    cleanup_free char *p = xstrdup(path);
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == '\0') {
+            char saved = *s;
+            *s = '\0';
+            if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -1;
+            *s = saved;
+            if (!saved)
+                return 0;
+        }
+    }
+}
+
+void random_hex(char *out, size_t nbytes)
+{
+    unsigned char b[64];
+    if (nbytes > sizeof b)
+        abort();
+    size_t got = 0;
+    while (got < nbytes) {
+        ssize_t n = getrandom(b + got, nbytes - got, 0);
+        if (n < 0 && errno != EINTR)
+            abort(); /* getrandom cannot fail on a sane kernel */
+        if (n > 0)
+            got += (size_t)n;
+    }
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < nbytes; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * nbytes] = '\0';
+}
+
 int set_error(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -153,25 +191,4 @@ int write_all(int fd, const void *buf, size_t len)
         len -= (size_t)n;
     }
     return 0;
-}
-
-void random_hex(char *out, size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    unsigned char b[64];
-    for (size_t i = 0; i < n; i++) {
-        if (i % (2 * sizeof b) == 0) { /* the next bytes: two digits each */
-            size_t want = (n - i + 1) / 2 < sizeof b ? (n - i + 1) / 2 : sizeof b;
-            for (size_t got = 0; got < want;) {
-                ssize_t r = getrandom(b + got, want - got, 0);
-                if (r < 0 && errno != EINTR)
-                    abort(); /* getrandom cannot fail on a sane kernel */
-                if (r > 0)
-                    got += (size_t)r;
-            }
-        }
-        unsigned char byte = b[(i % (2 * sizeof b)) / 2];
-        out[i] = digits[i % 2 ? byte & 15 : byte >> 4];
-    }
-    out[n] = '\0';
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 void *xmalloc(size_t n);
@@ -32,15 +33,18 @@ int64_t now_wall_ms(void);
 /* Compare two byte strings in time that depends only on their lengths. */
 bool const_time_eq(const char *a, size_t alen, const char *b, size_t blen);
 
+/* mkdir -p: each missing component with mode; 0, or -1 with errno. */
+int mkdir_p(const char *path, mode_t mode);
+
+/* nbytes (at most 64) random bytes from the kernel as 2*nbytes lower-case hex digits and a NUL
+ * in out (2*nbytes+1 bytes). */
+void random_hex(char *out, size_t nbytes);
+
 /* Format a message into err (errlen bytes) and return -1: "return set_error(err, errlen, ...)". */
 int set_error(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* write(2)/read(2) until done, retrying on EINTR; -1 on error. */
 int write_all(int fd, const void *buf, size_t len);
-
-/* n random lower-case hex digits and a NUL into out (n + 1 bytes), from the kernel's random
- * source (nonces that keep names unique, leases). */
-void random_hex(char *out, size_t n);
 
 /* Scope-bound ownership, in the manner of bubblewrap's utils.h. A variable declared with one of
  * these attributes is released when it goes out of scope, on every return path, so that code

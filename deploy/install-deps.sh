@@ -6,9 +6,15 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev valgrind
   libhiredis-dev libevent-dev libjansson-dev libcurl4-openssl-dev uuid-dev libseccomp-dev
-  redis-server runc runsc debootstrap jq curl ca-certificates openssl
-  python3 python3-pytest
+  redis-server redis-sentinel runc runsc debootstrap jq curl ca-certificates openssl
+  iproute2 nftables
+  python3 python3-pytest python3-jsonschema systemd
 )
+# Tools the tests take whichever way the machine has them: Node.js and npm (the npm packages of
+# tests/npm: schemas and validators) and kubectl (renders deploy/k8s). Debian's packages when
+# missing; a newer one installed some other way is used as it is.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
+command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -25,6 +31,7 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The packaged redis-server service is not ours: code-runner starts its own instances.
-systemctl disable --now redis-server >/dev/null 2>&1 || true
+# The packaged redis-server and redis-sentinel services are not ours: code-runner (and its
+# tests) start their own instances.
+systemctl disable --now redis-server redis-sentinel >/dev/null 2>&1 || true
 echo "install-deps: done"

@@ -4,6 +4,10 @@
 #   deploy/start.sh [start]   install, build, start everything, wait until healthy
 #   deploy/start.sh stop      stop what start started (by the pids it recorded)
 #   deploy/start.sh status    show what runs
+#   deploy/start.sh --systemd install, build, and run the same three as systemd services instead:
+#                             the binaries in /usr/local/bin, deploy/systemd's units and Redis
+#                             drop-in in /etc/systemd/system, settings in
+#                             /etc/code-runner/code-runner.env (kept when it exists)
 # Settings come from the environment or a .env file at the top of the repo (see .env.example).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -79,11 +83,48 @@ do_start() {
   say "logs in $RUN_DIR; stop with: deploy/start.sh stop"
 }
 
+do_systemd() {
+  [ -d /run/systemd/system ] || { say "systemd is not running on this machine"; exit 1; }
+  for n in redis api worker; do
+    alive "$n" && { say "the embedded $n runs: deploy/start.sh stop first"; exit 1; }
+  done
+  mkdir -p "$RUN_DIR"
+  "$ROOT/deploy/install-deps.sh"
+  say "building (log: $RUN_DIR/build.log)"
+  { cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release && cmake --build "$BUILD_DIR" -j"$(nproc)"; } \
+    >"$RUN_DIR/build.log" 2>&1 || { tail -30 "$RUN_DIR/build.log"; exit 1; }
+  "$ROOT/images/build.sh"
+  install -m 0755 "$BUILD_DIR/api" /usr/local/bin/code-runner-api
+  install -m 0755 "$BUILD_DIR/worker" /usr/local/bin/code-runner-worker
+  install -m 0755 "$BUILD_DIR/cr-init" /usr/local/bin/cr-init # found beside the worker
+  install -D -m 0644 "$ROOT/images/languages.json" /usr/local/share/code-runner/languages.json
+  install -m 0644 "$ROOT/deploy/systemd/code-runner-api.service" \
+    "$ROOT/deploy/systemd/code-runner-worker.service" /etc/systemd/system/
+  install -D -m 0644 "$ROOT/deploy/systemd/redis-server.service.d/code-runner.conf" \
+    /etc/systemd/system/redis-server.service.d/code-runner.conf
+  [ -f /etc/code-runner/code-runner.env ] ||
+    install -D -m 0600 "$ROOT/deploy/systemd/code-runner.env" /etc/code-runner/code-runner.env
+  systemctl daemon-reload
+  systemctl enable redis-server >/dev/null 2>&1
+  systemctl restart redis-server
+  systemctl enable code-runner-api code-runner-worker >/dev/null 2>&1
+  systemctl restart code-runner-api code-runner-worker
+  local port; port="$(sed -n 's/^API_PORT=//p' /etc/code-runner/code-runner.env | tail -1)"
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:${port:-8000}/health" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -sf "http://127.0.0.1:${port:-8000}/health" >/dev/null ||
+    { say "the api is not healthy: journalctl -u code-runner-api"; exit 1; }
+  say "ready: systemctl status code-runner-api code-runner-worker redis-server"
+}
+
 case "${1:-start}" in
   start) do_start ;;
+  --systemd) do_systemd ;;
   stop) stop_one worker; stop_one api; stop_one redis ;;
   status) for n in redis api worker; do
             if alive "$n"; then echo "$n: running ($(cat "$RUN_DIR/$n.pid"))"; else echo "$n: stopped"; fi
           done ;;
-  *) sed -n '2,8p' "$0"; exit 2 ;;
+  *) sed -n '2,11p' "$0"; exit 2 ;;
 esac

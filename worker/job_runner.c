@@ -7,7 +7,9 @@
  * "summary" {passed, total}; the top-level fields then describe the first test that did not
  * pass (or the last one), verdict is "accepted" when all passed, time_ms and memory_kb are the
  * maxima and wall_ms the sum over the tests.
- * A Java submission whose public class is not Main runs under its own name (main_class.h).
+ * A Java submission is written under its public class's name and runs the top-level class that
+ * declares main (main_class.h). The request's compiler_options and run_options, checked against
+ * the language's allow-lists when the request was parsed, go in the slot of the step's argv.
  * The sandbox outlives the result: the worker writes the answer first and tears down after. */
 #include "job_runner.h"
 
@@ -138,8 +140,9 @@ static json_t *test_json(const step_result *r, verdict v, bool b64)
 /* The step the top-level fields describe, and the top-level verdict. */
 static size_t headline(const job_outcome *o, const job_request *req, verdict *v)
 {
-    if (o->nruns == 0) {
-        *v = VERDICT_COMPILE_ERROR;
+    if (o->nruns == 0) { /* the compile failed, or took all of MAX_JOB_SECONDS */
+        *v = o->compiled && step_verdict(&o->compile) == VERDICT_OK ? VERDICT_TIME_LIMIT
+                                                                     : VERDICT_COMPILE_ERROR;
         return 0;
     }
     for (size_t i = 0; i < o->nruns; i++)
@@ -147,6 +150,11 @@ static size_t headline(const job_outcome *o, const job_request *req, verdict *v)
             *v = o->verdicts[i];
             return i;
         }
+    size_t want = req->ntests > 0 ? req->ntests : 1;
+    if (o->nruns < want) { /* MAX_JOB_SECONDS ran out before every test ran */
+        *v = VERDICT_TIME_LIMIT;
+        return o->nruns - 1;
+    }
     *v = req->ntests > 0 ? VERDICT_ACCEPTED : VERDICT_OK;
     return o->nruns - 1;
 }
@@ -205,25 +213,37 @@ static exec_limits limits_of(const lang_limits *l, const cfg *c)
                          .output_limit = (size_t)c->output_limit_bytes};
 }
 
-/* run_argv followed by the request's arguments (vector owned by the caller, strings borrowed). */
+/* run_argv with the request's run_options in its slot, followed by the request's arguments
+ * (vector owned by the caller, strings borrowed). */
 static char **run_argv(const language *lang, const job_request *req)
 {
+    cleanup_free char **base = lang_argv_expand(lang->run_argv, req->run_options,
+                                                req->nrun_options);
     size_t n = 0;
-    while (lang->run_argv[n])
+    while (base[n])
         n++;
     char **v = xcalloc(n + req->nargs + 1, sizeof *v);
-    memcpy(v, lang->run_argv, n * sizeof *v);
+    memcpy(v, base, n * sizeof *v);
     for (size_t i = 0; i < req->nargs; i++)
         v[n + i] = req->args[i];
     return v;
 }
 
+/* A step's wall-clock limit within what is left of the job's MAX_JOB_SECONDS (deadline_ms,
+ * monotonic); 0 when nothing is left. */
+static int capped_timeout_ms(int timeout_ms, int64_t deadline_ms)
+{
+    int64_t left = deadline_ms - now_mono_ms();
+    if (left <= 0)
+        return 0;
+    return left < timeout_ms ? (int)left : timeout_ms;
+}
+
 static int run_steps(const executor *ex, sandbox *sb, const language *lang,
-                     const job_request *req, const cfg *c, job_outcome *o, char *err,
-                     size_t errlen)
+                     const job_request *req, const cfg *c, int64_t deadline_ms, job_outcome *o,
+                     char *err, size_t errlen)
 {
     exec_limits lim = limits_of(&lang->run, c);
-    lim.timeout_ms = req->timeout * 1000;
     lim.memory_mb = req->memory_mb;
     size_t n = req->ntests > 0 ? req->ntests : 1;
     o->runs = xcalloc(n, sizeof *o->runs);
@@ -233,6 +253,9 @@ static int run_steps(const executor *ex, sandbox *sb, const language *lang,
         const job_test *t = req->ntests > 0 ? &req->tests[i] : NULL;
         const char *in = t ? t->stdin_data : req->stdin_data;
         size_t in_len = t ? t->stdin_len : req->stdin_len;
+        lim.timeout_ms = capped_timeout_ms(req->timeout * 1000, deadline_ms);
+        if (lim.timeout_ms == 0)
+            break; /* MAX_JOB_SECONDS spent: the tests not run are left out of the result */
         if (ex->run(sb, argv, in, in_len, &lim, &o->runs[i], err, errlen) < 0)
             return -1;
         o->nruns++;
@@ -275,15 +298,19 @@ static void outcome_clear(job_outcome *o)
 static int run_job(const executor *ex, sandbox *sb, const cfg *c, const language *lang,
                    const job_request *req, job_outcome *o, char *err, size_t errlen)
 {
+    int64_t deadline_ms = now_mono_ms() + (int64_t)c->max_job_seconds * 1000;
     if (lang->compile_argv) {
         exec_limits lim = limits_of(&lang->compile, c);
-        if (ex->run(sb, lang->compile_argv, NULL, 0, &lim, &o->compile, err, errlen) < 0)
+        lim.timeout_ms = capped_timeout_ms(lim.timeout_ms, deadline_ms);
+        cleanup_free char **argv = lang_argv_expand(lang->compile_argv, req->compiler_options,
+                                                    req->ncompiler_options);
+        if (ex->run(sb, argv, NULL, 0, &lim, &o->compile, err, errlen) < 0)
             return -1;
         o->compiled = true;
         if (step_verdict(&o->compile) != VERDICT_OK)
             return 0; /* compile_error: no run step */
     }
-    return run_steps(ex, sb, lang, req, c, o, err, errlen);
+    return run_steps(ex, sb, lang, req, c, deadline_ms, o, err, errlen);
 }
 
 /* What a job leaves to tear down after its answer is written. Made by job_run_keep once

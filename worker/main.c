@@ -2,12 +2,14 @@
  * hands over to the supervisor, which forks the worker processes (see supervisor.h). */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "common/config.h"
 #include "common/languages.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "worker/executor.h"
+#include "worker/identity.h"
 #include "worker/supervisor.h"
 
 int main(void)
@@ -17,6 +19,13 @@ int main(void)
     if (cfg_load(&c, err, sizeof err) < 0)
         die("%s", err);
     log_init((enum log_level)c.log_level, "worker");
+    if (!c.worker_id_given) {
+        char *id = identity_default_worker_id(&c, err, sizeof err);
+        if (!id)
+            die("%s", err);
+        free(c.worker_id);
+        c.worker_id = id;
+    }
     lang_table *langs = NULL;
     if (lang_table_load(&c, &langs, err, sizeof err) < 0)
         die("%s", err);

@@ -1,5 +1,5 @@
-/* Finds the public top-level class of a Java source and adapts the language entry of one job
- * to it (Solution.java, java Solution); see main_class.h. */
+/* Finds the public top-level type of a Java source and the top-level type that declares main,
+ * and adapts the language entry of one job to them (Solution.java, java app); see main_class.h. */
 #include "main_class.h"
 
 #include <stdbool.h>
@@ -117,16 +117,6 @@ static bool is(token t, const char *text)
     return t.len == strlen(text) && memcmp(t.text, text, t.len) == 0;
 }
 
-static bool is_modifier(token t)
-{
-    static const char *const mods[] = {"final",  "abstract", "strictfp",
-                                       "static", "sealed",   "non-sealed"};
-    for (size_t i = 0; i < sizeof mods / sizeof *mods; i++)
-        if (is(t, mods[i]))
-            return true;
-    return false;
-}
-
 static bool is_type_keyword(token t)
 {
     return is(t, "class") || is(t, "interface") || is(t, "enum") || is(t, "record");
@@ -167,48 +157,124 @@ static bool valid_name(token t)
     return !is(t, "non-sealed");
 }
 
-/* Just after a top-level "public": the declared type's name token, or a TOK_END token when what
- * follows is not a type declaration. Leaves sc after what it read. */
-static token declared_type(scanner *sc)
+/* The scan's state: where it is in the source and what it found so far. */
+typedef struct scan_state {
+    int depth;            /* brace depth */
+    bool pending_public;  /* depth 0: "public" read, its declaration not yet */
+    bool public_seen;     /* a public top-level type was declared (the first one counts) */
+    token decl;           /* depth 0: the type just declared, its body not yet open */
+    token body;           /* depth >= 1: the top-level type whose body this is (TOK_END: none) */
+    bool member_static;   /* depth 1: the member being read so far is static */
+    token prev, prev2;    /* the two tokens before the current one */
+    token first_main;     /* the first top-level type declaring main */
+    token preferred_main; /* the type named as preferred, when it declares main */
+    bool public_main;     /* the public type declares main */
+} scan_state;
+
+/* A top-level type declaration at depth 0 (after its keyword): read its name. */
+static void declaration(scanner *sc, scan_state *st, main_class_info *info)
 {
-    token t = next_token(sc);
-    for (;;) {
-        bool annotation_type = false;
-        if (is(t, "@"))
-            t = skip_annotation(sc, &annotation_type);
-        else if (is_modifier(t))
-            t = next_token(sc);
-        else
-            break;
-        if (annotation_type)
-            break;
+    token n = next_token(sc);
+    st->decl = n;
+    if (st->pending_public && !st->public_seen) {
+        st->public_seen = true;
+        if (valid_name(n)) {
+            memcpy(info->public_name, n.text, n.len);
+            info->public_name[n.len] = '\0';
+        }
     }
-    if (!is_type_keyword(t))
-        return (token){.kind = TOK_END};
-    return next_token(sc);
+    st->pending_public = false;
+    st->prev2 = st->prev;
+    st->prev = n;
+}
+
+/* At depth 1, "void main(" in a static member: the enclosing top-level type declares main. */
+static void main_found(scan_state *st, const char *preferred, const main_class_info *info)
+{
+    token b = st->body;
+    if (!valid_name(b))
+        return;
+    if (st->first_main.kind == TOK_END)
+        st->first_main = b;
+    if (preferred && is(b, preferred))
+        st->preferred_main = b;
+    if (info->public_name[0] && is(b, info->public_name))
+        st->public_main = true;
+}
+
+static void copy_name(char *dst, token t)
+{
+    memcpy(dst, t.text, t.len);
+    dst[t.len] = '\0';
+}
+
+void main_class_scan(const char *code, size_t len, const char *preferred, main_class_info *info)
+{
+    memset(info, 0, sizeof *info);
+    scanner sc = {.s = code, .len = len};
+    const token none = {.kind = TOK_END, .text = "", .len = 0};
+    scan_state st = {.decl = none,
+                     .body = none,
+                     .prev = none,
+                     .prev2 = none,
+                     .first_main = none,
+                     .preferred_main = none};
+    token t = next_token(&sc);
+    while (t.kind != TOK_END) {
+        if (st.depth == 0) {
+            bool annotation_type = false;
+            if (is(t, "@")) {
+                t = skip_annotation(&sc, &annotation_type); /* "interface" when it declares one */
+                if (!annotation_type)
+                    continue; /* the token after the annotation, read as any other */
+            }
+            if (is(t, "public")) {
+                st.pending_public = true;
+            } else if (is(t, ";")) {
+                st.pending_public = false;
+            } else if (is_type_keyword(t) && !is(st.prev, ".")) {
+                declaration(&sc, &st, info);
+                t = next_token(&sc);
+                continue;
+            } else if (is(t, "{")) {
+                st.depth = 1;
+                st.body = st.decl;
+                st.decl = none;
+                st.member_static = false;
+            }
+        } else if (is(t, "{") || is(t, "}") || is(t, ";")) {
+            st.depth += is(t, "{") ? 1 : is(t, "}") ? -1 : 0;
+            if (st.depth <= 1)
+                st.member_static = false; /* a member of the top-level type ended or began */
+            if (st.depth == 0)
+                st.body = none;
+        } else if (st.depth == 1 && is(t, "static")) {
+            st.member_static = true;
+        } else if (st.depth == 1 && is(t, "(") && is(st.prev, "main") && is(st.prev2, "void") &&
+                   st.member_static) {
+            main_found(&st, preferred, info);
+        }
+        st.prev2 = st.prev;
+        st.prev = t;
+        t = next_token(&sc);
+    }
+    if (st.public_main)
+        memcpy(info->main_name, info->public_name, sizeof info->main_name);
+    else if (st.preferred_main.kind != TOK_END)
+        copy_name(info->main_name, st.preferred_main);
+    else if (st.first_main.kind != TOK_END)
+        copy_name(info->main_name, st.first_main);
 }
 
 int main_class_find(const char *code, size_t len, char *name, size_t namelen)
 {
-    scanner sc = {.s = code, .len = len};
-    int depth = 0;
-    for (token t = next_token(&sc); t.kind != TOK_END; t = next_token(&sc)) {
-        if (is(t, "{")) {
-            depth++;
-        } else if (is(t, "}")) {
-            depth -= depth > 0;
-        } else if (depth == 0 && is(t, "public")) {
-            token n = declared_type(&sc);
-            if (n.kind == TOK_END)
-                continue;
-            if (!valid_name(n) || n.len >= namelen)
-                return -1;
-            memcpy(name, n.text, n.len);
-            name[n.len] = '\0';
-            return 0;
-        }
-    }
-    return -1;
+    main_class_info info;
+    main_class_scan(code, len, NULL, &info);
+    size_t n = strlen(info.public_name);
+    if (n == 0 || n >= namelen)
+        return -1;
+    memcpy(name, info.public_name, n + 1);
+    return 0;
 }
 
 /* A copy of argv with source_file and main_class tokens renamed; NULL for NULL. */
@@ -237,20 +303,25 @@ static void free_argv(char **v)
 
 job_language *main_class_adapt(const language *lang, const job_request *req)
 {
-    char name[MAIN_CLASS_NAME_MAX + 1];
-    if (!lang->main_class || main_class_find(req->code, req->code_len, name, sizeof name) < 0 ||
-        strcmp(name, lang->main_class) == 0)
+    if (!lang->main_class)
         return NULL;
+    main_class_info info;
+    main_class_scan(req->code, req->code_len, lang->main_class, &info);
     const char *ext = strrchr(lang->source_file, '.');
-    cleanup_free char *file = xasprintf("%s%s", name, ext ? ext : "");
-    if (strcmp(file, lang->source_file) == 0)
-        return NULL;
+    cleanup_free char *file = info.public_name[0]
+                                  ? xasprintf("%s%s", info.public_name, ext ? ext : "")
+                                  : xstrdup(lang->source_file);
     for (size_t i = 0; i < req->nfiles; i++)
         if (strcmp(req->files[i].name, file) == 0)
             return NULL; /* an extra file has that name: run as it is, javac says what is wrong */
+    const char *run = info.main_name[0]     ? info.main_name
+                      : info.public_name[0] ? info.public_name
+                                            : lang->main_class;
+    if (strcmp(file, lang->source_file) == 0 && strcmp(run, lang->main_class) == 0)
+        return NULL;
     job_language *jl = xcalloc(1, sizeof *jl);
-    jl->compile_argv = adapt_argv(lang->compile_argv, lang, file, name);
-    jl->run_argv = adapt_argv(lang->run_argv, lang, file, name);
+    jl->compile_argv = adapt_argv(lang->compile_argv, lang, file, run);
+    jl->run_argv = adapt_argv(lang->run_argv, lang, file, run);
     jl->source_file = steal_pointer(&file);
     jl->lang = *lang;
     jl->lang.source_file = jl->source_file;

@@ -1,12 +1,18 @@
 /* A synchronous Redis connection that is replaced, never reused, after an error, and reconnects
- * with backoff (0.1 s doubling to 2 s). */
+ * with backoff (0.1 s doubling to 2 s), to the server of REDIS_URL or to the master the sentinels
+ * name. Only a master is kept: ROLE is checked at connect, and replies that say the server
+ * cannot serve us (redis_fault_reply) drop the connection like an I/O error. */
 #include "rconn.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdint.h>
 #include <time.h>
 
 #include "common/log.h"
+#include "common/redis_target.h"
 #include "common/util.h"
 
 #define BACKOFF_MIN_MS 100
@@ -21,6 +27,9 @@ struct rconn {
     int backoff_ms;      /* current backoff, 0 after a good connection */
     int failures;        /* consecutive failed attempts, to log the first and then rarely */
     unsigned epoch;      /* successful connections so far */
+    size_t sentinel;     /* REDIS_SENTINELS: the one to ask first (the last that answered) */
+    char host[256];      /* the server connected to, or being connected to */
+    int port;
 };
 
 rconn *rconn_create(const cfg *c, int timeout_ms)
@@ -69,6 +78,72 @@ static int setup_ok(rconn *rc, redisReply *r, const char *what)
     return -1;
 }
 
+/* ROLE: only a master takes our writes. A replica (an old master after a failover, or an address
+ * that does not point at the master yet) is a failed attempt, retried with backoff. */
+static int check_master(rconn *rc)
+{
+    redisReply *r = redisCommand(rc->ctx, "ROLE");
+    bool master = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                  r->element[0]->type == REDIS_REPLY_STRING &&
+                  strcmp(r->element[0]->str, "master") == 0;
+    if (master) {
+        freeReplyObject(r);
+        return 0;
+    }
+    if (rc->failures++ % 20 == 0)
+        log_warn("redis at %s:%d is not a master (%s); retrying", rc->host, rc->port,
+                 !r                              ? rc->ctx->errstr
+                 : r->type == REDIS_REPLY_ERROR  ? r->str
+                 : r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                         r->element[0]->type == REDIS_REPLY_STRING
+                     ? r->element[0]->str
+                     : "unexpected ROLE reply");
+    if (r)
+        freeReplyObject(r);
+    redisFree(rc->ctx);
+    rc->ctx = NULL;
+    drop(rc, "not a master");
+    return -1;
+}
+
+/* REDIS_SENTINELS: ask them in turn, the last that answered first, where the master is.
+ * 0 with rc->host and rc->port set, or -1 when none knows. */
+static int discover(rconn *rc, struct timeval tv)
+{
+    const cfg *c = rc->c;
+    for (size_t k = 0; k < c->n_sentinels; k++) {
+        size_t i = (rc->sentinel + k) % c->n_sentinels;
+        const cfg_endpoint *s = &c->sentinels[i];
+        redisContext *sc = redisConnectWithTimeout(s->host, s->port, tv);
+        if (!sc || sc->err) {
+            log_debug("sentinel %s:%d: %s", s->host, s->port, sc ? sc->errstr : "out of memory");
+            redisFree(sc);
+            continue;
+        }
+        redisSetTimeout(sc, tv);
+        const char *auth[3];
+        int n = redis_auth_argv(NULL, c->redis_sentinel_password, auth);
+        redisReply *r = n ? redisCommandArgv(sc, n, auth, NULL) : NULL;
+        bool authed = !n || (r && r->type != REDIS_REPLY_ERROR);
+        if (r)
+            freeReplyObject(r);
+        r = authed ? redisCommand(sc, "SENTINEL get-master-addr-by-name %s", c->redis_master_name)
+                   : NULL;
+        int found = redis_master_addr(r, rc->host, sizeof rc->host, &rc->port);
+        if (found < 0)
+            log_debug("sentinel %s:%d does not name master '%s'%s", s->host, s->port,
+                      c->redis_master_name, authed ? "" : " (AUTH failed)");
+        if (r)
+            freeReplyObject(r);
+        redisFree(sc);
+        if (found == 0) {
+            rc->sentinel = i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 int rconn_ensure(rconn *rc)
 {
     if (rc->ctx)
@@ -76,11 +151,21 @@ int rconn_ensure(rconn *rc)
     if (now_mono_ms() < rc->next_try_ms)
         return -1;
     struct timeval tv = {rc->timeout_ms / 1000, (rc->timeout_ms % 1000) * 1000};
-    rc->ctx = redisConnectWithTimeout(rc->c->redis_host, rc->c->redis_port, tv);
+    if (rc->c->n_sentinels == 0) {
+        snprintf(rc->host, sizeof rc->host, "%s", rc->c->redis_host);
+        rc->port = rc->c->redis_port;
+    } else if (discover(rc, tv) < 0) {
+        if (rc->failures++ % 20 == 0)
+            log_warn("no sentinel of REDIS_SENTINELS names a master '%s' (retrying)",
+                     rc->c->redis_master_name);
+        drop(rc, "no master known");
+        return -1;
+    }
+    rc->ctx = redisConnectWithTimeout(rc->host, rc->port, tv);
     if (!rc->ctx || rc->ctx->err) {
         if (rc->failures++ % 20 == 0)
-            log_warn("cannot connect to redis at %s:%d: %s (retrying)", rc->c->redis_host,
-                     rc->c->redis_port, rc->ctx ? rc->ctx->errstr : "out of memory");
+            log_warn("cannot connect to redis at %s:%d: %s (retrying)", rc->host, rc->port,
+                     rc->ctx ? rc->ctx->errstr : "out of memory");
         if (rc->ctx)
             redisFree(rc->ctx);
         rc->ctx = NULL;
@@ -89,8 +174,9 @@ int rconn_ensure(rconn *rc)
     }
     redisSetTimeout(rc->ctx, tv);
     redisEnableKeepAlive(rc->ctx);
-    if (rc->c->redis_password &&
-        setup_ok(rc, redisCommand(rc->ctx, "AUTH %s", rc->c->redis_password), "AUTH") < 0) {
+    const char *auth[3];
+    int n = redis_auth_argv(rc->c->redis_user, rc->c->redis_password, auth);
+    if (n && setup_ok(rc, redisCommandArgv(rc->ctx, n, auth, NULL), "AUTH") < 0) {
         drop(rc, "AUTH failed");
         return -1;
     }
@@ -99,8 +185,10 @@ int rconn_ensure(rconn *rc)
         drop(rc, "SELECT failed");
         return -1;
     }
-    if (rc->failures)
-        log_info("connected to redis at %s:%d again", rc->c->redis_host, rc->c->redis_port);
+    if (check_master(rc) < 0)
+        return -1;
+    if (rc->epoch > 0)
+        log_info("connected to redis at %s:%d again", rc->host, rc->port);
     rc->failures = 0;
     rc->backoff_ms = 0;
     rc->epoch++;
@@ -120,14 +208,23 @@ void rconn_wait(rconn *rc, volatile sig_atomic_t *stop)
     }
 }
 
-/* The reply of the last command, or NULL with the connection dropped on an I/O error. */
+/* The reply of the last command, or NULL with the connection dropped on an I/O error or on an
+ * error reply that says this server cannot serve us (redis_fault_reply). */
 static redisReply *checked(rconn *rc, void *reply)
 {
     if (!reply) {
         drop(rc, rc->ctx->errstr[0] ? rc->ctx->errstr : "no reply");
         return NULL;
     }
-    return reply;
+    redisReply *r = reply;
+    if (redis_fault_reply(r)) {
+        char why[128];
+        snprintf(why, sizeof why, "%s", r->str);
+        freeReplyObject(r);
+        drop(rc, why);
+        return NULL;
+    }
+    return r;
 }
 
 redisReply *rconn_command(rconn *rc, const char *fmt, ...)

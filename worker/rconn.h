@@ -1,16 +1,20 @@
-/* rconn: one synchronous Redis connection (hiredis) that survives Redis going away. After any I/O
- * or protocol error the context is freed and a new one is made on the next call, never reused;
- * connection attempts back off from 0.1 s to 2 s.
+/* rconn: one synchronous Redis connection (hiredis) that survives Redis going away or failing
+ * over. After any I/O or protocol error the context is freed and a new one is made on the next
+ * call, never reused; connection attempts back off from 0.1 s to 2 s. With REDIS_SENTINELS each
+ * attempt asks the sentinels (the last that answered first) where the master is.
  *
  * API:
  *   rconn_create(cfg, timeout_ms)   no connection yet; timeout_ms bounds connect and each reply
  *   rconn_free(rc)                  accepts NULL
- *   rconn_ensure(rc)                0 when connected (connecting now if the backoff allows), else
- * -1 rconn_wait(rc, stop)            sleep until the next connection attempt is allowed, in short
+ *   rconn_ensure(rc)                0 when connected to a master (connecting now if the backoff
+ *                                   allows: AUTH, SELECT, then ROLE must say master), else -1
+ *   rconn_wait(rc, stop)            sleep until the next connection attempt is allowed, in short
  *                                   steps, returning early when *stop becomes non-zero
  *   rconn_command(rc, fmt, ...)     redisCommand: the reply (caller frees with freeReplyObject), or
  *                                   NULL when not connected or the connection broke. A Redis error
- *                                   reply is returned as REDIS_REPLY_ERROR, not NULL.
+ *                                   reply is returned as REDIS_REPLY_ERROR, not NULL, except the
+ *                                   ones redis_fault_reply names (common/redis_target.h): they drop
+ *                                   the connection (NULL).
  *   rconn_commandv(rc, argc, argv, lens)   the same with an argument vector (binary safe).
  *   rconn_epoch(rc)                 counts successful connections: a change means "reconnected". */
 #ifndef CR_RCONN_H
@@ -18,6 +22,7 @@
 
 #include <hiredis/hiredis.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/config.h"

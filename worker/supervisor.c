@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -20,16 +21,15 @@
 #include "common/redis_model.h"
 #include "common/util.h"
 #include "worker/heartbeat.h"
+#include "worker/identity.h"
 #include "worker/reaper.h"
 #include "worker/rconn.h"
 #include "worker/worker_loop.h"
 
-/* The supervisor's Redis connection: it never blocks on a command, so replies come fast. */
-#define SUPERVISOR_REDIS_TIMEOUT_MS 2000
-
 /* One worker process position. Made at start-up with dirty set (a previous supervisor with this
  * WORKER_ID may have died holding jobs); a fork sets pid; its death clears pid, runs the executor's
- * cleanup and sets dirty; the reaper's requeue clears dirty; then it may be forked again. */
+ * cleanup and sets dirty (and whether the death counts as an attempt); the reaper's requeue clears
+ * dirty; then it may be forked again. */
 typedef struct slot {
     char *id;              /* owned; "<WORKER_ID>-<index>", the worker process id in Redis */
     pid_t pid;             /* the running worker process, 0 when none */
@@ -37,6 +37,7 @@ typedef struct slot {
     int64_t restart_at_ms; /* monotonic time before which it is not forked again */
     int backoff_ms;        /* restart delay after the last young death, 0 after a long life */
     bool dirty;            /* its processing list may hold jobs: give them back before a fork */
+    bool count_attempt;    /* the give-back counts an attempt: the process died on its own */
 } slot;
 
 enum phase {
@@ -56,10 +57,18 @@ typedef struct supervisor {
     int lock_fd;       /* holds the flock on the lock file */
     sigset_t old_mask; /* the mask before ours, restored in children */
     rconn *rc;         /* owned; the supervisor's own Redis connection */
+    char token[IDENTITY_TOKEN_MAX]; /* our claim on {prefix}owner:<WORKER_ID> */
+    int64_t *alive_ms; /* owned mapping, shared with the children: monotonic time of our last
+                        * good heartbeat (Redis reachable, WORKER_ID still ours) */
     enum phase phase;
     int64_t kill_at_ms;     /* DRAINING: when the grace ends */
     int64_t next_tick_ms;   /* next heartbeat + reaper run */
+    int64_t next_orphan_ms; /* next orphan scan */
     int64_t stopped_ms;     /* when the last child was gone after a stop, 0 before */
+    bool owned;             /* WORKER_ID is ours in Redis: children may run */
+    bool lost;              /* another supervisor took WORKER_ID over: stop, touch nothing */
+    unsigned beat_epoch;    /* rconn epoch of connected_since */
+    int64_t connected_since; /* Redis's time of our first heartbeat on this connection */
     bool policy_checked;    /* maxmemory-policy looked at once */
     bool leftovers_checked; /* ids "<WORKER_ID>-<k>" with k >= n given back once */
 } supervisor;
@@ -67,23 +76,6 @@ typedef struct supervisor {
 static void on_sigpipe(int sig)
 {
     (void)sig;
-}
-
-/* mkdir -p with mode for each missing component. */
-static int mkdir_p(const char *path, mode_t mode)
-{
-    cleanup_free char *p = xstrdup(path);
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || *s == '\0') {
-            char saved = *s;
-            *s = '\0';
-            if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return -1;
-            *s = saved;
-            if (!saved)
-                return 0;
-        }
-    }
 }
 
 /* Take STATE_DIR/worker-<WORKER_ID>.lock or die: one supervisor per WORKER_ID per host. */
@@ -136,8 +128,11 @@ static void signal_children(supervisor *sv, int sig)
             kill(sv->slots[i].pid, sig);
 }
 
-static void free_state(supervisor *sv)
+/* Release what the supervisor holds; a child keeps the shared page (unmap false). */
+static void free_state(supervisor *sv, bool unmap)
 {
+    if (unmap && sv->alive_ms)
+        munmap(sv->alive_ms, sizeof *sv->alive_ms);
     for (size_t i = 0; i < sv->n; i++)
         free(sv->slots[i].id);
     free(sv->slots);
@@ -161,17 +156,20 @@ static int become_worker(supervisor *sv, slot *s, pid_t parent)
     snprintf(name, sizeof name, "cr-worker-%zu", (size_t)(s - sv->slots));
     prctl(PR_SET_NAME, name);
     char *id = xstrdup(s->id);
+    char token[IDENTITY_TOKEN_MAX];
+    snprintf(token, sizeof token, "%s", sv->token);
+    worker_link link = {.wid = id, .token = token, .supervisor_alive_ms = sv->alive_ms};
     const cfg *c = sv->c;
     const lang_table *langs = sv->langs;
     const executor *ex = sv->ex;
     sigset_t mask = sv->old_mask;
-    free_state(sv); /* closes the signalfd, the lock and the supervisor's Redis socket */
+    free_state(sv, false); /* closes the signalfd, the lock and the supervisor's Redis socket */
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     sigaction(SIGCHLD, &dfl, NULL);
     sigprocmask(SIG_SETMASK, &mask, NULL);
-    int status = worker_loop_run(c, langs, ex, id);
+    int status = worker_loop_run(c, langs, ex, &link);
     free(id);
     return status;
 }
@@ -231,8 +229,16 @@ static void reap_children(supervisor *sv)
                    (int)pid, WEXITSTATUS(st), (long long)lived);
         s->pid = 0;
         kill_leftovers(pid);
+        if (sv->lost)
+            continue; /* the id's sandboxes and lists are the new owner's: touch nothing */
         sv->ex->cleanup_stale(sv->c, s->id);
         s->dirty = true;
+        /* Killed by us at a stop, or stopped for want of ownership: the system stopped the job,
+         * not its program, so no attempt is counted. */
+        s->count_attempt = sv->phase != PHASE_KILLING &&
+                           !(WIFEXITED(st) && WEXITSTATUS(st) == WORKER_EXIT_NOT_OWNER);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == WORKER_EXIT_NOT_OWNER)
+            sv->next_tick_ms = now; /* find out at once whether we still own WORKER_ID */
         if (lived < SUPERVISOR_YOUNG_DEATH_MS) {
             s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : SUPERVISOR_BACKOFF_MIN_MS;
             if (s->backoff_ms > SUPERVISOR_BACKOFF_MAX_MS)
@@ -318,7 +324,7 @@ static void check_leftovers(supervisor *sv)
             log_info("giving back what %s (an earlier, larger run) held", m);
             sv->ex->cleanup_stale(sv->c, m);
             const char *ids[] = {m};
-            if (reaper_requeue(sv->rc, sv->c, ids, 1) < 0) {
+            if (reaper_requeue(sv->rc, sv->c, ids, 1, true) < 0) {
                 freeReplyObject(r);
                 return; /* try again later */
             }
@@ -328,41 +334,110 @@ static void check_leftovers(supervisor *sv)
     freeReplyObject(r);
 }
 
-/* Give back the jobs of dead slots; 0 when nothing is left to give back. */
-static int give_back(supervisor *sv)
+/* Give back the jobs of dead slots whose death counts (or not) as an attempt; 0 when nothing is
+ * left to give back. */
+static int give_back_counted(supervisor *sv, bool count)
 {
-    const char **ids = xcalloc(sv->n, sizeof *ids);
-    slot **which = xcalloc(sv->n, sizeof *which);
+    cleanup_free const char **ids = xcalloc(sv->n, sizeof *ids);
+    cleanup_free slot **which = xcalloc(sv->n, sizeof *which);
     size_t k = 0;
     for (size_t i = 0; i < sv->n; i++)
-        if (sv->slots[i].dirty && sv->slots[i].pid == 0) {
+        if (sv->slots[i].dirty && sv->slots[i].pid == 0 && sv->slots[i].count_attempt == count) {
             which[k] = &sv->slots[i];
             ids[k++] = sv->slots[i].id;
         }
-    int rc = 0;
-    if (k > 0) {
-        if (reaper_requeue(sv->rc, sv->c, ids, k) >= 0)
-            for (size_t i = 0; i < k; i++)
-                which[i]->dirty = false;
-        else
-            rc = -1;
-    }
-    free(ids);
-    free(which);
-    return rc;
+    if (k == 0)
+        return 0;
+    if (reaper_requeue(sv->rc, sv->c, ids, k, count) < 0)
+        return -1;
+    for (size_t i = 0; i < k; i++)
+        which[i]->dirty = false;
+    return 0;
 }
 
+static int give_back(supervisor *sv)
+{
+    if (!sv->owned || sv->lost)
+        return 0;
+    int a = give_back_counted(sv, true);
+    int b = give_back_counted(sv, false);
+    return a < 0 || b < 0 ? -1 : 0;
+}
+
+/* Another supervisor owns WORKER_ID now (we were cut off past our stale threshold and it took
+ * over): our children must not run another job nor touch the lists, which are its lists now. */
+static void lose_ownership(supervisor *sv, const char *other)
+{
+    log_error("WORKER_ID %s was taken over by another supervisor (%s) while this one could not "
+              "renew it; stopping at once without touching its jobs. Give every supervisor its "
+              "own WORKER_ID (leave it unset for a unique default)",
+              sv->c->worker_id, other);
+    sv->lost = true;
+    sv->phase = PHASE_KILLING;
+    signal_children(sv, SIGKILL);
+    for (size_t i = 0; i < sv->n; i++)
+        sv->slots[i].dirty = false;
+}
+
+/* Refuse to start: a live supervisor elsewhere owns our WORKER_ID. */
+static void refuse_duplicate(supervisor *sv, const char *other)
+{
+    die("WORKER_ID %s is in use by another supervisor (%s) that is alive; give each supervisor "
+        "its own WORKER_ID (leave WORKER_ID unset for a unique default)",
+        sv->c->worker_id, other);
+}
+
+/* Take WORKER_ID at start-up (identity_claim), then clean up after a previous supervisor with
+ * this id. false while Redis is unreachable; refuses to start when a live supervisor elsewhere
+ * owns the id. */
+static bool take_ownership(supervisor *sv)
+{
+    char other[IDENTITY_TOKEN_MAX] = "";
+    int r = identity_claim(sv->rc, sv->c, sv->token, other, sizeof other, NULL);
+    if (r < 0)
+        return false;
+    if (r == 0)
+        refuse_duplicate(sv, other);
+    sv->owned = true;
+    for (size_t i = 0; i < sv->n; i++)
+        sv->ex->cleanup_stale(sv->c, sv->slots[i].id);
+    log_info("supervisor %s owns its WORKER_ID (%s)", sv->c->worker_id, sv->token);
+    return true;
+}
+
+/* Heartbeat (ownership renewed), then the reaper and, when due, the orphan scan. */
 static void tick(supervisor *sv)
 {
-    const char **ids = xcalloc(sv->n, sizeof *ids);
+    sv->next_tick_ms = now_mono_ms() + (int64_t)sv->c->heartbeat_interval * 1000;
+    if (!sv->owned && !take_ownership(sv))
+        return;
+    cleanup_free const char **ids = xcalloc(sv->n, sizeof *ids);
     size_t k = 0;
     for (size_t i = 0; i < sv->n; i++)
         if (sv->slots[i].pid > 0)
             ids[k++] = sv->slots[i].id;
-    if (heartbeat_beat(sv->rc, sv->c, ids, k) == 0)
-        reaper_reap(sv->rc, sv->c);
-    free(ids);
-    sv->next_tick_ms = now_mono_ms() + (int64_t)sv->c->heartbeat_interval * 1000;
+    unsigned epoch = rconn_epoch(sv->rc);
+    int64_t now = 0;
+    char other[IDENTITY_TOKEN_MAX] = "";
+    int r = heartbeat_beat(sv->rc, sv->c, sv->token, ids, k, &now, other, sizeof other);
+    if (r < 0)
+        return;
+    if (r == 0) {
+        lose_ownership(sv, other);
+        return;
+    }
+    __atomic_store_n(sv->alive_ms, now_mono_ms(), __ATOMIC_RELAXED);
+    if (epoch != sv->beat_epoch || sv->connected_since == 0) {
+        sv->beat_epoch = epoch;
+        sv->connected_since = now;
+    }
+    if (sv->phase == PHASE_RUNNING) {
+        reaper_reap(sv->rc, sv->c, sv->connected_since);
+        if (now_mono_ms() >= sv->next_orphan_ms) {
+            if (reaper_scan_orphans(sv->rc, sv->c, sv->connected_since) >= 0)
+                sv->next_orphan_ms = now_mono_ms() + (int64_t)sv->c->orphan_scan_interval * 1000;
+        }
+    }
 }
 
 static bool any_dirty(const supervisor *sv)
@@ -384,7 +459,7 @@ static int poll_timeout(const supervisor *sv)
         wake = sv->kill_at_ms;
     for (size_t i = 0; i < sv->n; i++) {
         const slot *s = &sv->slots[i];
-        if (s->dirty && s->pid == 0 && now + 100 < wake)
+        if (((s->dirty && sv->owned) || !sv->owned) && s->pid == 0 && now + 100 < wake)
             wake = now + 100; /* Redis was unreachable: retry soon (rconn backs off) */
         if (sv->phase == PHASE_RUNNING && s->pid == 0 && !s->dirty && s->restart_at_ms < wake)
             wake = s->restart_at_ms;
@@ -414,11 +489,18 @@ static int setup(supervisor *sv)
     for (size_t i = 0; i < sv->n; i++) {
         slot *s = &sv->slots[i];
         s->id = xasprintf("%s-%zu", sv->c->worker_id, i);
-        /* A previous supervisor with this WORKER_ID may have died: clean up after it. */
-        sv->ex->cleanup_stale(sv->c, s->id);
+        /* A previous supervisor with this WORKER_ID may have died holding jobs: once we own the
+         * id, its sandboxes are cleaned up (tick) and its jobs given back (give_back). */
         s->dirty = true;
+        s->count_attempt = true;
     }
-    sv->rc = rconn_create(sv->c, SUPERVISOR_REDIS_TIMEOUT_MS);
+    sv->alive_ms = mmap(NULL, sizeof *sv->alive_ms, PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sv->alive_ms == MAP_FAILED)
+        die("mmap: %s", strerror(errno));
+    __atomic_store_n(sv->alive_ms, now_mono_ms(), __ATOMIC_RELAXED);
+    identity_token(sv->c, sv->token);
+    sv->rc = rconn_create(sv->c, sv->c->redis_timeout * 1000);
     return 0;
 }
 
@@ -429,16 +511,28 @@ int supervisor_run(const cfg *c, const lang_table *langs, const executor *ex, bo
     setup(&sv);
     log_info("supervisor %s: %zu worker process(es), executor %s", c->worker_id, sv.n, ex->name);
     int status = 0;
+    bool waiting_logged = false;
     for (;;) {
         read_signals(&sv);
-        if (rconn_ensure(sv.rc) == 0) {
-            if (!sv.policy_checked)
+        if (sv.lost) {
+            if (live_children(&sv) == 0) {
+                status = 1;
+                break;
+            }
+        } else if (rconn_ensure(sv.rc) == 0) {
+            if (!sv.owned || rconn_epoch(sv.rc) != sv.beat_epoch)
+                tick(&sv); /* take WORKER_ID at once; note when this connection began */
+            if (sv.owned && !sv.policy_checked)
                 check_policy(&sv);
-            if (!sv.leftovers_checked)
+            if (sv.owned && !sv.leftovers_checked)
                 check_leftovers(&sv);
+        } else if (!sv.owned && !waiting_logged) {
+            log_info("waiting for redis to take WORKER_ID %s before starting worker processes",
+                     c->worker_id);
+            waiting_logged = true;
         }
         bool pending = give_back(&sv) < 0;
-        if (sv.phase == PHASE_RUNNING) {
+        if (sv.phase == PHASE_RUNNING && sv.owned) {
             int64_t now = now_mono_ms();
             for (size_t i = 0; i < sv.n; i++) {
                 slot *s = &sv.slots[i];
@@ -451,15 +545,16 @@ int supervisor_run(const cfg *c, const lang_table *langs, const executor *ex, bo
                 }
             }
         }
-        if (now_mono_ms() >= sv.next_tick_ms)
+        if (!sv.lost && now_mono_ms() >= sv.next_tick_ms)
             tick(&sv);
         if (sv.phase == PHASE_DRAINING && now_mono_ms() >= sv.kill_at_ms) {
-            log_warn("shutdown grace of %d s over: killing %zu worker process(es)",
+            log_warn("shutdown grace of %d s over: killing %zu worker process(es); their jobs go "
+                     "back to the queue without counting an attempt",
                      c->worker_shutdown_grace, live_children(&sv));
             start_stop(&sv, true);
         }
-        if (sv.phase != PHASE_RUNNING && live_children(&sv) == 0) {
-            if (!pending && !any_dirty(&sv))
+        if (sv.phase != PHASE_RUNNING && !sv.lost && live_children(&sv) == 0) {
+            if (!pending && (!any_dirty(&sv) || !sv.owned))
                 break;
             if (!sv.stopped_ms)
                 sv.stopped_ms = now_mono_ms();
@@ -477,6 +572,6 @@ int supervisor_run(const cfg *c, const lang_table *langs, const executor *ex, bo
             die("poll: %s", strerror(errno));
     }
     log_info("supervisor %s stopped", c->worker_id);
-    free_state(&sv);
+    free_state(&sv, true);
     return status;
 }

@@ -10,7 +10,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "common/job.h"
@@ -46,22 +45,6 @@ static void install_signals(void)
     sigaction(SIGINT, &sa, NULL);
     sa.sa_handler = on_sigpipe;
     sigaction(SIGPIPE, &sa, NULL);
-}
-
-/* 32 hex digits from the kernel's random source. */
-static void make_lease(char out[33])
-{
-    unsigned char b[16];
-    size_t got = 0;
-    while (got < sizeof b) {
-        ssize_t n = getrandom(b + got, sizeof b - got, 0);
-        if (n < 0 && errno != EINTR)
-            abort(); /* getrandom cannot fail on a sane kernel */
-        if (n > 0)
-            got += (size_t)n;
-    }
-    for (size_t i = 0; i < sizeof b; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
 /* A FAILURE result: the message as a JSON string (caller frees). */
@@ -128,13 +111,14 @@ static void pause_after_error(rconn *rc, volatile sig_atomic_t *stop)
         nanosleep(&ts, NULL);
 }
 
-/* Keep trying until Redis answers: returns the script's 0/1, or -1 when told to give up. */
-static int claim_retrying(rconn *rc, const cfg *c, const char *wid, const char *id,
-                          const char *lease, char **request)
+/* Keep trying until Redis answers: returns the script's 0/1 or QUEUE_NOT_OWNER, or -1 when told
+ * to give up. */
+static int claim_retrying(rconn *rc, const cfg *c, const char *wid, const char *token,
+                          const char *id, const char *lease, char **request)
 {
     for (;;) {
-        int r = queue_claim(rc, c, wid, id, lease, request);
-        if (r >= 0)
+        int r = queue_claim(rc, c, wid, token, id, lease, request);
+        if (r >= 0 || r == QUEUE_NOT_OWNER)
             return r;
         if (stop_requested)
             return -1; /* the job stays in our list; the supervisor gives it back */
@@ -157,7 +141,7 @@ static int finish_retrying(rconn *rc, const cfg *c, const char *wid, const char 
             log_task(LOG_WARN, id,
                      "lease lost (this worker was presumed dead and the job was "
                      "given back, or the task expired); dropping this result");
-            queue_drop(rc, c, wid, id); /* best effort: a reconnect's release_all also clears it */
+            queue_drop(rc, c, wid, id); /* best effort: the next announce also clears it */
             return 0;
         }
         if (tries == 0)
@@ -166,8 +150,34 @@ static int finish_retrying(rconn *rc, const cfg *c, const char *wid, const char 
     }
 }
 
-int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex, const char *wid)
+/* Our supervisor lost WORKER_ID to another one: stop at once, touching nothing in Redis. */
+static int lost_ownership(const char *wid)
 {
+    log_error("worker process %s: its supervisor no longer owns WORKER_ID (another supervisor "
+              "with the same id took it over); stopping",
+              wid);
+    return WORKER_EXIT_NOT_OWNER;
+}
+
+/* Whether the supervisor showed a sign of life within a stale threshold; logs the changes. */
+static bool supervisor_alive(const cfg *c, const worker_link *link, bool *was)
+{
+    int64_t seen = __atomic_load_n(link->supervisor_alive_ms, __ATOMIC_RELAXED);
+    bool alive = now_mono_ms() - seen < heartbeat_stale_ms(c);
+    if (alive != *was)
+        log_at(alive ? LOG_INFO : LOG_WARN, NULL,
+               alive ? "worker process %s: supervisor alive again, taking jobs"
+                     : "worker process %s: supervisor silent; taking no job until it is back",
+               link->wid);
+    *was = alive;
+    return alive;
+}
+
+int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex,
+                    const worker_link *link)
+{
+    const char *wid = link->wid, *token = link->token;
+    bool sup_alive = true;
     install_signals();
     char err[512] = "";
     backend *be = NULL;
@@ -175,8 +185,9 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex, c
         log_error("worker %s: executor %s cannot start: %s", wid, ex->name, err);
         return 1;
     }
-    rconn *rc = rconn_create(c, (WORKER_TAKE_TIMEOUT_S + 4) * 1000);
-    unsigned announced = 0; /* connection epoch on which our heartbeat was written */
+    rconn *rc = rconn_create(c, (WORKER_TAKE_TIMEOUT_S + c->redis_timeout) * 1000);
+    unsigned announced = 0; /* connection epoch on which we registered ourselves */
+    int status = 0;
     log_info("worker process %s ready (executor %s)", wid, ex->name);
     while (!stop_requested) {
         if (rconn_ensure(rc) < 0) {
@@ -184,14 +195,13 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex, c
             continue;
         }
         if (announced != rconn_epoch(rc)) {
-            /* (Re)connected: be visible to reapers first; then give back what our list holds
+            /* (Re)connected: be visible to reapers first, and give back what our list holds
              * though we run nothing (a BLMOVE whose reply was lost with the connection). */
-            const char *ids[] = {wid};
-            if (heartbeat_beat(rc, c, ids, 1) < 0) {
-                pause_after_error(rc, &stop_requested);
-                continue;
+            long n = queue_announce(rc, c, wid, token);
+            if (n == QUEUE_NOT_OWNER) {
+                status = lost_ownership(wid);
+                break;
             }
-            long n = queue_release_all(rc, c, wid);
             if (n < 0) {
                 pause_after_error(rc, &stop_requested);
                 continue;
@@ -199,6 +209,11 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex, c
             if (n > 0)
                 log_warn("gave back %ld job(s) taken while the connection broke", n);
             announced = rconn_epoch(rc);
+        }
+        if (!supervisor_alive(c, link, &sup_alive)) {
+            struct timespec ts = {0, 200 * 1000000L};
+            nanosleep(&ts, NULL);
+            continue;
         }
         char *id = NULL;
         int got = queue_take(rc, c, wid, WORKER_TAKE_TIMEOUT_S, &id);
@@ -215,14 +230,15 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex, c
             break;
         }
         char lease[33];
-        make_lease(lease);
+        random_hex(lease, 16);
         char *request = NULL;
-        if (claim_retrying(rc, c, wid, id, lease, &request) == 1) {
-            task_status status;
+        int claimed = claim_retrying(rc, c, wid, token, id, lease, &request);
+        if (claimed == 1) {
+            task_status st;
             job_sandbox *js = NULL;
             const language *lang;
-            char *result = run_job(c, langs, ex, be, id, request, &status, &js, &lang);
-            if (finish_retrying(rc, c, wid, id, lease, status, result) == 0)
+            char *result = run_job(c, langs, ex, be, id, request, &st, &js, &lang);
+            if (finish_retrying(rc, c, wid, id, lease, st, result) == 0)
                 announced = 0; /* we were presumed dead and reaped: announce ourselves again */
             free(result);
             job_sandbox_destroy(js); /* answered: the teardown delays only the next job */
@@ -231,9 +247,13 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex, c
         }
         free(request);
         free(id);
+        if (claimed == QUEUE_NOT_OWNER) {
+            status = lost_ownership(wid);
+            break;
+        }
     }
     log_info("worker process %s stopping", wid);
     ex->shutdown(be);
     rconn_free(rc);
-    return 0;
+    return status;
 }

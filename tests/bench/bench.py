@@ -689,7 +689,7 @@ def api_section(api, redis, M, rep):
         ref.append(redis_bench(redis, 400000 if d >= 8 else 150000, [
             "EVALSHA", sha, "2", f"{PREFIX}task:00000000-0000-4000-8000-__rand_int__",
             f"{PREFIX}queue", "00000000-0000-4000-8000-__rand_int__", req_json,
-            str(int(time.time() * 1000)), "3600", str(1 << 30)], rand=10 ** 11))
+            str(int(time.time() * 1000)), str(1 << 30)], rand=10 ** 11))
         ref[-1]["queued"] = redis.cmd("LLEN", f"{PREFIX}queue")
     redis.cmd("FLUSHDB")
     out["enqueue"] = {"script_sha": sha, "ours_runs": ours, "ref_runs": ref}

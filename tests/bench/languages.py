@@ -108,6 +108,7 @@ class Chroot:
         out = b""
         t0 = time.perf_counter()
         for argv in ([entry["compile"]] if entry["compile"] else []) + [entry["run"]]:
+            argv = [a for a in argv if a != "{options}"]  # the request options' slot
             p = subprocess.run(argv, env=env, preexec_fn=enter, capture_output=True,
                                timeout=120)
             if p.returncode != 0:

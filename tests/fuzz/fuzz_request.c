@@ -1,5 +1,6 @@
-/* Fuzz target: request parsing and validation (job_request_parse), and the canonical JSON it
- * stores, which must parse back to the same request. */
+/* Fuzz target: request parsing and validation (job_request_parse, option allow-lists and
+ * byte-order marks included), and the canonical JSON it stores, which must parse back to the same
+ * request. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,10 @@ static const char table[] =
     " {\"id\": \"python\", \"aliases\": [\"py\"], \"image\": \"python\","
     "  \"source_file\": \"main.py\", \"run\": [\"python3\", \"main.py\"]},"
     " {\"id\": \"c\", \"image\": \"gcc\", \"source_file\": \"main.c\","
-    "  \"compile\": [\"gcc\", \"main.c\"], \"run\": [\"./a.out\"]}]}";
+    "  \"compile\": [\"gcc\", \"{options}\", \"main.c\"], \"run\": [\"./a.out\", \"{options}\"],"
+    "  \"options\": {\"compile\": [\"-O[0-3]|-Ofast\", \"-D[A-Za-z_][A-Za-z0-9_]*(=[ -~]*)?\","
+    "                            [\"--add-modules\", \"jdk\\\\.incubator\\\\.vector\"]],"
+    "              \"run\": [\"-v\", [\"-X\", \"dev|utf8\"]]}}]}";
 
 static void setup(void)
 {
@@ -54,8 +58,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (back.lang != r.lang || back.code_len != r.code_len ||
         memcmp(back.code, r.code, r.code_len) != 0 || back.stdin_len != r.stdin_len ||
         back.nargs != r.nargs || back.nfiles != r.nfiles || back.ntests != r.ntests ||
-        back.timeout != r.timeout || back.memory_mb != r.memory_mb || back.base64 != r.base64)
+        back.timeout != r.timeout || back.memory_mb != r.memory_mb || back.base64 != r.base64 ||
+        back.ncompiler_options != r.ncompiler_options || back.nrun_options != r.nrun_options)
         abort();
+    for (size_t i = 0; i < r.ncompiler_options; i++)
+        if (strcmp(back.compiler_options[i], r.compiler_options[i]) != 0)
+            abort();
+    for (size_t i = 0; i < r.nfiles; i++)
+        if (back.files[i].len != r.files[i].len)
+            abort(); /* byte-order marks are stripped once and for all */
     job_request_free(&back);
     free(canon);
     job_request_free(&r);

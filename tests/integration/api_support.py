@@ -68,6 +68,7 @@ class Api(harness.Api):
                 "--errors-for-leak-kinds=definite,indirect,possible", "--error-exitcode=99",
                 f"--log-file={self.vg_log}", os.path.join(harness.BUILD_DIR, "api")]
         self.proc = harness.Process(argv, self.env, log)
+        self.procs.append(self.proc)
         harness.wait_until(self._listening, timeout=60, what="the api (valgrind) to listen")
 
     def valgrind_report(self):

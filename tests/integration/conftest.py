@@ -1,5 +1,7 @@
 """pytest fixtures: a fresh temporary directory and redis-server per test, and the api/worker
-started on demand. Everything started is stopped by its pid when the test ends."""
+started on demand. Everything started is stopped by its pid when the test ends, and the test
+fails when one of our programs exited with an unexpected status, logged a sanitizer report or
+(worker) lost a worker process the test did not kill (harness.check_clean)."""
 import os
 import sys
 
@@ -35,6 +37,7 @@ def start_api(workdir, redis):
     yield start
     for a in started:
         a.stop()
+    harness.check_clean(*started)
 
 
 @pytest.fixture
@@ -54,3 +57,4 @@ def start_worker(workdir, redis):
     yield start
     for w in started:
         w.stop()
+    harness.check_clean(*started)

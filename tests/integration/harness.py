@@ -3,6 +3,7 @@ temporary directory, and talks HTTP to the API with the standard library only.""
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -52,11 +53,21 @@ def comm(pid):
         return None
 
 
+# What a sanitizer or valgrind prints when it found something: any of these in one of our
+# programs' logs fails the test that started it.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "ERROR: UndefinedBehaviorSanitizer", "WARNING: MemorySanitizer")
+
+
 class Process:
-    """A child process with its log in the test's temporary directory; stop() by its pid."""
+    """A child process with its log in the test's temporary directory; stop() by its pid.
+    problems() says what went wrong with it: an exit status the test did not expect (a test that
+    SIGKILLs it with kill() expects any), or a sanitizer report in its log."""
 
     def __init__(self, argv, env, log_path, cwd=SOURCE_DIR):
         self.argv, self.log_path = argv, log_path
+        self.killed = False        # kill() was used: any exit status is expected
+        self.expected_exit = {0}   # exit statuses that are not a problem
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -88,6 +99,7 @@ class Process:
 
     def kill(self):
         """SIGKILL this process only (children are left to their fate, as in a crash)."""
+        self.killed = True
         if self.alive():
             self.proc.kill()
         self.proc.wait()
@@ -96,6 +108,51 @@ class Process:
     def output(self):
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
+
+    def exit_problems(self):
+        """What is wrong with how this process ended: [] when nothing."""
+        code = self.proc.poll()
+        if code is None:
+            return [f"pid {self.pid} still running"]
+        if not self.killed and code not in self.expected_exit:
+            return [f"pid {self.pid} exited with status {code}"]
+        return []
+
+    def problems(self):
+        """exit_problems() and the sanitizer reports in its log."""
+        log = self.output()
+        return self.exit_problems() + [f"log has a sanitizer report ({m})"
+                                       for m in SANITIZER_MARKS if m in log]
+
+
+class Program:
+    """Base of Api and Worker: one of our programs, perhaps started several times (procs), each
+    run logging to the same file."""
+
+    proc = None
+
+    def problems(self):
+        out = []
+        for p in self.procs:
+            out += p.exit_problems()
+        if self.proc:
+            log = self.proc.output()
+            out += [f"log has a sanitizer report ({m})" for m in SANITIZER_MARKS if m in log]
+        return out
+
+
+def check_clean(*programs):
+    """Fail (AssertionError) when any of our stopped programs (Api, Worker) exited with an
+    unexpected status, logged a sanitizer report or (worker) lost a worker process the test did
+    not kill. The log's tail goes into the message."""
+    bad = []
+    for p in programs:
+        if p is None or p.proc is None:
+            continue
+        probs = p.problems()
+        if probs:
+            bad.append(f"{p.describe()}: {'; '.join(probs)}\n{p.proc.output()[-3000:]}")
+    assert not bad, "\n\n".join(bad)
 
 
 class Redis:
@@ -119,7 +176,7 @@ class Redis:
     def ping(self):
         try:
             return self.cmd("PING") == "PONG"
-        except OSError:
+        except (OSError, RuntimeError):  # RuntimeError: LOADING while it reads its AOF
             return False
 
     def stop(self):
@@ -184,7 +241,7 @@ def base_env(redis, **extra):
     return env
 
 
-class Api:
+class Api(Program):
     """The real api binary on a free port."""
 
     def __init__(self, workdir, redis, **env):
@@ -192,11 +249,13 @@ class Api:
         self.env = base_env(redis, API_HOST="127.0.0.1", API_PORT=self.port, **env)
         self.workdir = workdir
         self.proc = None
+        self.procs = []
         self.start()
 
     def start(self):
         log = os.path.join(self.workdir, f"api-{self.port}.log")
         self.proc = Process([os.path.join(BUILD_DIR, "api")], self.env, log)
+        self.procs.append(self.proc)
         wait_until(self._listening, what="the api to listen")
 
     def _listening(self):
@@ -250,8 +309,16 @@ class Api:
     def stop(self, sig=signal.SIGTERM):
         return self.proc.stop(sig) if self.proc else None
 
+    def describe(self):
+        return f"api on port {self.port}"
 
-class Worker:
+
+# A worker process that died while the supervisor was running (not at a stop): logged at warn.
+CHILD_DEATH = re.compile(r" warn worker process (\S+) \(pid \d+\) "
+                         r"(killed by signal \d+|exited with status [1-9]\d*)")
+
+
+class Worker(Program):
     """The real worker supervisor."""
 
     def __init__(self, workdir, redis, **env):
@@ -261,14 +328,32 @@ class Worker:
         self.id = self.env["WORKER_ID"]
         self.workdir = workdir
         self.proc = None
+        self.procs = []
+        self.child_deaths_expected = False  # the test kills worker processes itself
+        # One log per Worker (its restarts append to it), even for two with one WORKER_ID.
+        self.log_path = os.path.join(workdir, f"worker-{self.id}.log")
+        k = 1
+        while os.path.exists(self.log_path):
+            k += 1
+            self.log_path = os.path.join(workdir, f"worker-{self.id}-{k}.log")
         self.start()
 
     def start(self):
-        log = os.path.join(self.workdir, f"worker-{self.id}.log")
-        self.proc = Process([os.path.join(BUILD_DIR, "worker")], self.env, log)
+        self.proc = Process([os.path.join(BUILD_DIR, "worker")], self.env, self.log_path)
+        self.procs.append(self.proc)
 
     def stop(self, sig=signal.SIGTERM, timeout=60):
         return self.proc.stop(sig, timeout) if self.proc else None
+
+    def describe(self):
+        return f"worker {self.id}"
+
+    def problems(self):
+        out = super().problems()
+        if not self.child_deaths_expected and self.proc:
+            out += [f"worker process {m.group(1)} {m.group(2)}"
+                    for m in CHILD_DEATH.finditer(self.proc.output())]
+        return out
 
 
 def make_workdir():
@@ -276,4 +361,7 @@ def make_workdir():
 
 
 def remove_workdir(d):
+    if os.environ.get("CR_KEEP_WORKDIR"):  # debugging: keep the logs
+        print(f"kept {d}")
+        return
     shutil.rmtree(d, ignore_errors=True)

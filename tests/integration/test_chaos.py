@@ -1,8 +1,10 @@
 """Chaos: a stream of mixed jobs while worker processes, whole supervisors, the api and Redis are
-killed at random moments. The promise checked at the end: every task that got a 200 ends as
-SUCCESS (with its own program's output: no result crosses over to another task) or FAILURE (only
-"died TASK_MAX_ATTEMPTS times"), nothing stays PENDING, and no container, cgroup, mount or
-workspace is left behind.
+killed at random moments, and Redis goes away (stopped or stalled) for longer than the workers'
+stale threshold. The promise checked at the end: every task that got a 200 ends as SUCCESS (with
+its own program's output: no result crosses over to another task) or FAILURE (only "died
+TASK_MAX_ATTEMPTS times"), nothing stays PENDING, no task burned an attempt unless a worker
+process holding it was killed (a Redis outage or an api restart costs none), no task ran more
+often than its attempts allow, and no container, cgroup, mount or workspace is left behind.
 
 Bounded for CI (about 4 minutes here). By hand, scale it up:
     CHAOS_SECONDS=900 CHAOS_JOBS=5000 python3 -m pytest -q -s tests/integration/test_chaos.py
@@ -167,9 +169,12 @@ class System:
         self.abandoned = set()    # ids whose supervisor was killed and not restarted
         self.workers = [self.start_worker(), self.start_worker()]
         self.faults = {k: 0 for k in ("worker_process", "supervisor_same_id", "supervisor_new_id",
-                                      "api", "redis_sigterm", "redis_sigkill")}
+                                      "api", "redis_sigterm", "redis_sigkill", "redis_down_long",
+                                      "redis_stall_long")}
         self.redis_kills = []     # monotonic times of SIGKILLs of Redis
         self.redis_up = True
+        self.at_risk = set()      # tasks a killed worker process may have held (an attempt each)
+        self.all_workers = list(self.workers)  # every Worker started, for the final checks
 
     def start_worker(self, wid=None):
         if wid is None:
@@ -177,10 +182,13 @@ class System:
             wid = f"chaos{os.getpid()}x{self.serial}"
         w = harness.Worker(self.workdir, self.redis, WORKER_ID=wid, WORKER_CONCURRENCY=CONCURRENCY,
                            HEARTBEAT_INTERVAL=1, TASK_MAX_ATTEMPTS=MAX_ATTEMPTS,
-                           WORKER_SHUTDOWN_GRACE=5, LOG_LEVEL="info")
+                           WORKER_SHUTDOWN_GRACE=5, ORPHAN_SCAN_INTERVAL=5, LOG_LEVEL="info")
+        w.child_deaths_expected = True
         if wid not in self.ids_used:
             self.ids_used.append(wid)
         self.abandoned.discard(wid)
+        if hasattr(self, "all_workers"):
+            self.all_workers.append(w)
         return w
 
     @property
@@ -189,12 +197,42 @@ class System:
 
     # -- faults --
 
+    # -- what a killed worker process held: each may have cost its task an attempt --
+
+    def held(self, slot_ids):
+        out = set()
+        for wid in slot_ids:
+            try:
+                out.update(self.redis.cmd("LRANGE", f"{PREFIX}processing:{wid}", 0, -1) or [])
+            except (OSError, RuntimeError):
+                pass  # Redis away: the log below still names what ran
+        return out
+
+    def ran_by(self, w, pids):
+        """The job each of these pids was running when it died: the last one its log shows
+        starting and not finishing."""
+        last = {}
+        for line in w.proc.output().splitlines():
+            m = re.search(r"worker\[(\d+)\] \w+ \[([0-9a-f-]{36})\] "
+                          r"(running |\w+ written|lease lost)", line)
+            if m and int(m.group(1)) in pids:
+                pid, tid = int(m.group(1)), m.group(2)
+                if m.group(3).startswith("running"):
+                    last[pid] = tid
+                elif last.get(pid) == tid:
+                    del last[pid]
+        return set(last.values())
+
     def kill_worker_process(self):
         w = self.rng.choice(self.workers)
         kids = [p for p in children(w.proc.pid) if (comm(p) or "").startswith("cr-worker-")]
         if not kids:
             return False
-        os.kill(self.rng.choice(kids), signal.SIGKILL)
+        victim = self.rng.choice(kids)
+        slot = f"{w.id}-{comm(victim).rsplit('-', 1)[1]}"
+        before = self.held([slot])
+        os.kill(victim, signal.SIGKILL)
+        self.at_risk |= before | self.held([slot]) | self.ran_by(w, {victim})
         self.faults["worker_process"] += 1
         return True
 
@@ -202,9 +240,12 @@ class System:
         i = self.rng.randrange(len(self.workers))
         w = self.workers[i]
         kids = children(w.proc.pid)
+        slots = [f"{w.id}-{k}" for k in range(CONCURRENCY)]
+        before = self.held(slots)
         w.proc.kill()  # its worker processes die with it (PDEATHSIG)
         wait_until(lambda: not any(comm(p) for p in kids), timeout=30,
                    what="worker processes to die with their supervisor")
+        self.at_risk |= before | self.held(slots) | self.ran_by(w, set(kids))
         time.sleep(self.rng.uniform(0, 3))
         if same_id:
             self.workers[i] = self.start_worker(w.id)  # start-up recovery of the same id
@@ -235,13 +276,32 @@ class System:
         self.faults["redis_sigkill" if hard else "redis_sigterm"] += 1
         return True
 
+    def redis_away_long(self, stall):
+        """Redis gone for longer than the stale threshold (3 x 1 s + 2 s): stopped and started
+        again, or stalled (SIGSTOP) with every connection open. Nobody may be reaped for it."""
+        away = self.rng.uniform(6.5, 8.5)
+        self.redis_up = False
+        if stall:
+            os.kill(self.redis.proc.pid, signal.SIGSTOP)
+            time.sleep(away)
+            os.kill(self.redis.proc.pid, signal.SIGCONT)
+        else:
+            self.redis.stop()
+            time.sleep(away)
+            self.redis.start()
+        self.redis_up = True
+        self.faults["redis_stall_long" if stall else "redis_down_long"] += 1
+        return True
+
     def inject(self, kind):
         return {"worker_process": self.kill_worker_process,
                 "supervisor_same_id": lambda: self.kill_supervisor(True),
                 "supervisor_new_id": lambda: self.kill_supervisor(False),
                 "api": self.kill_api,
                 "redis_sigterm": lambda: self.restart_redis(False),
-                "redis_sigkill": lambda: self.restart_redis(True)}[kind]()
+                "redis_sigkill": lambda: self.restart_redis(True),
+                "redis_down_long": lambda: self.redis_away_long(False),
+                "redis_stall_long": lambda: self.redis_away_long(True)}[kind]()
 
     def clean_abandoned(self):
         """Start each abandoned WORKER_ID once: its start-up removes what its sandboxes left."""
@@ -382,11 +442,12 @@ def test_chaos(workdir):
         # Every kind of fault at least once (Redis SIGKILL included), in random order, then at
         # random. Faults are 2-6 s apart so that jobs make progress between them.
         first = ["worker_process", "worker_process", "supervisor_same_id", "supervisor_new_id",
-                 "api", "redis_sigterm", "redis_sigkill"]
+                 "api", "redis_sigterm", "redis_sigkill", "redis_down_long", "redis_stall_long"]
         rng.shuffle(first)
         weighted = (["worker_process"] * 8 + ["supervisor_same_id", "supervisor_new_id"] * 2 +
                     ["api"] * 2 +
-                    ["redis_sigterm"] * 1 + ["redis_sigkill"] * 1)
+                    ["redis_sigterm"] * 1 + ["redis_sigkill"] * 1 +
+                    ["redis_down_long"] * 1 + ["redis_stall_long"] * 1)
         log = []
         while True:
             elapsed = time.monotonic() - t_start
@@ -439,6 +500,16 @@ def test_chaos(workdir):
 
         attempts = {t.id: int(task_field(sysm.redis, t.id, "attempts") or 0) for t in accepted
                     if t.id in final}
+        # Attempts only for deaths: a task that burned one was held by a killed worker process.
+        unexplained = [(tid, a) for tid, a in attempts.items() if a and tid not in sysm.at_risk]
+        # Runs: every start of a job in any worker log. A task runs again only after a death.
+        runs = {}
+        for w in sysm.all_workers:
+            for m in re.finditer(r"\[([0-9a-f-]{36})\] running ", w.proc.output()):
+                runs[m.group(1)] = runs.get(m.group(1), 0) + 1
+        too_many = [(tid, runs.get(tid), a) for tid, a in attempts.items()
+                    if runs.get(tid, 0) > a + 1]
+        duplicates = sum(max(0, runs.get(tid, 0) - 1) for tid in attempts)
         failed = sum(1 for b in final.values() if b["status"] == "FAILURE")
         by_kind = {}
         for t in accepted:
@@ -450,6 +521,9 @@ def test_chaos(workdir):
         print(f"chaos: finished {len(final)} (SUCCESS {len(final) - failed}, FAILURE {failed} after "
               f"{MAX_ATTEMPTS} deaths); requeues (sum of attempts) {sum(attempts.values())}; "
               f"tasks run more than once (attempts > 0) {sum(1 for a in attempts.values() if a)}")
+        print(f"chaos: runs beyond the first {duplicates} (each after a killed worker process); "
+              f"tasks a killed worker process held {len(sysm.at_risk)}; attempts without a "
+              f"death {len(unexplained)}; runs beyond attempts + 1 {len(too_many)}")
         print(f"chaos: lost to Redis SIGKILL within {LOSS_WINDOW_S} s of acceptance "
               f"{len(lost_in_window)}; lost otherwise {len(lost_outside)}; still PENDING "
               f"{len(pending)}; wrong results {len(wrong)}; final status changed {len(changed)}")
@@ -459,6 +533,8 @@ def test_chaos(workdir):
                               task_field(sysm.redis, t.id, "worker")) for t in pending][:20]
         assert not wrong, wrong[:20]
         assert not changed, changed[:5]
+        assert not unexplained, unexplained[:20]
+        assert not too_many, too_many[:20]
         assert len(accepted) >= min(MIN_JOBS, JOBS or MIN_JOBS), len(accepted)
         assert all(n >= 1 for n in sysm.faults.values()), sysm.faults
 
@@ -472,6 +548,8 @@ def test_chaos(workdir):
         # good cleans up when it starts again (as a restarted host does), then stops.
         for w in sysm.workers:
             assert w.stop() == 0, w.id
+        sysm.api.stop()
+        harness.check_clean(sysm.api, *sysm.all_workers)
         stale = leftovers(sorted(sysm.abandoned), [state_dir(i) for i in sysm.abandoned])
         print(f"chaos: leftovers of {len(sysm.abandoned)} abandoned worker ids before their "
               f"restart: {len(stale)}")

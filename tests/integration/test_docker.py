@@ -95,6 +95,28 @@ def test_compile_then_run_shares_the_workspace(sb, engine):
     assert r["verdict"] == "compile_error" and "undeclared" in r["compile_output"]
 
 
+def test_default_flags_simd_openmp_and_options(sb, engine):
+    """The compile and run steps run on the engine's host: -march=native (SSE4.1 intrinsics with
+    no target attribute), OpenMP and a request's -D all work in the docker image's g++."""
+    assert "gcc" in engine, "the gcc image was not imported"
+    code = """#include <immintrin.h>
+#include <omp.h>
+#include <cstdio>
+int main() {
+    int seen = 0;
+#pragma omp parallel num_threads(THREADS) reduction(| : seen)
+    seen |= 1 << omp_get_thread_num();
+    __m128i m = _mm_mullo_epi32(_mm_setr_epi32(1, 2, 3, 4), _mm_set1_epi32(seen));
+    int o[4];
+    _mm_storeu_si128((__m128i *)o, m);
+    std::printf("%d %d %d %d %ld\\n", o[0], o[1], o[2], o[3], __cplusplus);
+}
+"""
+    r = sb.run(code, language="cpp", compiler_options=["-DTHREADS=3"])
+    assert r["verdict"] == "ok", r
+    assert r["output"] == "7 14 21 28 202002\n"
+
+
 def test_infinite_loop_is_time_limit(sb):
     t0 = time.monotonic()
     r = sb.run("while True:\n    pass", timeout=2)

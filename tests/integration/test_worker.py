@@ -11,67 +11,8 @@ import pytest
 
 import harness
 from harness import wait_until
-
-PREFIX = "test:"
-
-
-def py(code, **extra):
-    return dict(language="python", code=code, **extra)
-
-
-def sleeper(seconds, out="done"):
-    return py(f"import time\ntime.sleep({seconds})\nprint({out!r})")
-
-
-def task(redis, tid, field):
-    return redis.cmd("HGET", f"{PREFIX}task:{tid}", field)
-
-
-def processing(redis):
-    """{worker process id: [task ids]} of every non-empty processing list."""
-    keys = redis.cmd("KEYS", f"{PREFIX}processing:*") or []
-    return {k[len(PREFIX + "processing:"):]: redis.cmd("LRANGE", k, 0, -1) for k in keys}
-
-
-def holder(redis, tid):
-    """The worker process id whose processing list holds tid, once the job is RUNNING."""
-    for wid, ids in processing(redis).items():
-        if tid in ids and task(redis, tid, "status") == "RUNNING":
-            return wid
-    return None
-
-
-children, comm = harness.children, harness.comm
-
-
-def worker_process(w, wid):
-    """The pid of worker process wid ("<WORKER_ID>-<slot>"), a child of supervisor w."""
-    slot = wid.rsplit("-", 1)[1]
-    for p in children(w.proc.pid):
-        if comm(p) == f"cr-worker-{slot}":
-            return p
-    return None
-
-
-def our_processes(redis):
-    """Pids of processes started for this test (their environment names this test's Redis)."""
-    mark = f"REDIS_URL={redis.url}".encode()
-    pids = []
-    for p in os.listdir("/proc"):
-        if not p.isdigit() or int(p) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{p}/environ", "rb") as f:
-                env = f.read().split(b"\0")
-            with open(f"/proc/{p}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    continue
-        except OSError:
-            continue
-        if mark in env and not os.readlink(f"/proc/{p}/exe").endswith("redis-server"):
-            pids.append(int(p))
-    return pids
-
+from queue_support import (PREFIX, children, comm, exited, finished, holder, our_processes, processing,
+                           py, sleeper, task, worker_process)
 
 @pytest.fixture(autouse=True)
 def leaves_nothing_behind(redis):
@@ -79,19 +20,6 @@ def leaves_nothing_behind(redis):
     yield
     wait_until(lambda: not our_processes(redis), timeout=15, what="worker processes to exit")
     assert processing(redis) == {}
-
-
-def finished(api, tid, timeout=90):
-    r = api.wait_result(tid, timeout=timeout)
-    assert r["status"] in ("SUCCESS", "FAILURE"), r
-    return r
-
-
-def exited(w, timeout):
-    try:
-        return w.proc.proc.wait(timeout)
-    except Exception:
-        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,6 +179,7 @@ def test_corrupt_request_ends_as_failure(redis, api, start_worker):
 
 def test_killed_worker_process_job_is_requeued(redis, api, start_worker):
     w = start_worker(WORKER_CONCURRENCY=1)
+    w.child_deaths_expected = True
     tid = api.submit(sleeper(3, "survived"))
     wid = wait_until(lambda: holder(redis, tid), timeout=60, what="the job to run")
     pid = wait_until(lambda: worker_process(w, wid), what="the worker process")
@@ -328,6 +257,7 @@ def test_presumed_dead_worker_loses_its_lease(redis, api, start_worker):
 
 def test_job_that_kills_its_worker_fails_after_max_attempts(redis, api, start_worker):
     w = start_worker(WORKER_CONCURRENCY=1, TASK_MAX_ATTEMPTS=3)
+    w.child_deaths_expected = True
     tid = api.submit(sleeper(30))
     kills = 0
     while True:
@@ -369,7 +299,9 @@ def test_sigterm_drains_running_jobs(redis, api, start_worker):
 
 
 def test_grace_over_and_sighup_kill_and_requeue(redis, api, start_worker):
-    w = start_worker(WORKER_CONCURRENCY=1, WORKER_SHUTDOWN_GRACE=1)
+    # A stop is the system's doing, not the program's: the job goes back to the queue (first in
+    # line) without counting an attempt, however many deploys it meets (TASK_MAX_ATTEMPTS=2).
+    w = start_worker(WORKER_CONCURRENCY=1, WORKER_SHUTDOWN_GRACE=1, TASK_MAX_ATTEMPTS=2)
     tid = api.submit(sleeper(4, "second try"))
     wait_until(lambda: holder(redis, tid), timeout=60, what="the job to run")
     t0 = time.monotonic()
@@ -377,15 +309,17 @@ def test_grace_over_and_sighup_kill_and_requeue(redis, api, start_worker):
     assert exited(w, 20) == 0
     assert time.monotonic() - t0 < 10
     assert task(redis, tid, "status") == "PENDING"
-    assert task(redis, tid, "attempts") == "1"
+    assert task(redis, tid, "attempts") == "0"
     assert redis.cmd("LRANGE", f"{PREFIX}queue", 0, -1) == [tid]
+    assert "without counting an attempt" in w.proc.output()
 
-    w2 = start_worker(WORKER_CONCURRENCY=1)
-    wait_until(lambda: holder(redis, tid), timeout=60, what="the job to run again")
-    w2.proc.signal(signal.SIGHUP)  # fast stop
-    assert exited(w2, 10) == 0
-    assert task(redis, tid, "status") == "PENDING"
-    assert task(redis, tid, "attempts") == "2"
+    for _ in range(2):
+        w2 = start_worker(WORKER_CONCURRENCY=1, TASK_MAX_ATTEMPTS=2)
+        wait_until(lambda: holder(redis, tid), timeout=60, what="the job to run again")
+        w2.proc.signal(signal.SIGHUP)  # fast stop
+        assert exited(w2, 10) == 0
+        assert task(redis, tid, "status") == "PENDING"
+        assert task(redis, tid, "attempts") == "0"
 
     start_worker(WORKER_CONCURRENCY=1)
     r = finished(api, tid)
@@ -396,6 +330,7 @@ def test_second_supervisor_with_same_id_refuses(start_worker):
     a = start_worker()
     wait_until(lambda: len(children(a.proc.pid)) == 2, what="the first supervisor")
     b = start_worker(WORKER_ID=a.id, STATE_DIR=a.env["STATE_DIR"])
+    b.proc.expected_exit = {1}
     assert exited(b, 10) == 1
     assert "already running" in b.proc.output()
     assert a.proc.alive()
@@ -424,6 +359,7 @@ def test_redis_restart_under_running_worker(workdir):
         assert w.proc.alive()
         assert w.stop() == 0
         api.stop()
+        harness.check_clean(api, w)
         wait_until(lambda: not our_processes(r), timeout=15, what="worker processes to exit")
         assert processing(r) == {}
     finally:

@@ -6,7 +6,9 @@
 
 static const char *vars[] = {"REDIS_URL", "API_PORT", "API_KEYS", "CPU_LIMIT", "LOG_LEVEL",
                              "EXECUTOR", "DEFAULT_TIMEOUT", "MAX_TIMEOUT", "WORKER_ID",
-                             "API_THREADS", NULL};
+                             "API_THREADS", "REDIS_SENTINELS", "REDIS_MIN_REPLICAS_ACK",
+                             "REDIS_PREFIX", "REDIS_MASTER_NAME", "MAX_JOB_SECONDS",
+                             "REDIS_TIMEOUT", NULL};
 
 static void reset(void)
 {
@@ -55,6 +57,42 @@ int main(void)
     check_str(c.redis_password, "s3cret");
     cfg_free(&c);
 
+    test("redis url with an ACL user");
+    reset();
+    setenv("REDIS_URL", "redis://app:pw@10.0.0.5/0", 1);
+    check(cfg_load(&c, err, sizeof err) == 0);
+    check_str(c.redis_user, "app");
+    check_str(c.redis_password, "pw");
+    check(c.redis_port == 6379);
+    cfg_free(&c);
+
+    test("sentinels, and WAIT by default with them");
+    reset();
+    check(cfg_load(&c, err, sizeof err) == 0);
+    check(c.n_sentinels == 0 && c.redis_min_replicas_ack == 0);
+    cfg_free(&c);
+    setenv("REDIS_SENTINELS", "s1:26379, 10.0.0.2:26380,[::1]:26381", 1);
+    setenv("REDIS_MASTER_NAME", "cr", 1);
+    check(cfg_load(&c, err, sizeof err) == 0);
+    check(c.n_sentinels == 3 && c.redis_min_replicas_ack == 1);
+    if (c.n_sentinels == 3) {
+        check_str(c.sentinels[0].host, "s1");
+        check(c.sentinels[1].port == 26380);
+        check_str(c.sentinels[2].host, "[::1]");
+    }
+    check_str(c.redis_master_name, "cr");
+    cfg_free(&c);
+    setenv("REDIS_MIN_REPLICAS_ACK", "0", 1);
+    check(cfg_load(&c, err, sizeof err) == 0);
+    check(c.redis_min_replicas_ack == 0);
+    cfg_free(&c);
+
+    test("a hash-tag prefix for Redis Cluster");
+    reset();
+    setenv("REDIS_PREFIX", "{cr}:", 1);
+    check(cfg_load(&c, err, sizeof err) == 0);
+    cfg_free(&c);
+
     test("api keys");
     reset();
     setenv("API_KEYS", "alpha, beta,gamma", 1);
@@ -85,6 +123,15 @@ int main(void)
     bad("EXECUTOR", "vm");
     bad("WORKER_ID", "a/b");
     bad("DEFAULT_TIMEOUT", "31");
+    bad("REDIS_SENTINELS", "nohostport");
+    bad("REDIS_SENTINELS", "host:0");
+    bad("REDIS_SENTINELS", " , ");
+    bad("REDIS_PREFIX", "cr{x}:");
+    bad("REDIS_PREFIX", "{}:");
+    bad("REDIS_PREFIX", "{a}{b}:");
+    bad("REDIS_PREFIX", "{a:");
+    bad("MAX_JOB_SECONDS", "0");
+    bad("REDIS_TIMEOUT", "0");
     reset();
     return check_done();
 }

@@ -15,7 +15,13 @@ static const char table[] =
     "  \"run\": [\"python3\", \"main.py\"],"
     "  \"limits\": {\"run\": {\"timeout\": 5, \"max_timeout\": 20, \"memory_mb\": 128}}},"
     " {\"id\": \"c\", \"version\": \"12\", \"image\": \"gcc\", \"source_file\": \"main.c\","
-    "  \"compile\": [\"gcc\", \"main.c\"], \"run\": [\"./a.out\"]}"
+    "  \"compile\": [\"gcc\", \"main.c\"], \"run\": [\"./a.out\"]},"
+    " {\"id\": \"cc\", \"image\": \"gcc\", \"source_file\": \"main.c\","
+    "  \"compile\": [\"gcc\", \"-O2\", \"{options}\", \"-o\", \"main\", \"main.c\"],"
+    "  \"run\": [\"./main\", \"{options}\"],"
+    "  \"options\": {\"compile\": [\"-O[0-3]|-Ofast\", \"-D[A-Za-z_][A-Za-z0-9_]*(=[ -~]*)?\","
+    "                            [\"--add-modules\", \"jdk\\\\.incubator\\\\.vector\"]],"
+    "              \"run\": []}}"
     "]}";
 
 static cfg c;
@@ -45,6 +51,173 @@ static void write_table(const char *path, const char *text)
     fclose(f);
 }
 
+/* A table with one language "x" whose compile argv and options are the given JSON texts. */
+static int load_x(const char *path, const char *compile, const char *options, char *err)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"languages\": [{\"id\": \"x\", \"image\": \"gcc\", \"source_file\": \"main.c\","
+             " \"compile\": %s, \"run\": [\"./main\"], \"options\": %s}]}",
+             compile, options);
+    write_table(path, text);
+    lang_table *t = NULL;
+    int rc = lang_table_load(&c, &t, err, 256);
+    lang_table_free(t);
+    return rc;
+}
+
+static void bad_option_tables(const char *path)
+{
+    char err[256];
+    test("option allow-lists in the table");
+    check(load_x(path, "[\"gcc\", \"{options}\"]", "{\"compile\": [\"-O[0-3]\"]}", err) == 0);
+    check(load_x(path, "[\"gcc\"]", "{\"compile\": []}", err) == 0); /* empty: no slot needed */
+    check(load_x(path, "[\"gcc\"]", "{\"compile\": [\"-O\"]}", err) == -1);
+    check(strstr(err, "{options}") != NULL);
+    check(load_x(path, "[\"gcc\", \"{options}\", \"{options}\"]", "{}", err) == -1);
+    check(load_x(path, "[\"gcc\", \"{options}\"]", "{\"run\": [\"-u\"]}", err) == -1);
+    check(load_x(path, "[\"gcc\", \"{options}\"]", "{\"compile\": [\"(\"]}", err) == -1);
+    check(strstr(err, "regular expressions") != NULL);
+    check(load_x(path, "[\"gcc\", \"{options}\"]", "{\"compile\": [\"\"]}", err) == -1);
+    check(load_x(path, "[\"gcc\", \"{options}\"]", "{\"compile\": [[\"-a\"]]}", err) == -1);
+    check(load_x(path, "[\"gcc\", \"{options}\"]", "{\"compile\": [[\"-a\", \"b\", \"c\"]]}",
+                 err) == -1);
+    check(load_x(path, "[\"gcc\", \"{options}\"]", "{\"compile\": [[\"-a\", \"(\"]]}", err) == -1);
+    check(load_x(path, "[\"gcc\", \"{options}\"]", "{\"compile\": [3]}", err) == -1);
+    check(load_x(path, "[\"gcc\", \"{options}\"]", "{\"compile\": \"-O\"}", err) == -1);
+    check(load_x(path, "[\"gcc\", \"{options}\"]", "[]", err) == -1);
+}
+
+/* A request for language cc with the given extra fields (JSON text after a comma). */
+static int parse_cc(const char *fields, job_request *r, char *err)
+{
+    char body[8192];
+    snprintf(body, sizeof body, "{\"language\": \"cc\", \"code\": \"int main;\", %s}", fields);
+    return parse(body, r, err);
+}
+
+static void rejects_cc(const char *fields, const char *want)
+{
+    char body[8192];
+    snprintf(body, sizeof body, "{\"language\": \"cc\", \"code\": \"int main;\", %s}", fields);
+    rejects(body, want);
+}
+
+static void options(job_request *r, char *err)
+{
+    test("allowed options, in the step's argv slot");
+    check(parse_cc("\"compiler_options\": [\"-O3\", \"-DNAME=a b\\\"c\", \"--add-modules\","
+                   " \"jdk.incubator.vector\", \"-Ofast\", \"-D_X\"]",
+                   r, err) == 0);
+    check(r->ncompiler_options == 6 && r->compiler_options[6] == NULL);
+    check_str(r->compiler_options[1], "-DNAME=a b\"c");
+    check(r->nrun_options == 0 && r->run_options && !r->run_options[0]);
+    char **argv = lang_argv_expand(r->lang->compile_argv, r->compiler_options,
+                                   r->ncompiler_options);
+    const char *want[] = {"gcc", "-O2", "-O3", "-DNAME=a b\"c", "--add-modules",
+                          "jdk.incubator.vector", "-Ofast", "-D_X", "-o", "main", "main.c", NULL};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        check(want[i] ? argv[i] && strcmp(argv[i], want[i]) == 0 : argv[i] == NULL);
+    free(argv);
+    argv = lang_argv_expand(r->lang->run_argv, NULL, 0); /* no options: the slot goes */
+    check_str(argv[0], "./main");
+    check(argv[1] == NULL);
+    free(argv);
+    check(lang_argv_expand(NULL, NULL, 0) == NULL);
+
+    test("options survive the canonical round trip");
+    char *canon = job_request_to_json(r);
+    job_request r2;
+    check(parse(canon, &r2, err) == 0);
+    check(r2.ncompiler_options == 6 && strcmp(r2.compiler_options[3], "jdk.incubator.vector") == 0);
+    job_request_free(&r2);
+    free(canon);
+    job_request_free(r);
+    check(parse_cc("\"compiler_options\": [], \"run_options\": null", r, err) == 0);
+    canon = job_request_to_json(r);
+    check(strstr(canon, "options") == NULL); /* none given, none stored */
+    free(canon);
+    job_request_free(r);
+
+    test("refused options name the option");
+    rejects_cc("\"compiler_options\": [\"-fplugin=/tmp/x.so\"]",
+               "'compiler_options': '-fplugin=/tmp/x.so' is not allowed for cc");
+    rejects_cc("\"compiler_options\": [\"-O3\", \"-wrapper\", \"/bin/sh\"]", "'-wrapper' is not allowed");
+    rejects_cc("\"compiler_options\": [\"@/etc/passwd\"]", "'@/etc/passwd' is not allowed");
+    rejects_cc("\"compiler_options\": [\"-B/tmp\"]", "'-B/tmp'");
+    rejects_cc("\"compiler_options\": [\"-specs=x\"]", "'-specs=x'");
+    rejects_cc("\"compiler_options\": [\"-o\", \"x\"]", "'-o'");
+    rejects_cc("\"compiler_options\": [\"-x\", \"c\"]", "'-x'");
+    rejects_cc("\"compiler_options\": [\"-Wl,-rpath,/tmp\"]", "'-Wl,-rpath,/tmp'");
+    rejects_cc("\"compiler_options\": [\"-O4\"]", "'-O4'");
+    rejects_cc("\"compiler_options\": [\"-O3 -fplugin=x\"]", "'-O3 -fplugin=x'");
+    rejects_cc("\"compiler_options\": [\"x-O3\"]", "'x-O3'");
+    rejects_cc("\"compiler_options\": [\"-Ofast-fplugin=x\"]", "'-Ofast-fplugin=x'"); /* anchored */
+    rejects_cc("\"compiler_options\": [\"-D\", \"X\"]", "'-D' is not allowed");
+    rejects_cc("\"compiler_options\": [\"-D1X\"]", "'-D1X'");
+    rejects_cc("\"compiler_options\": [\"--add-modules\"]", "'--add-modules' needs a value");
+    rejects_cc("\"compiler_options\": [\"--add-modules\", \"java.sql\"]",
+               "'java.sql' is not an allowed value of '--add-modules'");
+    rejects_cc("\"compiler_options\": [\"jdk.incubator.vector\"]", "'jdk.incubator.vector'");
+    rejects_cc("\"compiler_options\": [\"-DX=a\\nb\"]", "control character");
+    rejects_cc("\"compiler_options\": [\"-DX=a\\u0000b\"]", "malformed JSON"); /* no NUL */
+    rejects_cc("\"compiler_options\": [\"\"]", "1 to 256 bytes");
+    rejects_cc("\"compiler_options\": \"-O3\"", "'compiler_options' must be an array of strings");
+    rejects_cc("\"compiler_options\": [3]", "'compiler_options' must be an array of strings");
+    rejects_cc("\"run_options\": [\"-O3\"]", "'run_options': cc takes none");
+    rejects("{\"language\": \"py\", \"code\": \"x\", \"compiler_options\": [\"-O\"]}",
+            "'compiler_options': python has no compile step");
+    rejects("{\"language\": \"py\", \"code\": \"x\", \"run_options\": [\"-u\"]}",
+            "'run_options': python takes none");
+    char fields[8192];
+    char longopt[JOB_MAX_OPTION_LEN + 2];
+    memset(longopt, 'A', sizeof longopt - 1);
+    longopt[sizeof longopt - 1] = 0;
+    longopt[0] = '-', longopt[1] = 'D';
+    snprintf(fields, sizeof fields, "\"compiler_options\": [\"%s\"]", longopt);
+    rejects_cc(fields, "1 to 256 bytes");
+    longopt[JOB_MAX_OPTION_LEN] = 0; /* the longest allowed */
+    snprintf(fields, sizeof fields, "\"compiler_options\": [\"%s\"]", longopt);
+    check(parse_cc(fields, r, err) == 0);
+    job_request_free(r);
+    size_t n = (size_t)snprintf(fields, sizeof fields, "\"compiler_options\": [\"-O1\"");
+    for (int i = 1; i < JOB_MAX_OPTIONS; i++)
+        n += (size_t)snprintf(fields + n, sizeof fields - n, ", \"-O2\"");
+    snprintf(fields + n, sizeof fields - n, "]");
+    check(parse_cc(fields, r, err) == 0 && r->ncompiler_options == JOB_MAX_OPTIONS);
+    job_request_free(r);
+    fields[n] = 0;
+    snprintf(fields + n, sizeof fields - n, ", \"-O3\"]");
+    rejects_cc(fields, "at most 32 options");
+}
+
+static void boms(job_request *r, char *err)
+{
+    test("leading byte-order marks are removed from sources");
+    check(parse("{\"language\": \"py\", \"code\": \"\\ufeffprint(1)\"}", r, err) == 0);
+    check(r->code_len == 8 && strcmp(r->code, "print(1)") == 0);
+    job_request_free(r);
+    check(parse("{\"language\": \"py\", \"code\": \"\\ufeff\\ufeffx\\ufeff\"}", r, err) == 0);
+    check(r->code_len == 4 && strcmp(r->code, "x\xef\xbb\xbf") == 0); /* only leading ones */
+    char *canon = job_request_to_json(r);
+    job_request r2;
+    check(parse(canon, &r2, err) == 0 && r2.code_len == 4);
+    job_request_free(&r2);
+    free(canon);
+    job_request_free(r);
+    /* base64 of EF BB BF "x" */
+    check(parse("{\"language\": \"py\", \"code\": \"77u/eA==\", \"base64\": true,"
+                " \"files\": [{\"name\": \"u.py\", \"content\": \"77u/eA==\"},"
+                "           {\"name\": \"data.txt\", \"content\": \"77u/eA==\"}]}",
+                r, err) == 0);
+    check(r->code_len == 1 && r->code[0] == 'x');
+    check(r->files[0].len == 1 && r->files[0].content[0] == 'x'); /* a source: stripped */
+    check(r->files[1].len == 4 && memcmp(r->files[1].content, "\xef\xbb\xbfx", 4) == 0); /* data */
+    job_request_free(r);
+    rejects("{\"language\": \"py\", \"code\": \"\\ufeff\"}", "must not be empty");
+    rejects("{\"language\": \"py\", \"code\": \"\\ufeff\\ufeff\"}", "must not be empty");
+}
+
 int main(void)
 {
     char path[] = "/tmp/cr-langs-XXXXXX";
@@ -60,7 +233,7 @@ int main(void)
     }
 
     test("language table");
-    check(langs->n == 2);
+    check(langs->n == 3);
     check(lang_table_find(langs, "PY") == &langs->langs[0]);
     check(lang_table_find(langs, "python3") == &langs->langs[0]);
     check(lang_table_find(langs, "ruby") == NULL);
@@ -70,7 +243,13 @@ int main(void)
     check(langs->langs[1].run.timeout == 10); /* configuration default */
     check_str(langs->langs[0].version, "3.11");
     json_t *lj = lang_table_to_json(langs);
-    check(json_array_size(json_object_get(lj, "languages")) == 2);
+    check(json_array_size(json_object_get(lj, "languages")) == 3);
+    json_t *cc = json_array_get(json_object_get(lj, "languages"), 2);
+    check(json_array_size(json_object_get(cc, "compiler_options")) == 3);
+    check(json_array_size(json_object_get(cc, "run_options")) == 0);
+    check_str(json_string_value(json_array_get(json_object_get(cc, "compile"), 2)), "{options}");
+    check(json_is_null(json_object_get(json_array_get(json_object_get(lj, "languages"), 0),
+                                       "compile")));
     json_decref(lj);
 
     test("minimal request gets defaults");
@@ -137,6 +316,9 @@ int main(void)
     rejects("{\"language\": \"py\", \"code\": \"x\", \"colour\": 1}", "unknown field 'colour'");
     rejects("{\"language\": \"py\", \"language\": \"c\", \"code\": \"x\"}", "malformed JSON");
 
+    options(&r, err);
+    boms(&r, err);
+
     test("bad language tables");
     write_table(path, "{\"languages\": [{\"id\": \"x\"}]}");
     lang_table *t = NULL;
@@ -145,6 +327,7 @@ int main(void)
     check(lang_table_load(&c, &t, err, sizeof err) == -1);
     write_table(path, "not json");
     check(lang_table_load(&c, &t, err, sizeof err) == -1 && strstr(err, "LANGUAGES_FILE"));
+    bad_option_tables(path);
 
     lang_table_free(langs);
     cfg_free(&c);

@@ -1,5 +1,5 @@
-/* Unit tests for worker/main_class: finding the public top-level class of a Java source, and
- * the per-job language copy (file name and argv renamed). */
+/* Unit tests for worker/main_class: finding the public top-level class of a Java source and the
+ * top-level class that declares main, and the per-job language copy (file and argv renamed). */
 #include <stdlib.h>
 
 #include "tests/unit/check.h"
@@ -66,6 +66,74 @@ static void finds(void)
     check(found(big) == NULL);
 }
 
+/* The class main_class_scan would run for src ("" when none), preferring "Main". */
+static const char *runs(const char *src)
+{
+    static main_class_info info;
+    main_class_scan(src, strlen(src), "Main", &info);
+    return info.main_name;
+}
+
+static void finds_main(void)
+{
+    test("main in a class that is not public");
+    check_str(runs("final class app { public static void main(String[] a) {} }"), "app");
+    check_str(runs("class A { static public void main(String... args) {} }"), "A");
+
+    test("several top-level classes, one main");
+    check_str(runs("import java.util.*;\nclass A { void f() {} }\nclass B { static int x; }\n"
+                   "final class C { public static void main(String[] a) {} }\n"
+                   "class D { static int g() { return 1; } }"),
+              "C");
+
+    test("the public class first, then the preferred name, then the first one");
+    check_str(runs("class A { public static void main(String[] a) {} }\n"
+                   "public class B { public static void main(String[] a) {} }"),
+              "B");
+    check_str(runs("class A { static void main(String[] a) {} }\n"
+                   "class Main { static void main(String[] a) {} }"),
+              "Main");
+    main_class_info info;
+    const char *two = "class A { static void main(String[] a) {} } class B { static void "
+                      "main(String[] a) {} }";
+    main_class_scan(two, strlen(two), NULL, &info);
+    check_str(info.main_name, "A");
+    check_str(info.public_name, "");
+
+    test("a public class without main, another with it");
+    const char *helper = "public class Helper { static int twice(int x) { return 2 * x; } }\n"
+                         "class Run { public static void main(String[] a) {} }";
+    main_class_scan(helper, strlen(helper), "Main", &info);
+    check_str(info.public_name, "Helper");
+    check_str(info.main_name, "Run");
+
+    test("other type kinds, annotations and generics");
+    check_str(runs("interface I { static void main(String[] a) {} }"), "I");
+    check_str(runs("enum E { X, Y; public static void main(String[] a) {} }"), "E");
+    check_str(runs("record R(int x) { public static void main(String[] a) {} }"), "R");
+    check_str(runs("@Ann(v = {1, 2}) final class app {\n  @Deprecated\n"
+                   "  public static void main(final String[] a) {} }"),
+              "app");
+    check_str(runs("class G<T extends Comparable<T>> { public static <U> void main(String[] a)"
+                   " {} }"),
+              "G");
+
+    test("what is not a main of a top-level class");
+    check_str(runs("class A { void main(String[] a) {} }"), ""); /* not static */
+    check_str(runs("class A { static { } void main(String[] a) {} }"), "");
+    check_str(runs("class A { static int main = 1; static void f() { main(null); } }"), "");
+    check_str(runs("class Outer { static class Inner { public static void main(String[] a) {} } }"),
+              "");
+    check_str(runs("class A { String s = \"static void main(\"; // static void main(\n }\n"
+                   "/* class B { static void main(String[] a) {} } */"),
+              "");
+    check_str(runs("class A { static void f() { new Object() { void g() {} }; } }"), "");
+    check_str(runs("class Ünï { public static void main(String[] a) {} }"), "");
+    check_str(runs(""), "");
+    check_str(runs("class"), "");
+    check_str(runs("class A { static void main("), "A");
+}
+
 static void adapts(void)
 {
     char *compile[] = {"javac", "-d", ".", "Main.java", NULL};
@@ -112,6 +180,33 @@ static void adapts(void)
     c.main_class = NULL;
     check(main_class_adapt(&c, &req) == NULL);
 
+    test("adapt: main in a class that is not public");
+    req.code = "final class app { public static void main(String[] a) {} }";
+    req.code_len = strlen(req.code);
+    jl = main_class_adapt(&java, &req);
+    check(jl != NULL);
+    if (jl) {
+        check_str(jl->lang.source_file, "Main.java");
+        check_str(jl->lang.compile_argv[3], "Main.java");
+        check_str(jl->lang.run_argv[3], "app");
+    }
+    main_class_free(jl);
+
+    test("adapt: public class without main, another class with it");
+    req.code = "public class Helper {}\nclass Main { public static void main(String[] a) {} }";
+    req.code_len = strlen(req.code);
+    jl = main_class_adapt(&java, &req);
+    check(jl != NULL);
+    if (jl) {
+        check_str(jl->lang.source_file, "Helper.java");
+        check_str(jl->lang.compile_argv[3], "Helper.java");
+        check_str(jl->lang.run_argv[3], "Main");
+    }
+    main_class_free(jl);
+    req.code = "class Main { public static void main(String[] a) {} } class B {}";
+    req.code_len = strlen(req.code);
+    check(main_class_adapt(&java, &req) == NULL);
+
     test("adapt: name taken by an extra file");
     job_file f = {.name = "Solution.java", .content = "", .len = 0};
     req.files = &f;
@@ -122,6 +217,7 @@ static void adapts(void)
 int main(void)
 {
     finds();
+    finds_main();
     adapts();
     return check_done();
 }

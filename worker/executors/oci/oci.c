@@ -304,7 +304,7 @@ static int oci_prepare(backend *be, const language *lang, const job_request *req
     sb->be = be;
     sb->env = lang->env;
     sanitize(job_id, sb->job);
-    random_hex(sb->nonce, sizeof sb->nonce - 1);
+    random_hex(sb->nonce, (sizeof sb->nonce - 1) / 2);
     /* Runtimes want the rootfs without symlinks; images are switched by symlink (build.sh):
      * resolving it here also pins this job to one version of the image. */
     cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
@@ -418,7 +418,7 @@ static int start_ahead(backend *be, const language *lang, char *err, size_t errl
     const cfg *c = be->c;
     cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
     char nonce[5];
-    random_hex(nonce, sizeof nonce - 1);
+    random_hex(nonce, (sizeof nonce - 1) / 2);
     be->ahead.rootfs = realpath(image, NULL);
     be->ahead.dir = xasprintf("%s/%s/warm%s", c->state_dir, be->worker, nonce);
     cleanup_free char *ws = xasprintf("%s/ws", be->ahead.dir);
