@@ -383,6 +383,7 @@ def test_worker_end_to_end_and_killed_worker_leaves_nothing(api, start_worker):
     the middle of a job is replaced, and what it left in the engine is removed."""
     import signal as sig
     w = start_worker(EXECUTOR="docker", DOCKER_RUNTIME="runc", WORKER_CONCURRENCY=2)
+    w.child_deaths_expected = True  # this test kills the worker processes itself
     ids = [api.submit({"language": "python", "code": f"print({i} * 2)"}) for i in range(4)]
     for i, tid in enumerate(ids):
         r = api.wait_result(tid, timeout=60)
