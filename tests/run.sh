@@ -31,9 +31,11 @@ if [ ${#CTEST_ARGS[@]} -eq 0 ]; then
   CG2_BUILD_DIR="$ROOT/build-cg2" "$ROOT/tests/cgroup2/run-vm.sh"
 fi
 # The compose test builds its own images from the sources (no sanitizers there): once is enough;
-# valgrind cannot run a sanitized binary.
+# valgrind cannot run a sanitized binary; the multi-host chaos test (minutes) runs once, its code
+# paths are under ASan in test_sentinel, test_delivery and test_chaos.
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-  run_suite "$ROOT/build-asan" "integration/test_compose|integration/test_worker_valgrind" \
+  run_suite "$ROOT/build-asan" \
+  "integration/test_compose|integration/test_worker_valgrind|integration/test_fleet_chaos" \
   -DCR_SANITIZE=ON
 
 echo "== fuzz (bounded)"

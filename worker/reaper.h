@@ -8,10 +8,11 @@
  *   forget the worker (workers, worker_stale, orphans).
  *
  * A reaper judges only what it could see: it reaps a worker whose deadline passed only once it
- * has itself been connected to Redis for that worker's whole stale threshold (connected_since,
- * Redis's time of its first heartbeat on the current connection). After an outage of Redis, or of
- * the reaper's own link, every live worker first gets the chance to beat again, so an outage
- * neither reaps live workers nor burns attempts.
+ * has itself been in contact with Redis for that worker's whole stale threshold (connected_since:
+ * Redis's time of the first of its heartbeats that went through without a gap, a new connection
+ * or a late answer from a stalled Redis starting it again). After an outage of Redis, or of the
+ * reaper's own link, every live worker first gets the chance to beat again, so an outage neither
+ * reaps live workers nor burns attempts.
  *
  *   reaper_requeue(rc, cfg, ids, n, count)  the given workers, known dead or stopped: a
  *                            supervisor's own slots at start-up, after a worker process died

@@ -68,7 +68,9 @@ typedef struct supervisor {
     bool owned;             /* WORKER_ID is ours in Redis: children may run */
     bool lost;              /* another supervisor took WORKER_ID over: stop, touch nothing */
     unsigned beat_epoch;    /* rconn epoch of connected_since */
-    int64_t connected_since; /* Redis's time of our first heartbeat on this connection */
+    int64_t connected_since; /* Redis's time since when our heartbeats went through without a
+                              * gap (a new connection, or a Redis that stalled, restarts it) */
+    int64_t last_beat;      /* Redis's time of our last heartbeat */
     bool policy_checked;    /* maxmemory-policy looked at once */
     bool leftovers_checked; /* ids "<WORKER_ID>-<k>" with k >= n given back once */
 } supervisor;
@@ -427,10 +429,18 @@ static void tick(supervisor *sv)
         return;
     }
     __atomic_store_n(sv->alive_ms, now_mono_ms(), __ATOMIC_RELAXED);
-    if (epoch != sv->beat_epoch || sv->connected_since == 0) {
+    /* Contact broken (a new connection) or interrupted (a Redis that stalled answers a beat
+     * late, on the same connection): every other worker may have missed its beats too, so the
+     * reaper waits a full threshold again. */
+    int64_t gap = now - sv->last_beat;
+    if (epoch != sv->beat_epoch || sv->connected_since == 0 ||
+        gap > (int64_t)sv->c->heartbeat_interval * 1000 + HEARTBEAT_GRACE_MS) {
+        if (sv->connected_since)
+            log_debug("heartbeat after %lld ms: reaping waits a full threshold", (long long)gap);
         sv->beat_epoch = epoch;
         sv->connected_since = now;
     }
+    sv->last_beat = now;
     if (sv->phase == PHASE_RUNNING) {
         reaper_reap(sv->rc, sv->c, sv->connected_since);
         if (now_mono_ms() >= sv->next_orphan_ms) {

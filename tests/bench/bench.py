@@ -164,22 +164,11 @@ def tree_rss_kib(pid):
 
 # ---------------------------------------------------------------- redis ----
 
-class Redis:
-    """Our own redis-server (foreground, so its pid is ours) and a one-connection RESP client."""
+class RespConn:
+    """A one-connection RESP client of the redis-server on a loopback port."""
 
-    def __init__(self):
-        self.port = free_port()
-        d = os.path.join(WORK, "redis")
-        os.makedirs(d, exist_ok=True)
-        self.proc = spawn("redis", ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                                    "--dir", d, "--save", "", "--appendonly", "no",
-                                    "--protected-mode", "no", "--maxmemory-policy", "noeviction"])
-        self.sock = None
-        wait_until(lambda: self.cmd("PING") == "PONG", 10, "redis PING")
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
+    def __init__(self, port):
+        self.port, self.sock = port, None
 
     def cmd(self, *args):
         if self.sock is None:
@@ -195,6 +184,23 @@ class Redis:
         except OSError:
             self.sock = None
             raise
+
+
+class Redis(RespConn):
+    """Our own redis-server (foreground, so its pid is ours) and a client of it."""
+
+    def __init__(self):
+        super().__init__(free_port())
+        d = os.path.join(WORK, "redis")
+        os.makedirs(d, exist_ok=True)
+        self.proc = spawn("redis", ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                    "--dir", d, "--save", "", "--appendonly", "no",
+                                    "--protected-mode", "no", "--maxmemory-policy", "noeviction"])
+        wait_until(lambda: self.cmd("PING") == "PONG", 10, "redis PING")
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
 
     def info_int(self, section, field):
         for line in self.cmd("INFO", section).splitlines():
@@ -215,10 +221,10 @@ def base_env(redis, **extra):
 
 
 class Api:
-    def __init__(self, redis):
+    def __init__(self, redis, **extra):
         self.port = free_port()
         env = base_env(redis, API_HOST="127.0.0.1", API_PORT=self.port,
-                       MAX_QUEUE_LENGTH=1 << 30, CLIENT_TIMEOUT=120)
+                       MAX_QUEUE_LENGTH=1 << 30, CLIENT_TIMEOUT=120, **extra)
         self.proc = spawn("api", [os.path.join(BUILD, "api")], env)
         wait_until(lambda: http_json(self.port, "GET", "/health")[0] == 200, 15, "api /health")
 
@@ -558,7 +564,9 @@ def throughput_section(api, redis, M, rep, label=PRIMARY):
         peaks, ev = {}, threading.Event()
         th = threading.Thread(target=sample_rss, args=(w, ev, peaks), daemon=True)
         th.start()
+        r0 = redis_load(redis)
         ours, bad, sub_rate = batch_ours(api, n)
+        r1 = redis_load(redis)
         ev.set()
         th.join()
         b2 = batch_bare(n)
@@ -567,13 +575,34 @@ def throughput_section(api, redis, M, rep, label=PRIMARY):
             rep["memory"]["worker_after_throughput"] = w.rss()
         ref = statistics.mean([b1, b2])
         say(f"  ours {ours:.1f} jobs/s, bare {b1:.1f}/{b2:.1f} jobs/s")
+        # What each job costs Redis (everything the api, worker and clients asked of it, the
+        # polls included): how many jobs a second one Redis core carries, against the job rate
+        # of one core of this fleet.
+        cpu_ms = (r1["cpu_s"] - r0["cpu_s"]) * 1000 / n
+        cores = os.cpu_count() or 1
+        redis_cost = {"cpu_ms_per_job": round(cpu_ms, 4),
+                      "commands_per_job": round((r1["commands"] - r0["commands"]) / n, 1),
+                      "jobs_s_one_redis_core": round(1000 / cpu_ms) if cpu_ms > 0 else None,
+                      "jobs_s_per_fleet_core": round(ours / cores, 2)}
+        if cpu_ms > 0:
+            redis_cost["fleet_cores_to_fill_one_redis_core"] = round((1000 / cpu_ms) /
+                                                                     (ours / cores))
         return {"executor": label, "n": n, "ours_jobs_s": round(ours, 2),
+                "redis_cost": redis_cost,
                 "bare_jobs_s_before": round(b1, 2), "bare_jobs_s_after": round(b2, 2),
                 "bare_jobs_s": round(ref, 2),
                 "ratio": ratio(ours, ref), "failures": len(bad), "failure_sample": bad[:3],
                 "submit_rate_req_s": round(sub_rate, 1)}
     finally:
         w.stop()
+
+
+def redis_load(redis):
+    """Redis's CPU time (user + sys, its main thread and the rest) and commands so far."""
+    info = redis.cmd("INFO", "all")
+    vals = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    return {"cpu_s": float(vals["used_cpu_user"]) + float(vals["used_cpu_sys"]),
+            "commands": int(vals["total_commands_processed"])}
 
 
 # ---------------------------------------------------------------- section 3 ----
@@ -741,6 +770,53 @@ class Seed:
             self.run("stop", timeout=90)
         except Exception as e:
             say(f"seed stop: {e}")
+
+
+def replication_section(redis, M, rep):
+    """What "acknowledged means replicated" costs: POST /run-code (no worker) through an api that
+    WAITs for one replica, against the same api that does not, in the same run, on one Redis with
+    one replica on loopback (the WAIT round trip is the replication link's: a LAN adds its own)."""
+    d, R = M["api_d"], M["api_rep"]
+    rdir = os.path.join(WORK, "replica")
+    os.makedirs(rdir, exist_ok=True)
+    rport = free_port()
+    replica = spawn("replica", ["redis-server", "--port", str(rport), "--bind", "127.0.0.1",
+                                "--dir", rdir, "--save", "", "--appendonly", "no",
+                                "--protected-mode", "no", "--replicaof", "127.0.0.1",
+                                str(redis.port)])
+    out = {}
+    apis = []
+    try:
+        rconn = RespConn(rport)
+
+        def synced():
+            try:
+                return "master_link_status:up" in rconn.cmd("INFO", "replication")
+            except OSError:
+                return False
+        wait_until(synced, 30, "the replica to sync")
+        post_lua = write_lua("post-repl.lua", POST_LUA)
+        for ack in (0, 1):
+            api = Api(redis, REDIS_MIN_REPLICAS_ACK=ack)
+            apis.append(api)
+            say(f"replication: POST /run-code with REDIS_MIN_REPLICAS_ACK={ack} ({R}x{d}s)")
+            runs = []
+            for _ in range(R):
+                redis.cmd("FLUSHDB")
+                runs.append(wrk(f"http://127.0.0.1:{api.port}/run-code", d, lua=post_lua))
+            redis.cmd("FLUSHDB")
+            p50 = probe_p50(api.port, 300, "POST", "/run-code", PY_BODY)
+            redis.cmd("FLUSHDB")
+            out[f"ack{ack}"] = {"req_s": round(median_of(runs, "req_s"), 1),
+                                "p99_ms": round(median_of(runs, "p99_ms"), 3),
+                                "single_p50_ms": p50, "runs": runs}
+        out["ratio_req_s"] = ratio(out["ack1"]["req_s"], out["ack0"]["req_s"])
+        out["added_p50_ms"] = round(out["ack1"]["single_p50_ms"] - out["ack0"]["single_p50_ms"], 3)
+    finally:
+        for api in apis:
+            stop(api.proc)
+        stop(replica)
+    return out
 
 
 def seed_single(port, n):
@@ -1156,6 +1232,12 @@ def table(rep):
                             fmt(t["ours_jobs_s"]), fmt(t["bare_jobs_s"]), f"{fmt(t['ratio'])}x"))
         L.append(f"      (bare before/after: {t['bare_jobs_s_before']}/{t['bare_jobs_s_after']}; "
                  f"failures {t['failures']}; submit rate {t['submit_rate_req_s']} req/s)")
+        rc = t.get("redis_cost")
+        if rc:
+            L.append(f"      Redis per job: {rc['cpu_ms_per_job']} ms CPU, "
+                     f"{rc['commands_per_job']} commands; one Redis core carries "
+                     f"{rc['jobs_s_one_redis_core']} jobs/s = the job rate of "
+                     f"{rc.get('fleet_cores_to_fill_one_redis_core')} fleet cores")
     api = rep.get("api")
     if api:
         L.append("")
@@ -1167,6 +1249,16 @@ def table(rep):
             L.append(row.format(f"  {name}", f"{fmt(s['ours_req_s'])}|{fmt(s['ours_p99_ms'])}ms",
                                 f"{fmt(s['ref_req_s'])}|{fmt(s['ref_p99_ms'])}ms",
                                 f"{fmt(s['ratio_req_s'])}x"))
+    repl = rep.get("replication")
+    if repl:
+        L.append("")
+        L.append("3b. Acknowledged means replicated: POST /run-code WAITing for 1 replica vs not")
+        L.append(row.format("", "WAIT req/s|p50", "no WAIT req/s|p50", "ratio"))
+        a1, a0 = repl["ack1"], repl["ack0"]
+        L.append(row.format("  POST /run-code (wrk -c64; p50 of one client)",
+                            f"{fmt(a1['req_s'])}|{fmt(a1['single_p50_ms'])}ms",
+                            f"{fmt(a0['req_s'])}|{fmt(a0['single_p50_ms'])}ms",
+                            f"{fmt(repl['ratio_req_s'])}x"))
     seed = rep.get("seed")
     if seed:
         L.append("")
@@ -1252,7 +1344,8 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
-    ap.add_argument("--sections", default="latency,profile,throughput,api,seed,scale")
+    ap.add_argument("--sections",
+                    default="latency,profile,throughput,api,replication,seed,scale")
     ap.add_argument("--executors", default=DEFAULT_EXECUTORS,
                     help=f"comma-separated, of: {', '.join(EXECUTORS)}; the primary ({PRIMARY}) "
                          "runs throughput, seed and scale whatever this says")
@@ -1303,6 +1396,8 @@ def main():
                     rep["throughput_executors"][e] = {"executor": e, "error": str(ex)[:500]}
         if "api" in secs:
             rep["api"] = api_section(api, redis, M, rep)
+        if "replication" in secs:
+            rep["replication"] = replication_section(redis, M, rep)
         if "seed" in secs:
             rep["seed"] = seed_section(api, redis, M, rep)
         if "scale" in secs:

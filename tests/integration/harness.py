@@ -242,11 +242,14 @@ def base_env(redis, **extra):
 
 
 class Api(Program):
-    """The real api binary on a free port."""
+    """The real api binary on a free loopback port, or, with host (a netns.Host), on port 8000 of
+    that test host."""
 
-    def __init__(self, workdir, redis, **env):
-        self.port = free_port()
-        self.env = base_env(redis, API_HOST="127.0.0.1", API_PORT=self.port, **env)
+    def __init__(self, workdir, redis, host=None, **env):
+        self.host = host
+        self.addr = host.addr if host else "127.0.0.1"
+        self.port = 8000 if host else free_port()
+        self.env = base_env(redis, API_HOST=self.addr, API_PORT=self.port, **env)
         self.workdir = workdir
         self.proc = None
         self.procs = []
@@ -254,7 +257,8 @@ class Api(Program):
 
     def start(self):
         log = os.path.join(self.workdir, f"api-{self.port}.log")
-        self.proc = Process([os.path.join(BUILD_DIR, "api")], self.env, log)
+        prefix = self.host.prefix if self.host else []
+        self.proc = Process(prefix + [os.path.join(BUILD_DIR, "api")], self.env, log)
         self.procs.append(self.proc)
         wait_until(self._listening, what="the api to listen")
 
@@ -262,14 +266,14 @@ class Api(Program):
         if not self.proc.alive():
             raise AssertionError("api exited:\n" + self.proc.output())
         try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            socket.create_connection((self.addr, self.port), timeout=1).close()
             return True
         except OSError:
             return False
 
     def request(self, method, path, body=None, headers=None, timeout=40):
         """Returns (status, parsed JSON or raw text, response headers)."""
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        c = http.client.HTTPConnection(self.addr, self.port, timeout=timeout)
         try:
             if isinstance(body, (dict, list)):
                 body = json.dumps(body)
@@ -319,9 +323,10 @@ CHILD_DEATH = re.compile(r" warn worker process (\S+) \(pid \d+\) "
 
 
 class Worker(Program):
-    """The real worker supervisor."""
+    """The real worker supervisor (with host, a netns.Host, in that test host)."""
 
-    def __init__(self, workdir, redis, **env):
+    def __init__(self, workdir, redis, host=None, **env):
+        self.host = host
         env.setdefault("WORKER_ID", f"w{free_port()}")
         env.setdefault("STATE_DIR", os.path.join("/run/code-runner-test", env["WORKER_ID"]))
         self.env = base_env(redis, **env)
@@ -339,7 +344,8 @@ class Worker(Program):
         self.start()
 
     def start(self):
-        self.proc = Process([os.path.join(BUILD_DIR, "worker")], self.env, self.log_path)
+        prefix = self.host.prefix if self.host else []
+        self.proc = Process(prefix + [os.path.join(BUILD_DIR, "worker")], self.env, self.log_path)
         self.procs.append(self.proc)
 
     def stop(self, sig=signal.SIGTERM, timeout=60):
