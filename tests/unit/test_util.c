@@ -57,8 +57,8 @@ CLEANUP_FUNC(thing, thing_free)
 static int build(bool fail, thing **out)
 {
     cleanup_ptr(thing) thing *t = xcalloc(1, sizeof *t);
-    cleanup_free char *scratch = xstrdup("scratch");
-    t->id = 7;
+    cleanup_free char *scratch = xstrdup("scratch"); /* freed on both paths */
+    t->id = (int)strlen(scratch);
     if (fail)
         return -1;
     *out = steal_pointer(&t);
