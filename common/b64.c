@@ -3,7 +3,7 @@
 
 #include <stdint.h>
 
-#include "util.h"
+#include "common/util.h"
 
 static const char alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

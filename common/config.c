@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "util.h"
+#include "common/log.h"
+#include "common/util.h"
 
 enum kind {
     K_STR,   /* any non-empty string */

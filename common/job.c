@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "b64.h"
-#include "util.h"
+#include "common/b64.h"
+#include "common/util.h"
 
 /* A string field, decoded from base64 when b64. Missing: *out stays NULL, returns 0. */
 static int text_field(const json_t *o, const char *key, bool b64, char **out, size_t *len,

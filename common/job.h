@@ -19,8 +19,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
-#include "languages.h"
+#include "common/config.h"
+#include "common/languages.h"
 
 #define JOB_MAX_ARGS 64
 #define JOB_MAX_FILES 32

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "util.h"
+#include "common/util.h"
 
 static void free_argv(char **v)
 {

@@ -22,7 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
+#include "common/config.h"
 
 /* Limits of one step (compile or run) of a language. */
 typedef struct lang_limits {

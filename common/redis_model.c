@@ -2,7 +2,7 @@
  * the whole model). */
 #include "redis_model.h"
 
-#include "util.h"
+#include "common/util.h"
 
 char *key_task(const char *prefix, const char *id) { return xasprintf("%stask:%s", prefix, id); }
 char *key_queue(const char *prefix) { return xasprintf("%squeue", prefix); }

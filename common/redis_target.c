@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util.h"
+#include "common/util.h"
 
 int redis_auth_argv(const char *user, const char *password, const char *argv[3])
 {

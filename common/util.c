@@ -1,5 +1,5 @@
 /* Small helpers every file uses: allocation that aborts on failure, die(), strict number parsing,
- * clocks, constant-time comparison, write_all. */
+ * clocks, constant-time comparison, write_all, random hex. */
 #include "util.h"
 
 #include <errno.h>
@@ -113,8 +113,14 @@ static int64_t clock_ms(clockid_t id)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t now_mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
-int64_t now_wall_ms(void) { return clock_ms(CLOCK_REALTIME); }
+int64_t now_mono_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}
+int64_t now_wall_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
+}
 
 bool const_time_eq(const char *a, size_t alen, const char *b, size_t blen)
 {

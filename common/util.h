@@ -1,8 +1,9 @@
 /* Small helpers every file uses: allocation that aborts on failure, die() for start-up errors,
- * strict number parsing, cleanup attributes, monotonic time. */
+ * strict number parsing, cleanup attributes, monotonic time, random hex. */
 #ifndef CR_UTIL_H
 #define CR_UTIL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,11 +46,63 @@ int set_error(char *err, size_t errlen, const char *fmt, ...) __attribute__((for
 /* write(2)/read(2) until done, retrying on EINTR; -1 on error. */
 int write_all(int fd, const void *buf, size_t len);
 
-static inline void cleanup_freep(void *p) { free(*(void **)p); }
-static inline void cleanup_closep(int *fd) { if (*fd >= 0) close(*fd); }
+/* Scope-bound ownership, in the manner of bubblewrap's utils.h. A variable declared with one of
+ * these attributes is released when it goes out of scope, on every return path, so that code
+ * building something in several steps can return -1 from any step and leave nothing behind;
+ * once everything is built, steal_pointer() or steal_fd() hands it out and leaves NULL or -1,
+ * which the cleanup then ignores.
+ *   cleanup_free char *s            free(s)
+ *   cleanup_fd int fd               close_fd(&fd): closed if >= 0 (errno kept), then -1
+ *   cleanup_pipe int p[2]           both ends, the same way
+ *   cleanup_ptr(T) T *p             T's own destructor, declared once with CLEANUP_FUNC(T, fn)
+ *                                   (fn must accept NULL) */
+static inline void close_fd(int *fd)
+{
+    if (*fd >= 0) {
+        int saved = errno;
+        close(*fd);
+        errno = saved;
+    }
+    *fd = -1;
+}
+static inline void cleanup_freep(void *p)
+{
+    void **pp = p;
+    free(*pp);
+    *pp = NULL;
+}
+static inline void cleanup_pipep(int (*p)[2])
+{
+    close_fd(&(*p)[0]);
+    close_fd(&(*p)[1]);
+}
 #define cleanup_free __attribute__((cleanup(cleanup_freep)))
-#define cleanup_fd __attribute__((cleanup(cleanup_closep)))
-/* Hand ownership out of a cleanup_free variable. */
-static inline void *steal_pointer(void *pp) { void **p = pp; void *v = *p; *p = NULL; return v; }
+#define cleanup_fd __attribute__((cleanup(close_fd)))
+#define cleanup_pipe __attribute__((cleanup(cleanup_pipep)))
+#define CLEANUP_FUNC(type, fn)                                                                     \
+    static inline void cleanup_##type##_ptr(type **p)                                              \
+    {                                                                                              \
+        fn(*p);                                                                                    \
+        *p = NULL;                                                                                 \
+    }
+#define cleanup_ptr(type) __attribute__((cleanup(cleanup_##type##_ptr)))
+
+static inline void *steal_pointer_any(void *pp)
+{
+    void **p = pp;
+    void *v = *p;
+    *p = NULL;
+    return v;
+}
+/* *pp, leaving NULL there. Typed: the value has the type of *pp, so that handing a
+ * docker_client * out where a sandbox * is expected does not compile. */
+#define steal_pointer(pp) ((__typeof__(*(pp)))steal_pointer_any(pp))
+/* *fd, leaving -1 there. */
+static inline int steal_fd(int *fd)
+{
+    int v = *fd;
+    *fd = -1;
+    return v;
+}
 
 #endif

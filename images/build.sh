@@ -14,12 +14,13 @@
 # leaves a half image in place.
 set -euo pipefail
 
-BUILD_ABI=1 # bump when a change of this script must rebuild every image
-SUITE=bookworm
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
+BUILD_ABI=1 # bump when a change of this script (or debian-slim.sh) must rebuild every image
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=images/debian-slim.sh
+. "$HERE/debian-slim.sh" # SLIM_SUITE, MIRROR, slim_debootstrap, slim_configure, slim_strip
+SUITE=$SLIM_SUITE
 IMAGES_DIR=${IMAGES_DIR:-/var/lib/code-runner/images}
 CACHE_DIR=${CACHE_DIR:-/var/cache/code-runner}
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LANGUAGES_FILE=${LANGUAGES_FILE:-$HERE/languages.json}
 CHROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
@@ -105,37 +106,21 @@ in_chroot() { # in_chroot ROOTFS CMD...: a clean environment inside the tree
         chroot "$root" "$@"
 }
 
-# Remove what a sandbox never needs: docs, man pages, locales, apt lists and caches, logs.
+# Remove what a sandbox never needs: the slim strip, then the copyright files and the Python
+# byte code it keeps.
 strip_tree() {
     local r=$1
-    rm -rf "$r"/usr/share/doc/* "$r"/usr/share/man/* "$r"/usr/share/info/* \
-        "$r"/usr/share/locale/* "$r"/usr/share/lintian/* "$r"/usr/share/linda/* \
-        "$r"/var/lib/apt/lists/* "$r"/var/cache/apt/*.bin "$r"/var/cache/apt/archives/*.deb \
-        "$r"/var/cache/debconf/*-old "$r"/var/lib/dpkg/*-old "$r"/var/log/* "$r"/tmp/* \
-        "$r"/var/tmp/*
+    slim_strip "$r"
+    rm -rf "$r"/usr/share/doc/*
     find "$r"/usr/lib -name '__pycache__' -prune -o -name '*.pyc' -print0 2>/dev/null |
         xargs -0 -r rm -f
-    : >"$r/etc/resolv.conf"
 }
 
-# Settings written into the base so that later apt installs stay small and start no services.
+# The slim settings (later apt installs stay small and start no services), and the sandbox's
+# mount points.
 configure_base() {
     local r=$1
-    cat >"$r/etc/dpkg/dpkg.cfg.d/01-code-runner" <<'EOF'
-# code-runner sandbox images: no documentation, man pages or translations.
-path-exclude=/usr/share/doc/*
-path-exclude=/usr/share/man/*
-path-exclude=/usr/share/info/*
-path-exclude=/usr/share/locale/*
-path-exclude=/usr/share/lintian/*
-EOF
-    cat >"$r/etc/apt/apt.conf.d/01-code-runner" <<'EOF'
-APT::Install-Recommends "false";
-APT::Install-Suggests "false";
-Acquire::Languages "none";
-EOF
-    printf '#!/bin/sh\nexit 101\n' >"$r/usr/sbin/policy-rc.d"
-    chmod 755 "$r/usr/sbin/policy-rc.d"
+    slim_configure "$r"
     mkdir -p "$r/workspace"
     chmod 1777 "$r/tmp"
 }
@@ -154,8 +139,7 @@ ensure_base() {
     tmp=$(mktemp -d "$CACHE_DIR/.tmp-base-XXXXXX")
     TMP_DIRS+=("$tmp")
     step "base $h: debootstrap --variant=minbase $SUITE (this takes a few minutes)"
-    debootstrap --variant=minbase "$SUITE" "$tmp/rootfs" "$MIRROR" >"$tmp/debootstrap.log" 2>&1 ||
-        { tail -n 20 "$tmp/debootstrap.log" >&2; fail "debootstrap failed"; }
+    slim_debootstrap "$tmp/rootfs" "$tmp/debootstrap.log" || fail "debootstrap failed"
     configure_base "$tmp/rootfs"
     local pkgs
     pkgs=$(recipe_packages "$HERE/base/packages" | tr '\n' ' ')

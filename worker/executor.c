@@ -4,9 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "executors/docker.h"
-#include "executors/docker.h"
-#include "executors/oci.h"
+#include "worker/executors/docker/docker.h"
+#include "worker/executors/oci/oci.h"
 
 /* Every backend compiled in. */
 static const executor *const backends[] = {&executor_oci, &executor_docker};

@@ -1,5 +1,14 @@
 /* The executor interface: how a worker process runs one job's steps in a sandbox, whatever the
- * backend (oci: runc/crun/runsc/kata without a daemon; docker: the Docker Engine API).
+ * backend (oci: the builtin runtime or runc/crun/runsc/kata without a daemon; docker: the Docker
+ * Engine API). A backend is a table of functions (executor) and the state one process keeps of
+ * it (backend), made by init and handed to every later call, as hiredis hands its context.
+ *
+ * Life of a backend in a worker process (or a tool such as sandbox_cli):
+ *   ex->init()     check the runtime and the image store, set up what every job uses: *be;
+ *   for each job, one at a time: ex->prepare(be, ...), ex->run(sb, ...)..., ex->destroy(sb),
+ *                  then ex->prestart(be, ...) when the backend has one;
+ *   ex->shutdown(be)  free it, once the last sandbox is destroyed.
+ * ex->cleanup_stale needs no backend: the supervisor, which runs no job, calls it.
  *
  * Life of a sandbox:
  *   ex->prepare()  make the job's workspace (size-capped) holding the source and extra files;
@@ -15,9 +24,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../common/config.h"
-#include "../common/job.h"
-#include "../common/languages.h"
+#include "common/config.h"
+#include "common/job.h"
+#include "common/languages.h"
 
 /* Limits of one step. */
 typedef struct exec_limits {
@@ -37,28 +46,31 @@ typedef struct step_result {
     bool output_limited; /* killed because stdout or stderr went over the cap */
     char *out;           /* owned; captured stdout (at most output_limit bytes) */
     size_t out_len;
-    char *err;           /* owned; captured stderr (at most output_limit bytes) */
+    char *err; /* owned; captured stderr (at most output_limit bytes) */
     size_t err_len;
-    long cpu_ms;         /* CPU time (user+sys) from the cgroup */
-    long wall_ms;        /* wall time of the step */
-    long memory_kb;      /* peak memory from the cgroup */
+    long cpu_ms;    /* CPU time (user+sys) from the cgroup */
+    long wall_ms;   /* wall time of the step */
+    long memory_kb; /* peak memory from the cgroup */
 } step_result;
 
 void step_result_clear(step_result *r);
 
-typedef struct sandbox sandbox; /* one job's state; opaque, backend defined */
+typedef struct backend backend; /* one process's state of a backend; opaque, backend defined */
+typedef struct sandbox sandbox; /* one job's state; opaque, backend defined; refers to its
+                                 * backend, which outlives it */
 
 typedef struct executor {
     const char *name; /* "oci", "docker" */
-    /* Once per worker process after fork: check the runtime and image store, set up state.
-     * worker_id names this process (leftover cleanup and container names use it). */
-    int (*init)(const cfg *c, const char *worker_id, char *err, size_t errlen);
+    /* Once per worker process after fork: check the runtime and image store, set up the state
+     * *out that every later call takes (shutdown frees it). worker_id names this process
+     * (leftover cleanup and container names use it); c is borrowed and outlives *out. */
+    int (*init)(const cfg *c, const char *worker_id, backend **out, char *err, size_t errlen);
     /* Remove whatever a dead process named worker_id left (containers, cgroups, mounts,
      * workspaces). Called by the supervisor at start-up and after a worker process died. */
     void (*cleanup_stale)(const cfg *c, const char *worker_id);
     /* Make a sandbox for a job: workspace with lang->source_file = code, plus req->files.
      * job_id names it. Host-side file work never follows a path the program controls. */
-    int (*prepare)(const cfg *c, const language *lang, const job_request *req, const char *job_id,
+    int (*prepare)(backend *be, const language *lang, const job_request *req, const char *job_id,
                    sandbox **out, char *err, size_t errlen);
     /* Run argv (resolved inside the image, cwd /workspace) with stdin and limits. */
     int (*run)(sandbox *sb, char *const argv[], const char *stdin_data, size_t stdin_len,
@@ -67,10 +79,10 @@ typedef struct executor {
     void (*destroy)(sandbox *sb);
     /* Optional (NULL when the backend has nothing to do): a worker process that has just
      * finished a job of lang gets ready for the next one (oci/builtin: starts its first
-     * container ahead, in lang's image; used by one step only, never reused across jobs), and
-     * releases whatever that holds when it stops. */
-    void (*prestart)(const cfg *c, const language *lang);
-    void (*shutdown)(void);
+     * container ahead, in lang's image; used by one step only, never reused across jobs). */
+    void (*prestart)(backend *be, const language *lang);
+    /* Free be and whatever it holds (a container started ahead included); accepts NULL. */
+    void (*shutdown)(backend *be);
 } executor;
 
 /* The backend named name ("oci"), or NULL when unknown. */

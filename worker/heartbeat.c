@@ -4,9 +4,9 @@
 
 #include <stdio.h>
 
-#include "../common/log.h"
-#include "../common/redis_model.h"
-#include "../common/util.h"
+#include "common/log.h"
+#include "common/redis_model.h"
+#include "common/util.h"
 
 /* KEYS[1] workers zset, KEYS[2] worker_stale hash, KEYS[3] owner key;
  * ARGV[1] owner token, ARGV[2] stale ms, ARGV[3..] worker ids.

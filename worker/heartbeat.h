@@ -20,8 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/config.h"
-#include "rconn.h"
+#include "common/config.h"
+#include "worker/rconn.h"
 
 #define HEARTBEAT_GRACE_MS 2000
 

@@ -10,10 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/log.h"
-#include "../common/redis_model.h"
-#include "../common/util.h"
-#include "heartbeat.h"
+#include "common/log.h"
+#include "common/redis_model.h"
+#include "common/util.h"
+#include "worker/heartbeat.h"
 
 #define SUFFIX_HEX 8
 

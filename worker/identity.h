@@ -28,8 +28,8 @@
 
 #include <signal.h>
 
-#include "../common/config.h"
-#include "rconn.h"
+#include "common/config.h"
+#include "worker/rconn.h"
 
 #define IDENTITY_TOKEN_MAX 320
 

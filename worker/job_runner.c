@@ -21,7 +21,7 @@
 #include "common/log.h"
 #include "common/result.h"
 #include "common/util.h"
-#include "main_class.h"
+#include "worker/main_class.h"
 
 #define FAILURE_MAX 1024
 
@@ -336,7 +336,7 @@ void job_sandbox_destroy(job_sandbox *js)
     free(js);
 }
 
-json_t *job_run_keep(const executor *ex, const cfg *c, const job_request *req,
+json_t *job_run_keep(const executor *ex, backend *be, const cfg *c, const job_request *req,
                      const char *job_id, char **failure, job_sandbox **js)
 {
     char err[FAILURE_MAX] = "";
@@ -347,7 +347,7 @@ json_t *job_run_keep(const executor *ex, const cfg *c, const job_request *req,
      * sandbox, which borrows from it. */
     job_language *jl = main_class_adapt(req->lang, req);
     const language *lang = jl ? &jl->lang : req->lang;
-    if (ex->prepare(c, lang, req, job_id, &sb, err, sizeof err) < 0) {
+    if (ex->prepare(be, lang, req, job_id, &sb, err, sizeof err) < 0) {
         *failure = xasprintf("sandbox preparation failed: %s", err);
         main_class_free(jl);
         log_task(LOG_ERROR, job_id, "%s", *failure);
@@ -375,11 +375,11 @@ json_t *job_run_keep(const executor *ex, const cfg *c, const job_request *req,
     return res;
 }
 
-json_t *job_run(const executor *ex, const cfg *c, const job_request *req, const char *job_id,
-                char **failure)
+json_t *job_run(const executor *ex, backend *be, const cfg *c, const job_request *req,
+                const char *job_id, char **failure)
 {
     job_sandbox *js;
-    json_t *res = job_run_keep(ex, c, req, job_id, failure, &js);
+    json_t *res = job_run_keep(ex, be, c, req, job_id, failure, &js);
     job_sandbox_destroy(js);
     return res;
 }

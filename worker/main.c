@@ -4,13 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../common/config.h"
-#include "../common/languages.h"
-#include "../common/log.h"
-#include "../common/util.h"
-#include "executor.h"
-#include "identity.h"
-#include "supervisor.h"
+#include "common/config.h"
+#include "common/languages.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "worker/executor.h"
+#include "worker/identity.h"
+#include "worker/supervisor.h"
 
 int main(void)
 {

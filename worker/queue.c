@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../common/log.h"
-#include "../common/redis_model.h"
-#include "../common/util.h"
-#include "heartbeat.h"
+#include "common/log.h"
+#include "common/redis_model.h"
+#include "common/util.h"
+#include "worker/heartbeat.h"
 
 /* Register a worker process: a deadline on Redis's clock (as heartbeat.c writes) and its stale
  * threshold. Expects KEYS[3] workers zset, KEYS[4] worker_stale hash, ARGV[2] worker id,

@@ -30,9 +30,9 @@
 #ifndef CR_QUEUE_H
 #define CR_QUEUE_H
 
-#include "../common/config.h"
-#include "../common/result.h"
-#include "rconn.h"
+#include "common/config.h"
+#include "common/result.h"
+#include "worker/rconn.h"
 
 /* The supervisor of this process no longer owns WORKER_ID: the process must stop. */
 #define QUEUE_NOT_OWNER (-2)

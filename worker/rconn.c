@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "../common/log.h"
-#include "../common/redis_target.h"
-#include "../common/util.h"
+#include "common/log.h"
+#include "common/redis_target.h"
+#include "common/util.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000

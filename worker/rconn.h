@@ -25,7 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../common/config.h"
+#include "common/config.h"
 
 typedef struct rconn rconn;
 

@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../common/log.h"
-#include "../common/redis_model.h"
-#include "../common/util.h"
-#include "heartbeat.h"
+#include "common/log.h"
+#include "common/redis_model.h"
+#include "common/util.h"
+#include "worker/heartbeat.h"
 
 /* Shared by every script. KEYS[1] workers zset, KEYS[2] queue, KEYS[3] done channel,
  * KEYS[4] worker_stale hash, KEYS[5] orphans hash; ARGV[1] prefix, ARGV[2] max attempts,

@@ -33,8 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/config.h"
-#include "rconn.h"
+#include "common/config.h"
+#include "worker/rconn.h"
 
 long reaper_requeue(rconn *rc, const cfg *c, const char *const *ids, size_t n, bool count);
 long reaper_reap(rconn *rc, const cfg *c, int64_t connected_since);

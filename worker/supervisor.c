@@ -17,14 +17,14 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "../common/log.h"
-#include "../common/redis_model.h"
-#include "../common/util.h"
-#include "heartbeat.h"
-#include "identity.h"
-#include "reaper.h"
-#include "rconn.h"
-#include "worker_loop.h"
+#include "common/log.h"
+#include "common/redis_model.h"
+#include "common/util.h"
+#include "worker/heartbeat.h"
+#include "worker/identity.h"
+#include "worker/reaper.h"
+#include "worker/rconn.h"
+#include "worker/worker_loop.h"
 
 /* One worker process position. Made at start-up with dirty set (a previous supervisor with this
  * WORKER_ID may have died holding jobs); a fork sets pid; its death clears pid, runs the executor's

@@ -32,9 +32,9 @@
 
 #include <stdbool.h>
 
-#include "../common/config.h"
-#include "../common/languages.h"
-#include "executor.h"
+#include "common/config.h"
+#include "common/languages.h"
+#include "worker/executor.h"
 
 /* A worker process that lived less than this is restarted with backoff. */
 #define SUPERVISOR_YOUNG_DEATH_MS 5000

@@ -12,13 +12,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "../common/job.h"
-#include "../common/log.h"
-#include "../common/util.h"
-#include "heartbeat.h"
-#include "job_runner.h"
-#include "queue.h"
-#include "rconn.h"
+#include "common/job.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "worker/heartbeat.h"
+#include "worker/job_runner.h"
+#include "worker/queue.h"
+#include "worker/rconn.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -61,8 +61,8 @@ static char *failure_json(const char *msg)
 /* Run a claimed job; returns the result text (caller frees) and sets *status. *js gets what is
  * left to tear down (caller passes it to job_sandbox_destroy), NULL when nothing is; *lang the
  * job's language (from langs), NULL when the request was invalid. */
-static char *run_job(const cfg *c, const lang_table *langs, const executor *ex, const char *id,
-                     const char *request, task_status *status, job_sandbox **js,
+static char *run_job(const cfg *c, const lang_table *langs, const executor *ex, backend *be,
+                     const char *id, const char *request, task_status *status, job_sandbox **js,
                      const language **lang)
 {
     *status = TASK_FAILURE;
@@ -83,7 +83,7 @@ static char *run_job(const cfg *c, const lang_table *langs, const executor *ex, 
     *lang = req.lang;
     int64_t t0 = now_mono_ms();
     char *failure = NULL;
-    json_t *res = job_run_keep(ex, c, &req, id, &failure, js);
+    json_t *res = job_run_keep(ex, be, c, &req, id, &failure, js);
     job_request_free(&req);
     char *text = NULL;
     if (res) {
@@ -180,7 +180,8 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex,
     bool sup_alive = true;
     install_signals();
     char err[512] = "";
-    if (ex->init(c, wid, err, sizeof err) < 0) {
+    backend *be = NULL;
+    if (ex->init(c, wid, &be, err, sizeof err) < 0) {
         log_error("worker %s: executor %s cannot start: %s", wid, ex->name, err);
         return 1;
     }
@@ -236,13 +237,13 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex,
             task_status st;
             job_sandbox *js = NULL;
             const language *lang;
-            char *result = run_job(c, langs, ex, id, request, &st, &js, &lang);
+            char *result = run_job(c, langs, ex, be, id, request, &st, &js, &lang);
             if (finish_retrying(rc, c, wid, id, lease, st, result) == 0)
                 announced = 0; /* we were presumed dead and reaped: announce ourselves again */
             free(result);
             job_sandbox_destroy(js); /* answered: the teardown delays only the next job */
             if (lang && ex->prestart && !stop_requested)
-                ex->prestart(c, lang); /* the next job in this image starts sooner */
+                ex->prestart(be, lang); /* the next job in this image starts sooner */
         }
         free(request);
         free(id);
@@ -252,8 +253,7 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex,
         }
     }
     log_info("worker process %s stopping", wid);
-    if (ex->shutdown)
-        ex->shutdown();
+    ex->shutdown(be);
     rconn_free(rc);
     return status;
 }

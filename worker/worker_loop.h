@@ -12,11 +12,11 @@
 #ifndef CR_WORKER_LOOP_H
 #define CR_WORKER_LOOP_H
 
-#include "../common/config.h"
-#include "../common/languages.h"
+#include "common/config.h"
+#include "common/languages.h"
 #include <stdint.h>
 
-#include "executor.h"
+#include "worker/executor.h"
 
 /* Seconds one BLMOVE waits: short, so that a stop request is noticed promptly. */
 #define WORKER_TAKE_TIMEOUT_S 1

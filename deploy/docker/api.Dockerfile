@@ -13,11 +13,10 @@ COPY CMakeLists.txt ./
 COPY common/ common/
 COPY api/ api/
 COPY worker/ worker/
-# The test suite is not part of the images: an empty tests/CMakeLists.txt stands in for it.
+# The test suite is not part of the images (CR_TESTS=OFF: tests/ is not copied).
 # Out: /out/api/code-runner-api, /out/worker/code-runner-worker and, beside it, cr-init (the
 # sandbox PID 1 of EXECUTOR=oci, when the tree has it).
-RUN mkdir -p tests && : >tests/CMakeLists.txt \
- && cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release >/dev/null \
+RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DCR_TESTS=OFF >/dev/null \
  && cmake --build /build -j"$(nproc)" --target api worker \
  && mkdir -p /out/api /out/worker \
  && install -s /build/api /out/api/code-runner-api \

@@ -1,14 +1,17 @@
 #!/bin/bash
-# Makes a local debian:bookworm-slim image (debootstrap minbase from the Debian mirror, trimmed the
-# way the official slim image is), for hosts that cannot pull from a registry: every Dockerfile of
-# code-runner starts FROM debian:bookworm-slim. Does nothing when the engine already has the tag.
+# Makes a local debian:bookworm-slim image (debootstrap minbase from the Debian mirror, trimmed
+# the way the official slim image is, with images/debian-slim.sh as the sandbox images are), for
+# hosts that cannot pull from a registry: every Dockerfile of code-runner starts FROM
+# debian:bookworm-slim. Does nothing when the engine already has the tag.
 # Usage: deploy/docker/make-base-image.sh [--force]     Env: MIRROR, BASE_IMAGE, DOCKER
 set -euo pipefail
 
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=images/debian-slim.sh
+. "$HERE/../../images/debian-slim.sh" # SLIM_SUITE, MIRROR, slim_debootstrap, slim_configure...
 BASE_IMAGE=${BASE_IMAGE:-debian:bookworm-slim}
 DOCKER=${DOCKER:-docker}
-SUITE=bookworm
+SUITE=$SLIM_SUITE
 
 say() { printf '[make-base-image %(%H:%M:%S)T] %s\n' -1 "$*"; }
 fail() { printf 'make-base-image: %s\n' "$*" >&2; exit 1; }
@@ -42,25 +45,12 @@ trap cleanup EXIT
 ROOT=$TMP/rootfs
 
 say "debootstrap --variant=minbase $SUITE from $MIRROR (a few minutes)"
-debootstrap --variant=minbase "$SUITE" "$ROOT" "$MIRROR" >"$TMP/debootstrap.log" 2>&1 ||
-    { tail -n 20 "$TMP/debootstrap.log" >&2; fail "debootstrap failed"; }
+slim_debootstrap "$ROOT" "$TMP/debootstrap.log" || fail "debootstrap failed"
 
-# As in the official slim image: no documentation, man pages or translations from later installs,
-# no recommends, no service starts inside image builds, the mirror in sources.list.
-cat >"$ROOT/etc/dpkg/dpkg.cfg.d/docker-slim" <<'EOF'
-path-exclude=/usr/share/doc/*
-path-include=/usr/share/doc/*/copyright
-path-exclude=/usr/share/man/*
-path-exclude=/usr/share/info/*
-path-exclude=/usr/share/locale/*
-path-exclude=/usr/share/lintian/*
-path-exclude=/usr/share/linda/*
-EOF
-cat >"$ROOT/etc/apt/apt.conf.d/docker-slim" <<'EOF'
-APT::Install-Recommends "false";
-APT::Install-Suggests "false";
-Acquire::Languages "none";
-EOF
+# As in the official slim image: the slim settings (no documentation, man pages or translations
+# from later installs, no recommends, no service starts inside image builds); for Docker layers
+# also no apt cache, the mirror in sources.list and no host name.
+slim_configure "$ROOT"
 # apt keeps no package cache and no downloaded .deb in image layers (the official docker-clean).
 cat >"$ROOT/etc/apt/apt.conf.d/docker-clean" <<'EOF'
 DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
@@ -68,18 +58,12 @@ APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/a
 Dir::Cache::pkgcache "";
 Dir::Cache::srcpkgcache "";
 EOF
-printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
-chmod 755 "$ROOT/usr/sbin/policy-rc.d"
 cat >"$ROOT/etc/apt/sources.list" <<EOF
 deb $MIRROR $SUITE main
 deb $MIRROR $SUITE-updates main
 deb http://deb.debian.org/debian-security $SUITE-security main
 EOF
-find "$ROOT/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
-rm -rf "$ROOT"/usr/share/man/* "$ROOT"/usr/share/info/* "$ROOT"/usr/share/locale/* \
-    "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/*.bin "$ROOT"/var/cache/apt/archives/*.deb \
-    "$ROOT"/var/log/* "$ROOT"/tmp/* "$ROOT"/var/tmp/*
-: >"$ROOT/etc/resolv.conf"
+slim_strip "$ROOT"
 : >"$ROOT/etc/hostname"
 
 say "importing as $BASE_IMAGE"

@@ -4,13 +4,18 @@ line that run-vm.sh reads from the serial console:
     CG2-CHECK PASS|FAIL <name>: <detail>
     CG2-RESULT passed=N failed=M
 Runs with the python image's own python3 as the guest's root file system; paths come from
-guest-init.sh (the payload disk at /cr-vm, the sandbox image under /images)."""
+guest-init.sh (the payload disk at /cr-vm, the sandbox image under /images). The leftover checks
+are the integration tests' (tests/integration/support.py, copied beside this file)."""
 
 import json
 import os
 import subprocess
 import sys
 import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "..", "integration")]  # the guest, the host's tree
+import support  # noqa: E402
 
 PAYLOAD = "/cr-vm"
 CLI = f"{PAYLOAD}/bin/sandbox_cli"
@@ -34,30 +39,12 @@ def report(name, ok, detail):
 def leftovers(runtime):
     """What a finished run may not leave: cgroups, mounts and files under STATE_DIR, live
     processes in a code-runner cgroup, runc containers."""
-    left = {}
-    try:
-        left["cgroups"] = sorted(e.name for e in os.scandir(CGROUP_PARENT) if e.is_dir())
-    except FileNotFoundError:
-        left["cgroups"] = []
-    with open("/proc/self/mountinfo") as f:
-        left["mounts"] = [l.split()[4] for l in f if l.split()[4].startswith(STATE_DIR)]
-    mine = os.path.join(STATE_DIR, WORKER)
-    left["files"] = [os.path.join(d, n) for d, ds, fs in os.walk(mine) for n in ds + fs]
-    procs = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cgroup") as f:
-                cg = f.read()
-            with open(f"/proc/{pid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-            if "/code-runner/" in cg and state != "Z":
-                procs.append(pid)
-        except (OSError, IndexError):
-            pass
-    left["processes"] = procs
+    left = {"cgroups": sorted(d.name for d in support.container_cgroups("")),
+            "mounts": support.mounts_under(STATE_DIR),
+            "files": support.files_under(os.path.join(STATE_DIR, WORKER)),
+            "processes": support.processes_in_cgroups("/code-runner/")}
     if runtime == "runc":
-        p = subprocess.run(["runc", "list", "--quiet"], capture_output=True, text=True, env=ENV)
-        left["containers"] = p.stdout.split() if p.returncode == 0 else [p.stderr.strip()]
+        left["containers"] = support.list_containers("runc")
     return {k: v for k, v in left.items() if v}
 
 

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Runs the sandbox on a PURE cgroup v2 host, which this (hybrid v1 + empty cgroup2) machine is
-# not: the worker's v2 code paths (worker/executors/cgroup_limits.c: mkdir, subtree_control,
-# memory.max, memory.swap.max, pids.max, cpu.max, CLONE_INTO_CGROUP; cgroup.c: cpu.stat,
-# memory.peak, memory.events, removal; launch_fs.c: cgroup2 read-only at /sys/fs/cgroup)
+# not: the worker's v2 code paths (worker/sandbox/cgroup_limits.c: mkdir, subtree_control,
+# memory.max, memory.swap.max, pids.max, cpu.max; worker/sandbox/cgroup.c: cpu.stat,
+# memory.peak, memory.events, removal; worker/executors/oci/builtin/: CLONE_INTO_CGROUP, cgroup2
+# read-only at /sys/fs/cgroup)
 # otherwise never run here.
 #
 # Boots a guest (1 vCPU, 1.5 GiB) on Debian's kernel with cgroup_no_v1=all and no systemd:
@@ -16,7 +17,8 @@
 # virtio/ext4 and mounts two disks: root.img (a copy of the python image's rootfs, plus a
 # second copy at /images/python as the sandbox image), cached under CACHE_DIR keyed by a hash of
 # its inputs, and payload.img (sandbox_cli, cr-init, api, worker, their libraries, the host's
-# runc and redis-server, languages.json, the guest scripts), made on every run. The root disk is opened with snapshot=on: never written.
+# runc and redis-server, languages.json, the guest scripts and tests/integration/support.py),
+# made on every run. The root disk is opened with snapshot=on: never written.
 #
 # Accelerator: KVM where /dev/kvm is hardware virtualization (kvm_intel or kvm_amd); otherwise
 # qemu's TCG emulation (about 4 s to boot, a few times slower to run). A /dev/kvm served by
@@ -220,7 +222,8 @@ payload() {
         bins+=("$(command -v "$bin")")
     done
     copy_libs "${bins[@]}"
-    cp "$SOURCE_DIR/images/languages.json" "$HERE/guest-init.sh" "$HERE/guest_checks.py" "$p/"
+    cp "$SOURCE_DIR/images/languages.json" "$HERE/guest-init.sh" "$HERE/guest_checks.py" \
+        "$SOURCE_DIR/tests/integration/support.py" "$p/"
     chmod 755 "$p/guest-init.sh"
     mkfs.ext4 -q -L cg2-payload -d "$p" "$WORK/payload.img" 64M
 }

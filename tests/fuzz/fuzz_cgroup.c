@@ -1,11 +1,11 @@
 /* Fuzz target: the parser of flat-keyed cgroup files (cpu.stat, memory.events,
- * memory.oom_control) in worker/executors/cgroup.c, against a line-by-line reference.
+ * memory.oom_control) in worker/sandbox/cgroup.c, against a line-by-line reference.
  * Input: "<key>\n<file text>" (the text is cut at its first NUL, as read_file's buffer is). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/executors/cgroup.h"
+#include "worker/sandbox/cgroup.h"
 
 static long long reference(const char *text, const char *key)
 {

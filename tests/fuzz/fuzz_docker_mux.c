@@ -1,4 +1,4 @@
-/* Fuzz target: the Docker attach-stream demultiplexer (worker/executors/docker_mux.c). The
+/* Fuzz target: the Docker attach-stream demultiplexer (worker/executors/docker/mux.c). The
  * stream is fed in pieces cut at fuzzer-chosen places, as network reads cut it, and the result
  * is compared with a whole-buffer reference demultiplexer: same bytes kept per stream, totals,
  * cap respected, over-the-cap flag.
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/executors/docker_mux.h"
+#include "worker/executors/docker/mux.h"
 
 /* The frames of the whole stream, read in one go; a frame cut short by the end counts what
  * arrived. */

@@ -14,7 +14,6 @@ import os
 import pathlib
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -24,9 +23,9 @@ import uuid
 
 import pytest
 
-SOURCE_DIR = pathlib.Path(os.environ.get("CR_SOURCE_DIR", pathlib.Path(__file__).parents[2]))
-ENGINE = SOURCE_DIR / "tests" / "docker-engine.sh"
-DOCKER = "/usr/bin/docker"  # Debian's CLI, installed with the engine
+from harness import free_port
+from support import SOURCE_DIR, build_images, docker, docker_engine, docker_objects, import_images
+
 COMPOSE_FILES = ["-f", str(SOURCE_DIR / "docker-compose.yml")]
 KATA_FILES = COMPOSE_FILES + ["-f", str(SOURCE_DIR / "docker-compose.kata.yml")]
 SERVICES = ("api", "worker", "redis")
@@ -38,16 +37,6 @@ def run(args, timeout=120, check=True, **kw):
         raise AssertionError(f"{' '.join(map(str, args))} exited {p.returncode}:\n"
                              f"{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
     return p
-
-
-def docker(*args, **kw):
-    return run([DOCKER, *args], **kw)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http(method, url, body=None, timeout=40):
@@ -136,12 +125,7 @@ class Project:
             "volumes": docker("volume", "ls", "-q", "--filter", label).stdout.split(),
             "networks": docker("network", "ls", "-q", "--filter", label).stdout.split(),
         }
-        for kind, cmd in (("sandbox containers", ["ps", "-a", "--format", "{{.ID}} {{.Labels}}"]),
-                          ("sandbox volumes", ["volume", "ls", "--format",
-                                               "{{.Name}} {{.Labels}}"])):
-            lines = docker(*cmd, "--filter", "label=code-runner.worker").stdout.splitlines()
-            found[kind] = [ln for ln in lines for w in self.worker_ids
-                           if f"code-runner.worker={w}-" in ln]
+        found["sandboxes"] = [obj for w in self.worker_ids for obj in docker_objects(f"{w}-")]
         return {k: v for k, v in found.items() if v}
 
 
@@ -152,18 +136,12 @@ def engine():
     if not shutil.which("docker-compose"):
         run(["apt-get", "install", "-y", "-qq", "docker-compose"], timeout=600,
             env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
-    was_up = run([str(ENGINE), "status"], check=False).returncode == 0
-    run([str(ENGINE), "start"], timeout=900)
-    try:
+    with docker_engine():
         run([str(SOURCE_DIR / "deploy" / "docker" / "make-base-image.sh")], timeout=900)
         if docker("image", "inspect", "code-runner/python:latest", check=False).returncode != 0:
-            run([str(SOURCE_DIR / "images" / "build.sh"), "python"], timeout=1800)
-            run([str(SOURCE_DIR / "images" / "docker-import.sh"), "python"], timeout=900,
-                env=dict(os.environ, DOCKER=DOCKER))
+            build_images("python")
+            import_images("python")
         yield
-    finally:
-        if not was_up:
-            run([str(ENGINE), "stop"], timeout=60)
 
 
 @pytest.fixture(scope="module")

@@ -13,16 +13,13 @@ import shutil
 import statistics
 import subprocess
 import time
-import uuid
 
 import pytest
 
-SOURCE_DIR = pathlib.Path(os.environ.get("CR_SOURCE_DIR", pathlib.Path(__file__).parents[2]))
-BUILD_DIR = pathlib.Path(os.environ.get("CR_BUILD_DIR", SOURCE_DIR / "build"))
-CLI = pathlib.Path(os.environ.get("CR_SANDBOX_CLI", BUILD_DIR / "tests" / "tools" / "sandbox_cli"))
-IMAGES_DIR = pathlib.Path(os.environ.get("IMAGES_DIR", "/var/lib/code-runner/images"))
-ENGINE = SOURCE_DIR / "tests" / "docker-engine.sh"
-DOCKER = "/usr/bin/docker"  # Debian's CLI, installed with the engine
+from support import (CLI, IMAGES_DIR, SOURCE_DIR, docker, docker_engine, docker_objects,
+                     ensure_image, import_images)
+from support import DockerSandbox as Sandbox
+
 LATENCY_RUNS = int(os.environ.get("CR_DOCKER_LATENCY_RUNS", "20"))
 
 # Nothing here is skipped: on a machine without what a test needs, it fails and says why
@@ -30,63 +27,16 @@ LATENCY_RUNS = int(os.environ.get("CR_DOCKER_LATENCY_RUNS", "20"))
 assert os.geteuid() == 0, "the Docker engine tests need root"
 
 
-def docker(*args, check=True):
-    return subprocess.run([DOCKER, *args], capture_output=True, text=True, check=check,
-                          timeout=120)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def engine():
     """A running engine with the images imported; stopped at the end if this session started it."""
     if not CLI.exists():
         pytest.fail(f"{CLI} not built")
-    was_up = subprocess.run([str(ENGINE), "status"], capture_output=True).returncode == 0
-    subprocess.run([str(ENGINE), "start"], check=True, timeout=900)
-    try:
-        if not (IMAGES_DIR / "python" / "rootfs").is_dir():
-            subprocess.run([str(SOURCE_DIR / "images" / "build.sh"), "python"], check=True,
-                           timeout=1800, env=dict(os.environ, IMAGES_DIR=str(IMAGES_DIR)))
+    with docker_engine():
+        ensure_image("python")
         images = ["python"] + (["gcc"] if (IMAGES_DIR / "gcc" / "rootfs").is_dir() else [])
-        subprocess.run([str(SOURCE_DIR / "images" / "docker-import.sh"), *images], check=True,
-                       timeout=900, env=dict(os.environ, IMAGES_DIR=str(IMAGES_DIR),
-                                             DOCKER=DOCKER))
+        import_images(*images)
         yield images
-    finally:
-        if not was_up:
-            subprocess.run([str(ENGINE), "stop"], check=True, timeout=60)
-
-
-class Sandbox:
-    """One worker identity; runs requests through sandbox_cli and checks for leftovers."""
-
-    def __init__(self, **env):
-        self.worker = "t" + uuid.uuid4().hex[:10]
-        self.env = dict(os.environ, EXECUTOR="docker", WORKER_ID=self.worker,
-                        IMAGES_DIR=str(IMAGES_DIR), DOCKER_RUNTIME="runc",
-                        LANGUAGES_FILE=str(SOURCE_DIR / "images" / "languages.json"),
-                        LOG_LEVEL="warn")
-        self.env.update(env)
-
-    def call(self, request, wait=90, args=("-",), **env):
-        return subprocess.run([str(CLI), *args], input=json.dumps(request).encode(),
-                              env=dict(self.env, **env), capture_output=True, timeout=wait)
-
-    def run(self, code, language="python", env=None, **fields):
-        """The result object of running code (a FAILURE fails the test)."""
-        p = self.call({"language": language, "code": code, **fields}, **(env or {}))
-        assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
-        return json.loads(p.stdout)
-
-    def leftovers(self, worker=None):
-        label = f"label=code-runner.worker={worker or self.worker}"
-        containers = docker("ps", "-aq", "--filter", label).stdout.split()
-        volumes = docker("volume", "ls", "-q", "--filter", label).stdout.split()
-        cgroups = [str(p) for p in pathlib.Path("/sys/fs/cgroup").glob(
-            f"*/code-runner-docker/{worker or self.worker}.*") if p.is_dir()]
-        return {"containers": containers, "volumes": volumes, "cgroups": cgroups}
-
-    def assert_clean(self):
-        assert self.leftovers() == {"containers": [], "volumes": [], "cgroups": []}
 
 
 @pytest.fixture
@@ -291,8 +241,7 @@ def test_cleanup_stale_removes_only_its_own_worker():
                                "sleep", "600").stdout.strip()
     try:
         assert mine.leftovers()["containers"] and mine.leftovers()["volumes"]
-        p = subprocess.run([str(CLI), "--cleanup-stale", mine.worker], env=mine.env,
-                           capture_output=True, timeout=60)
+        p = mine.cleanup_stale()
         assert p.returncode == 0, p
         mine.assert_clean()
         left = other.leftovers()
@@ -429,21 +378,12 @@ def test_tcp_engine_with_tls_verify(sb, tmp_path):
         proxy.close()
 
 
-def our_objects(prefix):
-    """Containers and volumes whose code-runner.worker label starts with prefix."""
-    fmt = '{{.Label "code-runner.worker"}} {{.ID}}'
-    cs = docker("ps", "-a", "--filter", "label=code-runner.service=worker", "--format",
-                fmt).stdout.split("\n")
-    vs = docker("volume", "ls", "--filter", "label=code-runner.service=worker", "--format",
-                '{{.Label "code-runner.worker"}} {{.Name}}').stdout.split("\n")
-    return [line for line in cs + vs if line.startswith(prefix)]
-
-
 def test_worker_end_to_end_and_killed_worker_leaves_nothing(api, start_worker):
     """The real api and worker with EXECUTOR=docker: jobs succeed; a worker process killed in
     the middle of a job is replaced, and what it left in the engine is removed."""
     import signal as sig
     w = start_worker(EXECUTOR="docker", DOCKER_RUNTIME="runc", WORKER_CONCURRENCY=2)
+    w.child_deaths_expected = True  # this test kills the worker processes itself
     ids = [api.submit({"language": "python", "code": f"print({i} * 2)"}) for i in range(4)]
     for i, tid in enumerate(ids):
         r = api.wait_result(tid, timeout=60)
@@ -451,9 +391,9 @@ def test_worker_end_to_end_and_killed_worker_leaves_nothing(api, start_worker):
     slow = api.submit({"language": "python", "code": "import time\ntime.sleep(20)", "timeout": 25})
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not any(
-            "-" in line for line in our_objects(w.id)):
+            "-" in line for line in docker_objects(w.id)):
         time.sleep(0.1)
-    owners = {line.split()[0] for line in our_objects(w.id)}
+    owners = {line.split()[0] for line in docker_objects(w.id)}
     assert owners, "the slow job never started"
     # Kill every worker process (the supervisor restarts them and cleans up after the dead).
     for pid in subprocess.run(["pgrep", "-P", str(w.proc.pid)], capture_output=True,
@@ -464,8 +404,8 @@ def test_worker_end_to_end_and_killed_worker_leaves_nothing(api, start_worker):
     r = api.wait_result(slow, timeout=90)
     assert r["status"] in ("SUCCESS", "FAILURE"), r
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and our_objects(w.id):
+    while time.monotonic() < deadline and docker_objects(w.id):
         time.sleep(0.2)
-    assert not our_objects(w.id)
+    assert not docker_objects(w.id)
     w.stop()
-    assert our_objects(w.id) == []
+    assert docker_objects(w.id) == []

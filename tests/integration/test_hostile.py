@@ -4,20 +4,18 @@ verdict, the host unharmed (api and worker alive, planted host files intact, no 
 no connection received) and nothing left behind. The docker backend uses the engine that
 tests/docker-engine.sh starts (stopped again at the end when this module started it), with the
 corpus's images imported by images/docker-import.sh."""
+import contextlib
 import json
-import os
 import pathlib
 import secrets
 import select
 import shutil
 import socket
-import subprocess
-import time
 
 import pytest
 
 import harness
-from sandbox_helpers import list_containers
+from support import docker_engine, docker_objects, import_images, languages, list_containers
 
 HOSTILE = pathlib.Path(harness.SOURCE_DIR) / "tests" / "hostile"
 CASES = json.loads((HOSTILE / "cases.json").read_text())["cases"]
@@ -29,31 +27,12 @@ BACKENDS = [
     pytest.param({"EXECUTOR": "oci", "OCI_RUNTIME": "runsc"}, id="oci-runsc"),
     pytest.param({"EXECUTOR": "docker", "DOCKER_RUNTIME": "runc"}, id="docker-runc"),
 ]
-ENGINE = pathlib.Path(harness.SOURCE_DIR) / "tests" / "docker-engine.sh"
-DOCKER = "/usr/bin/docker"  # Debian's CLI, installed with the engine
 
 
 def corpus_images():
     """The images (languages.json "image") the corpus's languages run in."""
-    langs = json.loads((pathlib.Path(harness.SOURCE_DIR) / "images" / "languages.json").read_text())
-    image_of = {lang["id"]: lang["image"] for lang in langs["languages"]}
+    image_of = {lang_id: lang["image"] for lang_id, lang in languages().items()}
     return sorted({image_of[c["language"]] for c in CASES})
-
-
-class Engine:
-    """The Docker engine for the docker backend: started by tests/docker-engine.sh when none
-    answers (stopped again by stop() in that case only), the corpus's images imported."""
-
-    def __init__(self):
-        self.was_up = subprocess.run([str(ENGINE), "status"], capture_output=True).returncode == 0
-        subprocess.run([str(ENGINE), "start"], check=True, timeout=900)
-        subprocess.run([str(pathlib.Path(harness.SOURCE_DIR) / "images" / "docker-import.sh"),
-                        *corpus_images()], check=True, timeout=1800,
-                       env=dict(os.environ, IMAGES_DIR=harness.IMAGES_DIR, DOCKER=DOCKER))
-
-    def stop(self):
-        if not self.was_up:
-            subprocess.run([str(ENGINE), "stop"], check=True, timeout=60)
 
 
 class Host:
@@ -129,16 +108,7 @@ class Stack:
     def runtime_containers(self):
         """Containers (and, for docker, volumes) of this worker that still exist."""
         if self.backend.get("EXECUTOR") == "docker":
-            found = []
-            for kind in (["ps", "-a"], ["volume", "ls"]):
-                out = subprocess.run([DOCKER, *kind, "--filter", "label=code-runner.worker",
-                                      "--format", '{{.Label "code-runner.worker"}} {{.Name}}'
-                                      if kind[0] == "volume" else
-                                      '{{.Label "code-runner.worker"}} {{.Names}}'],
-                                     capture_output=True, text=True, check=True).stdout
-                found += [line for line in out.splitlines()
-                          if line.startswith(f"{self.worker.id}-")]
-            return found
+            return docker_objects(f"{self.worker.id}-")
         # not a leftover: the container the builtin runtime starts for the next job after
         # this one was torn down (fresh namespaces, cgroup and workspace; used once)
         return [c for c in list_containers(self.backend["OCI_RUNTIME"])
@@ -170,16 +140,15 @@ def stack(request):
     backend = request.param
     if backend.get("OCI_RUNTIME") == "runsc" and not shutil.which("runsc"):
         pytest.fail("runsc is not installed (deploy/install-deps.sh installs it)")
-    engine = Engine() if backend["EXECUTOR"] == "docker" else None
-    workdir = harness.make_workdir()
-    try:
+    with contextlib.ExitStack() as engine:
+        if backend["EXECUTOR"] == "docker":
+            engine.enter_context(docker_engine())  # stopped at the end if started here
+            import_images(*corpus_images())
+        workdir = harness.make_workdir()
         s = Stack(workdir, backend)
         yield s
         assert s.stop() == 0
         assert not s.runtime_containers()
-    finally:
-        if engine:
-            engine.stop()
     harness.remove_workdir(workdir)
 
 

@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from sandbox_helpers import (CLI, IMAGES_DIR, RUNTIME, Sandbox, build_images, languages)
+from support import CLI, IMAGES_DIR, RUNTIME, Sandbox, build_images, languages
 
 # Nothing here is skipped: without root or the runtime these tests fail and say why.
 assert os.geteuid() == 0, "the oci sandbox needs root"

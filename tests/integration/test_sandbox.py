@@ -1,9 +1,9 @@
 """The oci sandbox for real: tests/tools/sandbox_cli runs programs through job_run and an OCI
 runtime, and every case checks the verdict, the isolation, and that nothing is left behind
 (containers, cgroups, mounts, directories, processes). Every case runs under each runtime: the
-worker's builtin runtime (worker/executors/launch.c), runc, and runsc (gVisor), whose kernel
-implements the system calls itself, so a guarantee may be met there by gVisor rather than by our
-seccomp filter: the tests assert the guarantee, not the mechanism. Needs root, runc, runsc and
+worker's builtin runtime (worker/executors/oci/builtin/launch.c), runc, and runsc (gVisor),
+whose kernel implements the system calls itself, so a guarantee may be met there by gVisor
+rather than by our seccomp filter: the tests assert the guarantee, not the mechanism. Needs root, runc, runsc and
 the python image (built with images/build.sh when missing); nothing is skipped. Env:
 CR_BUILD_DIR, CR_SOURCE_DIR, optional IMAGES_DIR, OCI_RUNTIMES (comma-separated, default
 "builtin,runc,runsc"), CR_SANDBOX_CLI (path of the binary)."""
@@ -21,7 +21,7 @@ import uuid
 
 import pytest
 
-from sandbox_helpers import CLI, IMAGES_DIR, SOURCE_DIR, Sandbox
+from support import CLI, Sandbox, ensure_image
 
 RUNTIMES = os.environ.get("OCI_RUNTIMES", "builtin,runc,runsc").split(",")
 
@@ -32,10 +32,7 @@ def python_image():
         pytest.fail("the oci sandbox needs root")
     if not CLI.exists():
         pytest.fail(f"{CLI} not built")
-    if not (IMAGES_DIR / "python" / "rootfs").is_dir():
-        env = dict(os.environ, IMAGES_DIR=str(IMAGES_DIR))
-        subprocess.run([str(SOURCE_DIR / "images" / "build.sh"), "python"], env=env, check=True,
-                       timeout=1800)
+    ensure_image("python")
 
 
 @pytest.fixture(params=RUNTIMES)
@@ -200,35 +197,28 @@ def test_huge_stderr_is_output_limit(sb):
     assert len(r["error"]) == 1024 * 1024
 
 
-def test_filling_tmp_fails(sb):
-    code = """
+# Writes 1 GiB to PATH, one MiB at a time; prints "failed <MiB written> <errno name>" when refused.
+FILL = """
 import errno
 written = 0
 try:
-    with open('/tmp/big', 'wb') as f:
+    with open(PATH, 'wb') as f:
         for _ in range(1024):
             f.write(b'x' * (1 << 20))
             written += 1
 except OSError as e:
     print('failed', written, errno.errorcode[e.errno])
 """
-    r = sb.run(code)
+
+
+def test_filling_tmp_fails(sb):
+    r = sb.run(f"PATH = '/tmp/big'\n{FILL}")
     assert r["output"].startswith("failed"), r
     assert int(r["output"].split()[1]) < 1024
 
 
 def test_filling_workspace_fails(sb):
-    code = """
-written = 0
-try:
-    with open('big', 'wb') as f:
-        for _ in range(1024):
-            f.write(b'x' * (1 << 20))
-            written += 1
-except OSError as e:
-    print('failed', written)
-"""
-    r = sb.run(code)
+    r = sb.run(f"PATH = 'big'\n{FILL}")
     assert r["output"].startswith("failed")
 
 
@@ -410,7 +400,8 @@ def test_cleanup_stale_after_kill(sb):
         assert sb.processes() == []
     else:
         assert left["processes"], left  # a runtime's container outlives the worker
-    subprocess.run([str(CLI), "--cleanup-stale", sb.worker], env=sb.env, check=True, timeout=60)
+    p = sb.cleanup_stale()
+    assert p.returncode == 0, p
     # the fixture asserts that everything is gone
 
 
@@ -425,7 +416,8 @@ def test_cleanup_stale_removes_orphan_runtime_state(sb):
         d.mkdir(parents=True)
         (d / "exec.fifo").write_text("")
     try:
-        subprocess.run([str(CLI), "--cleanup-stale", sb.worker], env=sb.env, check=True, timeout=60)
+        p = sb.cleanup_stale()
+        assert p.returncode == 0, p
         assert not mine.exists()
         assert other.exists()
     finally:
@@ -436,10 +428,8 @@ def test_cleanup_stale_removes_orphan_runtime_state(sb):
 
 
 def test_failure_when_image_missing(sb, tmp_path):
-    env = dict(sb.env, IMAGES_DIR=str(tmp_path / "no-images"))
     (tmp_path / "no-images").mkdir()
-    p = subprocess.run([str(CLI), "-"], input=sb.request("print(1)").encode(), env=env,
-                       capture_output=True, timeout=30)
+    p = sb.call(sb.request("print(1)"), wait=30, IMAGES_DIR=str(tmp_path / "no-images"))
     assert p.returncode == 2
     assert "not built" in json.loads(p.stdout)["failure"]
 
@@ -473,9 +463,7 @@ def test_failure_when_the_container_cannot_be_set_up(sb, tmp_path):
     # directories, processes).
     images = tmp_path / "broken-images"
     (images / "python" / "rootfs").mkdir(parents=True)
-    env = dict(sb.env, IMAGES_DIR=str(images))
-    p = subprocess.run([str(CLI), "-"], input=sb.request("print(1)").encode(), env=env,
-                       capture_output=True, timeout=60)
+    p = sb.call(sb.request("print(1)"), wait=60, IMAGES_DIR=str(images))
     assert p.returncode == 2, (p.stdout, p.stderr)
     failure = json.loads(p.stdout)["failure"]
     assert failure.startswith("sandbox step failed"), failure

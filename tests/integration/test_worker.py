@@ -104,7 +104,7 @@ def test_first_container_is_started_ahead(api, start_worker):
     container in the same image and leaves it waiting; the next job in that image runs in it
     (its PID 1 was made long before the program), a job in another image gets a fresh one; one
     container serves one step only; a stopped worker leaves nothing behind."""
-    from sandbox_helpers import cgroup_roots
+    from support import cgroup_roots
     w = start_worker(WORKER_CONCURRENCY=1)
     state = w.env["STATE_DIR"]
 

@@ -51,7 +51,8 @@ static int print_json(json_t *j)
     return 0;
 }
 
-static int run(const cfg *c, const executor *ex, const char *path, const char *job_id)
+static int run(const cfg *c, const executor *ex, backend *be, const char *path,
+               const char *job_id)
 {
     char err[1024];
     lang_table *langs = NULL;
@@ -66,7 +67,7 @@ static int run(const cfg *c, const executor *ex, const char *path, const char *j
     if (!job_id)
         task_id_new(id), job_id = id;
     char *failure = NULL;
-    json_t *res = job_run(ex, c, &req, job_id, &failure);
+    json_t *res = job_run(ex, be, c, &req, job_id, &failure);
     int rc = res ? 0 : 2;
     print_json(res ? res : json_pack("{s:s}", "failure", failure));
     free(failure);
@@ -108,9 +109,11 @@ int main(int argc, char **argv)
     if (cleanup) {
         ex->cleanup_stale(&c, optind < argc ? argv[optind] : c.worker_id);
     } else {
-        if (ex->init(&c, c.worker_id, err, sizeof err) < 0)
+        backend *be = NULL;
+        if (ex->init(&c, c.worker_id, &be, err, sizeof err) < 0)
             die("executor init: %s", err);
-        rc = run(&c, ex, optind < argc ? argv[optind] : NULL, job_id);
+        rc = run(&c, ex, be, optind < argc ? argv[optind] : NULL, job_id);
+        ex->shutdown(be);
     }
     cfg_free(&c);
     return rc;

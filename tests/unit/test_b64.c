@@ -1,7 +1,7 @@
 /* Unit tests for common/b64: RFC 4648 vectors, round trips, rejected input. */
 #include <stdlib.h>
 
-#include "check.h"
+#include "tests/unit/check.h"
 #include "common/b64.h"
 
 static void vector(const char *plain, const char *enc)

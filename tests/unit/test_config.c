@@ -1,7 +1,7 @@
 /* Unit tests for common/config: defaults, parsing, and start-up errors that name the variable. */
 #include <stdlib.h>
 
-#include "check.h"
+#include "tests/unit/check.h"
 #include "common/config.h"
 
 static const char *vars[] = {"REDIS_URL", "API_PORT", "API_KEYS", "CPU_LIMIT", "LOG_LEVEL",

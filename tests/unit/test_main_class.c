@@ -2,7 +2,7 @@
  * top-level class that declares main, and the per-job language copy (file and argv renamed). */
 #include <stdlib.h>
 
-#include "check.h"
+#include "tests/unit/check.h"
 #include "worker/main_class.h"
 
 /* The name main_class_find reports for src, or NULL when it finds none. */

@@ -13,14 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cgroup.h"
 #include "common/util.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
 
-/* The v1 hierarchies a container joins, in the order they are made. */
-static const char *const joined[] = {"memory", "pids", "cpu", "cpuacct"};
-#define NJOINED (sizeof joined / sizeof *joined)
+/* The v1 hierarchies a container joins, in the order they are made: cgroup_host.v1's. */
+static const char *const joined[CGROUP_V1_N] = {"memory", "pids", "cpu", "cpuacct"};
+#define NJOINED CGROUP_V1_N
 
 /* Write text to dir/name; -1 (errno) on failure. ENOENT is the caller's to judge. */
 static int put(const char *dir, const char *name, const char *text)
@@ -84,10 +83,10 @@ static void remove_made(const char *const roots[], size_t n, const char *rel)
 }
 
 /* v1: the hierarchy roots of the joined controllers; -1 when one is not mounted. */
-static int v1_roots(const char *roots[NJOINED], char *err, size_t errlen)
+static int v1_roots(const cgroup_host *h, const char *roots[NJOINED], char *err, size_t errlen)
 {
     for (size_t i = 0; i < NJOINED; i++) {
-        roots[i] = cgroup_v1_dir(joined[i]);
+        roots[i] = h->v1[i];
         if (!roots[i]) {
             snprintf(err, errlen, "the cgroup v1 controller %s is not mounted", joined[i]);
             return -1;
@@ -120,10 +119,11 @@ static int set_v1(const char *const roots[NJOINED], const char *rel, const cgrou
     return put_or_explain(cpu, "cpu.cfs_quota_us", v, err, errlen);
 }
 
-static int create_v1(const char *rel, const cgroup_limits *lim, char *err, size_t errlen)
+static int create_v1(const cgroup_host *h, const char *rel, const cgroup_limits *lim, char *err,
+                     size_t errlen)
 {
     const char *roots[NJOINED] = {0};
-    if (v1_roots(roots, err, errlen) < 0)
+    if (v1_roots(h, roots, err, errlen) < 0)
         return -1;
     size_t made = 0;
     for (; made < NJOINED; made++)
@@ -184,19 +184,21 @@ static int create_v2(const char *rel, const cgroup_limits *lim, char *err, size_
     return -1;
 }
 
-int cgroup_limits_create(const char *rel, const cgroup_limits *lim, char *err, size_t errlen)
+int cgroup_limits_create(const cgroup_host *h, const char *rel, const cgroup_limits *lim, char *err,
+                         size_t errlen)
 {
-    return cgroup_is_v2() ? create_v2(rel, lim, err, errlen) : create_v1(rel, lim, err, errlen);
+    return h->v2 ? create_v2(rel, lim, err, errlen) : create_v1(h, rel, lim, err, errlen);
 }
 
-int cgroup_limits_set(const char *rel, const cgroup_limits *lim, char *err, size_t errlen)
+int cgroup_limits_set(const cgroup_host *h, const char *rel, const cgroup_limits *lim, char *err,
+                      size_t errlen)
 {
-    if (cgroup_is_v2()) {
+    if (h->v2) {
         char dir[PATH_MAX];
         return join_path(dir, CGROUP_ROOT, rel) ? set_v2(dir, lim, err, errlen) : -1;
     }
     const char *roots[NJOINED];
-    if (v1_roots(roots, err, errlen) < 0)
+    if (v1_roots(h, roots, err, errlen) < 0)
         return -1;
     /* v1 can restart its counters: the container's own setup is not the program's usage */
     char dir[PATH_MAX];
@@ -209,23 +211,23 @@ int cgroup_limits_set(const char *rel, const cgroup_limits *lim, char *err, size
     return set_v1(roots, rel, lim, err, errlen);
 }
 
-int cgroup_limits_open(const char *rel)
+int cgroup_limits_open(const cgroup_host *h, const char *rel)
 {
     char dir[PATH_MAX];
-    if (!cgroup_is_v2() || !join_path(dir, CGROUP_ROOT, rel))
+    if (!h->v2 || !join_path(dir, CGROUP_ROOT, rel))
         return -1;
     return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
-int cgroup_limits_join_self(const char *rel, char *err, size_t errlen)
+int cgroup_limits_join_self(const cgroup_host *h, const char *rel, char *err, size_t errlen)
 {
     char dir[PATH_MAX];
-    if (cgroup_is_v2())
-        return join_path(dir, CGROUP_ROOT, rel) ? put_or_explain(dir, "cgroup.procs", "0", err,
-                                                                 errlen)
-                                                : -1;
+    if (h->v2)
+        return join_path(dir, CGROUP_ROOT, rel)
+                   ? put_or_explain(dir, "cgroup.procs", "0", err, errlen)
+                   : -1;
     for (size_t i = 0; i < NJOINED; i++) {
-        const char *root = cgroup_v1_dir(joined[i]);
+        const char *root = h->v1[i];
         if (!root || !join_path(dir, root, rel)) {
             snprintf(err, errlen, "no %s cgroup %s", joined[i], rel);
             return -1;
@@ -238,16 +240,16 @@ int cgroup_limits_join_self(const char *rel, char *err, size_t errlen)
     return 0;
 }
 
-void cgroup_limits_remove(const char *rel)
+void cgroup_limits_remove(const cgroup_host *h, const char *rel)
 {
     char dir[PATH_MAX];
-    if (cgroup_is_v2()) {
+    if (h->v2) {
         if (join_path(dir, CGROUP_ROOT, rel))
             cgroup_remove(dir);
         return;
     }
     for (size_t i = 0; i < NJOINED; i++) {
-        const char *root = cgroup_v1_dir(joined[i]);
+        const char *root = h->v1[i];
         if (root && join_path(dir, root, rel))
             cgroup_remove(dir);
     }

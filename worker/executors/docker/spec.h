@@ -13,8 +13,6 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#define DOCKER_SANDBOX_USER "65534:65534"
-#define DOCKER_SANDBOX_UID 65534
 #define DOCKER_WORKSPACE "/workspace"
 /* Where a step's stdin bytes are put (in the workspace) when it has any. */
 #define DOCKER_STDIN_NAME ".stdin"
@@ -27,7 +25,7 @@ typedef struct docker_step_params {
     const char *image;         /* "code-runner/python:latest" */
     char *const *argv;         /* the program, NULL-terminated */
     char *const *env;          /* the language's "NAME=value" entries after the defaults
-                                * (sandbox_env.h); NULL-terminated, or NULL */
+                                * (worker/sandbox/env.h); NULL-terminated, or NULL */
     bool stdin_file;           /* run argv with stdin from DOCKER_WORKSPACE/DOCKER_STDIN_NAME */
     const char *volume;        /* workspace volume, mounted at DOCKER_WORKSPACE */
     const char *runtime;       /* HostConfig.Runtime (DOCKER_RUNTIME) */

@@ -1,5 +1,5 @@
 /* Spawning the OCI runtime CLI: posix_spawnp, explicit stdio, every other descriptor closed. */
-#include "oci_runtime.h"
+#include "runtime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,8 +20,8 @@ extern char **environ;
 
 /* Global flags a runtime needs before its subcommand. */
 static const struct {
-    const char *name;        /* basename of OCI_RUNTIME */
-    const char *flags[4];    /* NULL-terminated */
+    const char *name;     /* basename of OCI_RUNTIME */
+    const char *flags[4]; /* NULL-terminated */
 } runtime_flags[] = {
     {"runc", {NULL}},
     {"crun", {NULL}},
@@ -162,30 +162,25 @@ static int collect(pid_t pid, int fd, char *buf, size_t *len, bool orphans)
 int oci_runtime_call(const char *rt, const char *const args[], bool reap_orphans, char **out,
                      char *err, size_t errlen)
 {
-    int p[2];
+    cleanup_pipe int p[2] = {-1, -1};
     if (pipe2(p, O_CLOEXEC) < 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         return -1;
     }
     pid_t pid;
     int rc = oci_runtime_spawn(rt, args, -1, p[1], p[1], &pid);
-    int saved = errno;
-    close(p[1]);
+    close_fd(&p[1]); /* the runtime's copy only: EOF when it is done (errno kept) */
     if (rc < 0) {
-        close(p[0]);
-        snprintf(err, errlen, "cannot run %s: %s", rt, strerror(saved));
+        snprintf(err, errlen, "cannot run %s: %s", rt, strerror(errno));
         return -1;
     }
     size_t len = 0;
-    char *text = xmalloc(CALL_OUTPUT_MAX + 1);
+    cleanup_free char *text = xmalloc(CALL_OUTPUT_MAX + 1);
     int status = collect(pid, p[0], text, &len, reap_orphans);
-    close(p[0]);
     bool ok = status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (!ok)
         snprintf(err, errlen, "%s %s failed: %.300s", rt, args[0], text);
     if (out)
-        *out = text;
-    else
-        free(text);
+        *out = steal_pointer(&text);
     return ok ? 0 : -1;
 }

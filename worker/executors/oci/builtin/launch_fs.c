@@ -16,27 +16,15 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "cgroup.h"
+#include "worker/sandbox/cgroup.h"
 #include "common/util.h"
-#include "oci_spec.h"
+#include "worker/executors/oci/spec.h"
+#include "worker/sandbox/policy.h"
 
-#define MAX_HIERARCHIES 16
 #define CR_DIR "/dev/.cr"
 /* the source or type of a bind, remount or propagation change: ignored by the kernel, but a
  * string rather than NULL keeps valgrind's checks quiet */
 #define NONE "none"
-
-/* A host cgroup hierarchy, mounted again in each container: v1 (data: its controllers, such as
- * "memory" or "cpu,cpuacct" or "name=systemd") or cgroup2 (the hybrid's "unified", or the whole
- * of /sys/fs/cgroup on a v2 host: name ""). Filled once by launch_fs_scan. */
-typedef struct hierarchy {
-    char name[64];  /* directory below /sys/fs/cgroup */
-    char data[128]; /* v1 mount data */
-    bool v2;
-} hierarchy;
-
-static hierarchy hierarchies[MAX_HIERARCHIES];
-static size_t nhierarchies;
 
 /* Mount options that say how, not which controllers: left out of a v1 hierarchy's data. */
 static bool generic_option(const char *o)
@@ -50,7 +38,7 @@ static bool generic_option(const char *o)
     return strncmp(o, "release_agent=", 14) == 0;
 }
 
-static void note_v1(const struct mntent *e, hierarchy *h)
+static void note_v1(const struct mntent *e, char *data, size_t size)
 {
     char opts[256];
     snprintf(opts, sizeof opts, "%s", e->mnt_opts);
@@ -58,16 +46,16 @@ static void note_v1(const struct mntent *e, hierarchy *h)
     for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
         if (generic_option(o))
             continue;
-        size_t len = strlen(h->data);
-        snprintf(h->data + len, sizeof h->data - len, "%s%s", len ? "," : "", o);
+        size_t len = strlen(data);
+        snprintf(data + len, size - len, "%s%s", len ? "," : "", o);
     }
 }
 
-int launch_fs_scan(char *err, size_t errlen)
+int launch_fs_scan(const cgroup_host *cg, launch_fs_hierarchies *hs, char *err, size_t errlen)
 {
-    nhierarchies = 0;
-    if (cgroup_is_v2()) {
-        hierarchies[nhierarchies++] = (hierarchy){.v2 = true};
+    *hs = (launch_fs_hierarchies){.n = 0};
+    if (cg->v2) {
+        hs->h[hs->n++].v2 = true;
         return 0;
     }
     FILE *f = setmntent("/proc/self/mounts", "re");
@@ -77,17 +65,17 @@ int launch_fs_scan(char *err, size_t errlen)
     }
     struct mntent m, *e;
     char buf[4096];
-    while ((e = getmntent_r(f, &m, buf, sizeof buf)) && nhierarchies < MAX_HIERARCHIES) {
+    while ((e = getmntent_r(f, &m, buf, sizeof buf)) && hs->n < LAUNCH_FS_MAX_HIERARCHIES) {
         bool v1 = strcmp(e->mnt_type, "cgroup") == 0, v2 = strcmp(e->mnt_type, "cgroup2") == 0;
         const char *name = e->mnt_dir + strlen("/sys/fs/cgroup/");
         if ((!v1 && !v2) || strncmp(e->mnt_dir, "/sys/fs/cgroup/", 15) != 0 || !*name ||
-            strchr(name, '/') || strlen(name) >= sizeof hierarchies[0].name)
+            strchr(name, '/') || strlen(name) >= sizeof hs->h[0].name)
             continue;
-        hierarchy *h = &hierarchies[nhierarchies++];
-        *h = (hierarchy){.v2 = v2};
-        snprintf(h->name, sizeof h->name, "%s", name);
+        hs->h[hs->n].v2 = v2;
+        snprintf(hs->h[hs->n].name, sizeof hs->h[hs->n].name, "%s", name);
         if (v1)
-            note_v1(e, h);
+            note_v1(e, hs->h[hs->n].data, sizeof hs->h[hs->n].data);
+        hs->n++;
     }
     endmntent(f);
     return 0;
@@ -193,18 +181,20 @@ static int build_sys(const launch_fs *fs, char *err, size_t errlen)
     const unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
     if (mount_at(fs, "/sys", "sysfs", "sysfs", ro, NULL, err, errlen) < 0)
         return -1;
-    if (nhierarchies == 1 && !hierarchies[0].name[0]) /* a pure v2 host */
+    const launch_fs_hierarchies *hs = fs->cgroups;
+    if (hs->n == 1 && !hs->h[0].name[0]) /* a pure v2 host */
         return mount_at(fs, "/sys/fs/cgroup", "cgroup2", "cgroup2", ro, NULL, err, errlen);
     if (mount_at(fs, "/sys/fs/cgroup", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                  "mode=755,size=64k", err, errlen) < 0)
         return -1;
-    for (size_t i = 0; i < nhierarchies; i++) {
-        const hierarchy *h = &hierarchies[i];
+    for (size_t i = 0; i < hs->n; i++) {
+        const bool v2 = hs->h[i].v2;
+        const char *data = hs->h[i].data;
         char rel[PATH_MAX];
-        snprintf(rel, sizeof rel, "/sys/fs/cgroup/%s", h->name);
+        snprintf(rel, sizeof rel, "/sys/fs/cgroup/%s", hs->h[i].name);
         if (make_dir(fs, rel, 0755, err, errlen) < 0 ||
-            mount_at(fs, rel, h->v2 ? "cgroup2" : "cgroup", h->v2 ? "cgroup2" : "cgroup", ro,
-                     h->v2 ? NULL : h->data, err, errlen) < 0)
+            mount_at(fs, rel, v2 ? "cgroup2" : "cgroup", v2 ? "cgroup2" : "cgroup", ro,
+                     v2 ? NULL : data, err, errlen) < 0)
             return -1;
     }
     return mount_at(fs, "/sys/fs/cgroup", NONE, NONE, MS_REMOUNT | ro, "mode=755,size=64k", err,
@@ -217,9 +207,9 @@ static int protect_kernel_paths(const launch_fs *fs, char *err, size_t errlen)
 {
     char p[PATH_MAX], null[PATH_MAX];
     at(null, fs, "/dev/null");
-    for (size_t i = 0; oci_masked_paths[i]; i++) {
+    for (size_t i = 0; sandbox_masked_paths[i]; i++) {
         struct stat st;
-        if (stat(at(p, fs, oci_masked_paths[i]), &st) < 0)
+        if (stat(at(p, fs, sandbox_masked_paths[i]), &st) < 0)
             continue;
         int rc = S_ISDIR(st.st_mode)
                      ? mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
@@ -228,8 +218,8 @@ static int protect_kernel_paths(const launch_fs *fs, char *err, size_t errlen)
         if (rc < 0)
             return fail(err, errlen, "mask", p);
     }
-    for (size_t i = 0; oci_readonly_paths[i]; i++) {
-        if (access(at(p, fs, oci_readonly_paths[i]), F_OK) < 0)
+    for (size_t i = 0; sandbox_readonly_paths[i]; i++) {
+        if (access(at(p, fs, sandbox_readonly_paths[i]), F_OK) < 0)
             continue;
         if (mount(p, p, NONE, MS_BIND | MS_REC, NULL) < 0 ||
             mount(NONE, p, NONE, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |

@@ -1,5 +1,5 @@
-/* The stream demultiplexer of the docker backend (see docker_mux.h). */
-#include "docker_mux.h"
+/* The stream demultiplexer of the docker backend (see mux.h). */
+#include "mux.h"
 
 #include <string.h>
 

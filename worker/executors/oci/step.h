@@ -1,4 +1,4 @@
-/* One sandbox step in a prepared OCI bundle (or started by the builtin runtime, launch.h),
+/* One sandbox step in a prepared OCI bundle (or started by the builtin runtime, builtin/launch.h),
  * from start to deletion:
  *   "<rt> run --detach --pid-file" with stdin/stdout/stderr pipes (non-terminal mode: the
  *   container's init inherits them), then a poll loop that feeds stdin, captures stdout and
@@ -15,8 +15,9 @@
 
 #include <stddef.h>
 
-#include "launch.h"
 #include "worker/executor.h"
+#include "worker/executors/oci/builtin/launch.h"
+#include "worker/sandbox/cgroup.h"
 
 /* Inputs of one step; every pointer is borrowed for the duration of the call. */
 typedef struct oci_step {
@@ -24,15 +25,17 @@ typedef struct oci_step {
     const char *id;         /* container id, "cr-<worker>-<job>-<n>" */
     const char *bundle;     /* bundle directory holding config.json */
     const char *cgroup_rel; /* the container's cgroup below each hierarchy root */
+    const cgroup_host *cg;  /* the host's cgroup layout */
     const char *stdin_data; /* fed to the program, then closed; NULL: empty stdin */
     size_t stdin_len;
-    int timeout_ms;         /* wall clock from the runtime's start */
-    size_t output_limit;    /* cap on stdout and on stderr, each */
-    const char *status_path; /* host path of cr-init's status file ("exit C", "signal N",
-                              * "error ERRNO"); NULL: none */
-    const launch_params *launch; /* the builtin runtime: start the container with launch.c
-                                  * (its stdio fds are set here) instead of "<rt> run";
-                                  * NULL: the runtime CLI with the bundle */
+    int timeout_ms;              /* wall clock from the runtime's start */
+    size_t output_limit;         /* cap on stdout and on stderr, each */
+    const char *status_path;     /* host path of cr-init's status file ("exit C", "signal N",
+                                  * "error ERRNO"); NULL: none */
+    const launcher *launcher;    /* the builtin runtime: start the container with it
+                                  * (builtin/launch.h) instead of "<rt> run"; NULL: the runtime
+                                  * CLI with the bundle */
+    const launch_params *launch; /* builtin: what to start (its stdio fds are set here) */
     launch_warm *warm;           /* builtin: a container started ahead for this step, with
                                   * launch->cgroup_rel its cgroup; consumed (when it fails to
                                   * go, the step starts a fresh one) */

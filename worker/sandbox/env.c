@@ -1,5 +1,5 @@
-/* The environment of a sandbox step: defaults plus the language's entries (see sandbox_env.h). */
-#include "sandbox_env.h"
+/* The environment of a sandbox step: defaults plus the language's entries (see env.h). */
+#include "env.h"
 
 #include <string.h>
 

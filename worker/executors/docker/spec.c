@@ -1,14 +1,15 @@
-/* Container and volume bodies of the docker backend (see docker_spec.h). The limits mirror the
- * oci backend's config.json (oci_spec.c): same uid, env, rlimits, /tmp, OOM score, and the same
- * seccomp profile (oci_seccomp.c) for the steps: Docker's default one allows ptrace and, before
- * Engine 25, io_uring. Docker's masked paths stay on; the holder keeps Docker's profile. */
-#include "docker_spec.h"
+/* Container and volume bodies of the docker backend (see spec.h). The limits mirror the oci
+ * backend's config.json (oci/spec.c): the same policy (worker/sandbox/policy.h: uid, rlimits,
+ * OOM score), env, /tmp, and the same seccomp profile (worker/sandbox/seccomp.c) for the steps:
+ * Docker's default one allows ptrace and, before Engine 25, io_uring. Docker's masked paths stay
+ * on; the holder keeps Docker's profile. */
+#include "spec.h"
 
 #include "common/util.h"
-#include "oci_seccomp.h"
-#include "sandbox_env.h"
+#include "worker/sandbox/env.h"
+#include "worker/sandbox/policy.h"
+#include "worker/sandbox/seccomp.h"
 
-#define NOFILE_LIMIT 1024
 #define HOLDER_MEMORY_MB 64 /* runc's own start-up runs in the container's cgroup */
 #define HOLDER_PIDS 32      /* and so do its threads */
 
@@ -60,9 +61,9 @@ static json_t *common_body(const char *image, json_t *cmd, char *const *env, con
         " s:{s:s, s:o, s:b, s:[s], s:[s], s:I, s:I, s:I, s:I, s:s, s:{s:s}}}",
         "Image", image,
         "Cmd", cmd,
-        "User", DOCKER_SANDBOX_USER,
+        "User", SANDBOX_USER,
         "WorkingDir", DOCKER_WORKSPACE,
-        "Hostname", "sandbox",
+        "Hostname", SANDBOX_HOSTNAME,
         "Labels", docker_spec_labels(worker_id, job_id),
         "NetworkDisabled", 1,
         "AttachStdin", 0, "AttachStdout", 1, "AttachStderr", 1, "Tty", 0,
@@ -92,13 +93,13 @@ json_t *docker_spec_step(const docker_step_params *p)
     json_object_set_new(hc, "Tmpfs", json_pack("{s:s}", "/tmp", tmpfs));
     json_object_set_new(hc, "ShmSize", json_integer(tmp));
     json_object_set_new(hc, "Ulimits",
-                        json_pack("[o,o,o]", ulimit("nofile", NOFILE_LIMIT), ulimit("core", 0),
+                        json_pack("[o,o,o]", ulimit("nofile", SANDBOX_NOFILE), ulimit("core", 0),
                                   ulimit("fsize", tmp)));
-    json_object_set_new(hc, "OomScoreAdj", json_integer(1000));
+    json_object_set_new(hc, "OomScoreAdj", json_integer(SANDBOX_OOM_SCORE_ADJ));
     /* the engine's init (docker-init) is PID 1, not the program: as in the oci backend, the
      * program's own signals are not ignored, orphans are reaped, the exit is 128+signal */
     json_object_set_new(hc, "Init", json_true());
-    json_t *profile = oci_seccomp_profile(p->gvisor);
+    json_t *profile = sandbox_seccomp_json(p->gvisor);
     cleanup_free char *doc = json_dumps(profile, JSON_COMPACT);
     json_decref(profile);
     cleanup_free char *opt = xasprintf("seccomp=%s", doc); /* the engine takes the JSON itself */
@@ -119,7 +120,7 @@ json_t *docker_spec_holder(const char *image, const char *volume, const char *wo
 json_t *docker_spec_volume(const char *name, int size_mb, const char *worker_id, const char *job_id)
 {
     cleanup_free char *o = xasprintf("size=%dm,uid=%d,gid=%d,mode=0755,nosuid,nodev", size_mb,
-                                     DOCKER_SANDBOX_UID, DOCKER_SANDBOX_UID);
+                                     SANDBOX_UID, SANDBOX_GID);
     return json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:o}", "Name", name, "Driver", "local",
                      "DriverOpts", "type", "tmpfs", "device", "tmpfs", "o", o, "Labels",
                      docker_spec_labels(worker_id, job_id));

@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/util.h"
+
 #define DOCKER_API_VERSION "v1.41"
 
 typedef struct docker_client docker_client; /* opaque; one per worker process */
@@ -52,6 +54,7 @@ typedef enum docker_stream_end {
 
 int docker_client_create(const char *host, docker_client **out, char *err, size_t errlen);
 void docker_client_free(docker_client *c);
+CLEANUP_FUNC(docker_client, docker_client_free)
 /* The DOCKER_HOST the client talks to (borrowed). */
 const char *docker_client_host(const docker_client *c);
 /* True when the engine is on this host (unix socket): its cgroups can be read here. */

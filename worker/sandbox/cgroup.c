@@ -1,4 +1,4 @@
-/* Reading container cgroups (v1 or v2, detected at run time) and removing stale ones.
+/* The host's cgroup layout, reading container cgroups (v1 or v2) and removing stale ones.
  * v1: cpuacct.usage, memory.max_usage_in_bytes, memory.oom_control "oom_kill";
  * v2: cpu.stat usage_usec, memory.peak, memory.events "oom_kill". */
 #include "cgroup.h"
@@ -22,42 +22,54 @@
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
 
-bool cgroup_is_v2(void)
-{
-    struct statfs s;
-    return statfs(CGROUP_ROOT, &s) == 0 && s.f_type == CGROUP2_SUPER_MAGIC;
-}
+static const char *const v1_controllers[CGROUP_V1_N] = {"memory", "pids", "cpu", "cpuacct"};
 
-/* Mount point of the v1 hierarchy holding controller (caller frees), or NULL. */
-static char *v1_mount(const char *controller)
+/* fn(e, arg) for each cgroup (v1) and cgroup2 mount of this process, in mount order. */
+static void each_cgroup_mount(void (*fn)(const struct mntent *e, void *arg), void *arg)
 {
     FILE *f = setmntent("/proc/self/mounts", "re");
     if (!f)
-        return NULL;
-    char *dir = NULL;
+        return;
     struct mntent m, *e;
     char buf[4096];
-    while (!dir && (e = getmntent_r(f, &m, buf, sizeof buf)))
-        if (strcmp(e->mnt_type, "cgroup") == 0 && hasmntopt(e, controller))
-            dir = xstrdup(e->mnt_dir);
+    while ((e = getmntent_r(f, &m, buf, sizeof buf)))
+        if (strcmp(e->mnt_type, "cgroup") == 0 || strcmp(e->mnt_type, "cgroup2") == 0)
+            fn(e, arg);
     endmntent(f);
-    return dir;
 }
 
-/* The controllers a container's accounting and limits use, with their v1 mount points found
- * once per process (the host's layout does not change under a running worker). */
-static const char *const v1_controllers[] = {"memory", "pids", "cpu", "cpuacct"};
-static char *v1_dirs[sizeof v1_controllers / sizeof *v1_controllers];
-static bool v1_looked[sizeof v1_controllers / sizeof *v1_controllers];
-
-const char *cgroup_v1_dir(const char *controller)
+/* v1: each controller's hierarchy is the first cgroup mount that has it as an option. */
+static void note_v1_mount(const struct mntent *e, void *arg)
 {
-    for (size_t i = 0; i < sizeof v1_controllers / sizeof *v1_controllers; i++)
-        if (strcmp(controller, v1_controllers[i]) == 0) {
-            if (!v1_looked[i])
-                v1_dirs[i] = v1_mount(controller), v1_looked[i] = true;
-            return v1_dirs[i];
-        }
+    cgroup_host *h = arg;
+    for (size_t i = 0; i < CGROUP_V1_N; i++)
+        if (!h->v1[i] && strcmp(e->mnt_type, "cgroup") == 0 && hasmntopt(e, v1_controllers[i]))
+            h->v1[i] = xstrdup(e->mnt_dir);
+}
+
+void cgroup_host_probe(cgroup_host *h)
+{
+    *h = (cgroup_host){0};
+    struct statfs s;
+    h->v2 = statfs(CGROUP_ROOT, &s) == 0 && s.f_type == CGROUP2_SUPER_MAGIC;
+    if (!h->v2)
+        each_cgroup_mount(note_v1_mount, h);
+}
+
+void cgroup_host_clear(cgroup_host *h)
+{
+    if (!h)
+        return;
+    for (size_t i = 0; i < CGROUP_V1_N; i++)
+        free(h->v1[i]);
+    *h = (cgroup_host){0};
+}
+
+const char *cgroup_v1_dir(const cgroup_host *h, const char *controller)
+{
+    for (size_t i = 0; i < CGROUP_V1_N; i++)
+        if (strcmp(controller, v1_controllers[i]) == 0)
+            return h->v1[i];
     return NULL;
 }
 
@@ -116,10 +128,10 @@ static int read_v2(const char *rel, cgroup_stats *st)
     return 0;
 }
 
-static int read_v1(const char *rel, cgroup_stats *st)
+static int read_v1(const cgroup_host *h, const char *rel, cgroup_stats *st)
 {
-    const char *mem = cgroup_v1_dir("memory");
-    const char *cpu = cgroup_v1_dir("cpuacct");
+    const char *mem = cgroup_v1_dir(h, "memory");
+    const char *cpu = cgroup_v1_dir(h, "cpuacct");
     if (!mem || !cpu)
         return -1;
     long long ns = read_number(cpu, rel, "cpuacct.usage");
@@ -136,10 +148,10 @@ static int read_v1(const char *rel, cgroup_stats *st)
     return 0;
 }
 
-int cgroup_read_stats(const char *rel, cgroup_stats *st)
+int cgroup_read_stats(const cgroup_host *h, const char *rel, cgroup_stats *st)
 {
     *st = (cgroup_stats){0};
-    return cgroup_is_v2() ? read_v2(rel, st) : read_v1(rel, st);
+    return h->v2 ? read_v2(rel, st) : read_v1(h, rel, st);
 }
 
 /* SIGKILL every task listed in dir/cgroup.procs. */
@@ -169,18 +181,24 @@ void cgroup_remove(const char *dir)
     }
 }
 
-static void remove_in(const char *root, const char *parent,
-                      bool (*match)(const char *name, const void *arg), const void *arg)
+/* What cgroup_remove_matching removes, in each hierarchy. */
+typedef struct removal {
+    const char *parent;
+    bool (*match)(const char *name, const void *arg);
+    const void *arg;
+} removal;
+
+static void remove_in(const char *root, const removal *r)
 {
     char dir[PATH_MAX];
-    if (snprintf(dir, sizeof dir, "%s/%s", root, parent) >= (int)sizeof dir)
+    if (snprintf(dir, sizeof dir, "%s/%s", root, r->parent) >= (int)sizeof dir)
         return;
     DIR *d = opendir(dir);
     if (!d)
         return;
     struct dirent *e;
     while ((e = readdir(d)))
-        if (e->d_type == DT_DIR && e->d_name[0] != '.' && match(e->d_name, arg)) {
+        if (e->d_type == DT_DIR && e->d_name[0] != '.' && r->match(e->d_name, r->arg)) {
             char child[PATH_MAX];
             if (snprintf(child, sizeof child, "%s/%s", dir, e->d_name) < (int)sizeof child)
                 cgroup_remove(child);
@@ -188,21 +206,17 @@ static void remove_in(const char *root, const char *parent,
     closedir(d);
 }
 
-void cgroup_remove_matching(const char *parent, bool (*match)(const char *name, const void *arg),
-                            const void *arg)
+static void remove_in_mount(const struct mntent *e, void *arg)
 {
-    if (cgroup_is_v2()) {
-        remove_in(CGROUP_ROOT, parent, match, arg);
-        return;
-    }
-    /* v1: every hierarchy mounted under /sys/fs/cgroup, and the hybrid's cgroup2. */
-    FILE *f = setmntent("/proc/self/mounts", "re");
-    if (!f)
-        return;
-    struct mntent m, *e;
-    char buf[4096];
-    while ((e = getmntent_r(f, &m, buf, sizeof buf)))
-        if (strcmp(e->mnt_type, "cgroup") == 0 || strcmp(e->mnt_type, "cgroup2") == 0)
-            remove_in(e->mnt_dir, parent, match, arg);
-    endmntent(f);
+    remove_in(e->mnt_dir, arg);
+}
+
+void cgroup_remove_matching(const cgroup_host *h, const char *parent,
+                            bool (*match)(const char *name, const void *arg), const void *arg)
+{
+    removal r = {.parent = parent, .match = match, .arg = arg};
+    if (h->v2)
+        remove_in(CGROUP_ROOT, &r);
+    else /* v1: every hierarchy mounted under /sys/fs/cgroup, and the hybrid's cgroup2 */
+        each_cgroup_mount(remove_in_mount, &r);
 }

@@ -1,6 +1,6 @@
 /* Builds the OCI config.json of a sandbox step with jansson (runtime-spec 1.0.2 fields only,
  * so that runc 1.1, crun, runsc and kata-runtime all accept it). */
-#include "oci_spec.h"
+#include "spec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,26 +9,14 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "oci_seccomp.h"
-#include "sandbox_env.h"
+#include "worker/sandbox/env.h"
+#include "worker/sandbox/policy.h"
+#include "worker/sandbox/seccomp.h"
 
-#define CPU_PERIOD_US 100000
-#define NOFILE_LIMIT 1024
 /* gVisor's host tasks per sandboxed task (ptrace platform: Go threads and stub processes),
  * and its own threads at start */
 #define GUEST_TASK_COST 8
 #define GUEST_BASE_TASKS 128
-
-/* Kernel interfaces a program must neither read (masked) nor write (read-only). */
-const char *const oci_masked_paths[] = {
-    "/proc/acpi",          "/proc/asound",       "/proc/kcore",         "/proc/keys",
-    "/proc/latency_stats", "/proc/timer_list",   "/proc/timer_stats",   "/proc/sched_debug",
-    "/proc/scsi",          "/sys/firmware",      "/sys/devices/virtual/powercap",
-    "/sys/kernel/debug",   "/sys/kernel/security",   NULL,
-};
-const char *const oci_readonly_paths[] = {
-    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
-};
 
 static json_t *string_array(const char *const *v)
 {
@@ -60,15 +48,15 @@ static json_t *process(const oci_spec_params *p)
         "{s:b, s:{s:i, s:i, s:[]}, s:o, s:s, s:o,"
         " s:{s:[], s:[], s:[], s:[], s:[]}, s:[o,o,o], s:b, s:i}",
         "terminal", 0,
-        "user", "uid", OCI_SANDBOX_UID, "gid", OCI_SANDBOX_GID, "additionalGids",
+        "user", "uid", SANDBOX_UID, "gid", SANDBOX_GID, "additionalGids",
         "args", argv_array(p->argv),
         "cwd", "/workspace",
         "env", sandbox_env_json(p->env),
         "capabilities", "bounding", "effective", "inheritable", "permitted", "ambient",
-        "rlimits", rlimit("RLIMIT_NOFILE", NOFILE_LIMIT), rlimit("RLIMIT_CORE", 0),
+        "rlimits", rlimit("RLIMIT_NOFILE", SANDBOX_NOFILE), rlimit("RLIMIT_CORE", 0),
         rlimit("RLIMIT_FSIZE", fsize),
         "noNewPrivileges", 1,
-        "oomScoreAdj", 1000);
+        "oomScoreAdj", SANDBOX_OOM_SCORE_ADJ);
 }
 
 /* The task limit inside gVisor; on a Linux host RLIMIT_NPROC would count every process of
@@ -119,15 +107,13 @@ static json_t *mounts(const oci_spec_params *p)
 static json_t *resources(const oci_spec_params *p)
 {
     json_int_t mem = (json_int_t)p->memory_mb * 1024 * 1024;
-    json_int_t quota = (json_int_t)(p->cpus * CPU_PERIOD_US);
-    if (quota < 1000)
-        quota = 1000;
+    json_int_t quota = sandbox_cpu_quota_us(p->cpus);
     return json_pack("{s:[{s:b, s:s}], s:{s:I, s:I}, s:{s:i}, s:{s:I, s:I}}",
                      "devices", "allow", 0, "access", "rwm",
                      "memory", "limit", mem, "swap", mem,
                      "pids", "limit",
                      p->guest_kernel ? p->pids * GUEST_TASK_COST + GUEST_BASE_TASKS : p->pids,
-                     "cpu", "quota", quota, "period", (json_int_t)CPU_PERIOD_US);
+                     "cpu", "quota", quota, "period", (json_int_t)SANDBOX_CPU_PERIOD_US);
 }
 
 static json_t *linux_section(const oci_spec_params *p)
@@ -140,9 +126,9 @@ static json_t *linux_section(const oci_spec_params *p)
                      "namespaces", ns,
                      "resources", resources(p),
                      "cgroupsPath", p->cgroup_path,
-                     "maskedPaths", string_array(oci_masked_paths),
-                     "readonlyPaths", string_array(oci_readonly_paths),
-                     "seccomp", oci_seccomp_profile(p->guest_kernel));
+                     "maskedPaths", string_array(sandbox_masked_paths),
+                     "readonlyPaths", string_array(sandbox_readonly_paths),
+                     "seccomp", sandbox_seccomp_json(p->guest_kernel));
 }
 
 json_t *oci_spec_build(const oci_spec_params *p)
@@ -151,7 +137,7 @@ json_t *oci_spec_build(const oci_spec_params *p)
                      "ociVersion", "1.0.2",
                      "process", with_guest_limits(process(p), p),
                      "root", "path", p->rootfs, "readonly", 1,
-                     "hostname", "sandbox",
+                     "hostname", SANDBOX_HOSTNAME,
                      "mounts", mounts(p),
                      "linux", linux_section(p));
 }

@@ -38,43 +38,59 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cgroup.h"
-#include "cgroup_limits.h"
 #include "common/util.h"
-#include "launch_fs.h"
-#include "oci_seccomp.h"
-#include "sandbox_env.h"
+#include "worker/executors/oci/builtin/launch_fs.h"
+#include "worker/sandbox/cgroup.h"
+#include "worker/sandbox/cgroup_limits.h"
+#include "worker/sandbox/env.h"
+#include "worker/sandbox/policy.h"
+#include "worker/sandbox/seccomp.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-#define CPU_PERIOD_US 100000 /* as oci_spec.c */
-#define NOFILE_LIMIT 1024
 #define SETUP_TIMEOUT_MS 10000 /* a container not exec'd by then is killed */
-#define HOSTNAME "sandbox"
-#define COMMAND_MAX (1 << 20) /* bytes of argv + environment sent to a waiting container */
+#define COMMAND_MAX (1 << 20)  /* bytes of argv + environment sent to a waiting container */
 
-/* Compiled once by launch_init; read-only afterwards (the child inherits it). */
-static struct sock_fprog seccomp_prog;
-static int last_cap = -1;
+/* The builtin runtime of one worker process: made by launch_init, read-only while it starts
+ * containers (each container's first process gets it as it is at the clone), freed by
+ * launch_free once no container started ahead is left. */
+struct launcher {
+    const cgroup_host *cg;         /* borrowed; the host's cgroup layout */
+    launch_fs_hierarchies cgroups; /* the host's hierarchies, mounted again in each container */
+    struct sock_fprog seccomp;     /* .filter owned; loaded by each container just before exec */
+    int last_cap;                  /* the kernel's highest capability number */
+};
 
-int launch_init(char *err, size_t errlen)
+void launch_free(launcher *l)
 {
-    if (launch_fs_scan(err, errlen) < 0)
-        return -1;
-    if (!seccomp_prog.filter && oci_seccomp_bpf(&seccomp_prog, err, errlen) < 0)
-        return -1;
+    if (!l)
+        return;
+    free(l->seccomp.filter);
+    free(l);
+}
+CLEANUP_FUNC(launcher, launch_free)
+
+int launch_init(const cgroup_host *cg, launcher **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    cleanup_ptr(launcher) launcher *l = xcalloc(1, sizeof *l);
+    l->cg = cg;
     char buf[16] = {0};
     cleanup_fd int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
     long v;
     if (fd >= 0 && read(fd, buf, sizeof buf - 1) > 0)
         buf[strcspn(buf, "\n")] = '\0';
+    if (launch_fs_scan(cg, &l->cgroups, err, errlen) < 0 ||
+        sandbox_seccomp_bpf(&l->seccomp, err, errlen) < 0)
+        return -1;
     if (parse_long(buf, 1, 255, &v) < 0) {
         snprintf(err, errlen, "cannot read /proc/sys/kernel/cap_last_cap");
         return -1;
     }
-    last_cap = (int)v;
+    l->last_cap = (int)v;
+    *out = steal_pointer(&l);
     return 0;
 }
 
@@ -82,10 +98,11 @@ int launch_init(char *err, size_t errlen)
 
 /* What the child needs, prepared by the parent before the clone (no allocation after it). */
 typedef struct child_args {
+    const launcher *l; /* the runtime: filter, capabilities, cgroup layout */
     const launch_params *lp;
     char **argv; /* cr-init, then the program's argv */
     char **envp;
-    int err_fd;  /* write end, close-on-exec: a message when setup fails */
+    int err_fd;    /* write end, close-on-exec: a message when setup fails */
     int cgroup_fd; /* v2: the cgroup, entered by clone3; -1: v1, the child moves itself */
     int go_fd;     /* >= 0: started ahead of its step: wait here for the command to run
                     * (command_message) after everything else is set up; -1: argv, envp */
@@ -150,16 +167,16 @@ static int set_limit(int resource, rlim_t value)
 /* Root with every capability becomes uid/gid 65534 with none: bounding set and ambient set
  * emptied while we still may, then the ids (which clears permitted and effective), then the
  * inheritable set, which a change of uid keeps. */
-static int drop_privileges(void)
+static int drop_privileges(int last_cap)
 {
-    if (setgroups(0, NULL) < 0 || setresgid(OCI_SANDBOX_GID, OCI_SANDBOX_GID, OCI_SANDBOX_GID) < 0)
+    if (setgroups(0, NULL) < 0 || setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) < 0)
         return -1;
     for (int cap = 0; cap <= last_cap; cap++)
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
             return -1;
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
         prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 ||
-        setresuid(OCI_SANDBOX_UID, OCI_SANDBOX_UID, OCI_SANDBOX_UID) < 0)
+        setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) < 0)
         return -1;
     struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
     struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {{0}};
@@ -229,7 +246,7 @@ static _Noreturn void child_main(const child_args *a)
      * worker's cleanup finds the container by its cgroup */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         child_fail_errno(a, "PR_SET_PDEATHSIG");
-    if (a->cgroup_fd < 0 && cgroup_limits_join_self(lp->cgroup_rel, msg, sizeof msg) < 0)
+    if (a->cgroup_fd < 0 && cgroup_limits_join_self(a->l->cg, lp->cgroup_rel, msg, sizeof msg) < 0)
         child_fail(a, msg);
     umask(0);
     if (unshare(CLONE_NEWCGROUP) < 0)
@@ -237,22 +254,25 @@ static _Noreturn void child_main(const child_args *a)
     cleanup_fd int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
     if (adj < 0 || write(adj, "1000", 4) != 4)
         child_fail_errno(a, "oom_score_adj");
-    launch_fs fs = {.rootfs = sp->rootfs, .workspace = sp->workspace, .init = sp->init,
-                    .status = sp->status, .tmp_mb = sp->tmp_mb};
+    launch_fs fs = {.rootfs = sp->rootfs,
+                    .workspace = sp->workspace,
+                    .init = sp->init,
+                    .status = sp->status,
+                    .tmp_mb = sp->tmp_mb,
+                    .cgroups = &a->l->cgroups};
     if (launch_fs_build(&fs, msg, sizeof msg) < 0)
         child_fail(a, msg);
-    if (sethostname(HOSTNAME, strlen(HOSTNAME)) < 0)
+    if (sethostname(SANDBOX_HOSTNAME, strlen(SANDBOX_HOSTNAME)) < 0)
         child_fail_errno(a, "sethostname");
     if (loopback_up() < 0)
         child_fail_errno(a, "loopback");
-    if (set_limit(RLIMIT_NOFILE, NOFILE_LIMIT) < 0 || set_limit(RLIMIT_CORE, 0) < 0 ||
+    if (set_limit(RLIMIT_NOFILE, SANDBOX_NOFILE) < 0 || set_limit(RLIMIT_CORE, 0) < 0 ||
         set_limit(RLIMIT_FSIZE, (rlim_t)sp->tmp_mb * 1024 * 1024) < 0)
         child_fail_errno(a, "setrlimit");
-    if (drop_privileges() < 0)
+    if (drop_privileges(a->l->last_cap) < 0)
         child_fail_errno(a, "dropping privileges");
     /* cleared by the change of credentials: set again */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ||
-        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         child_fail_errno(a, "prctl");
     umask(022);
     sigset_t none;
@@ -262,7 +282,7 @@ static _Noreturn void child_main(const child_args *a)
     if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         child_fail_errno(a, "close_range");
     /* last: from here on mount, unshare and the rest are refused */
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &seccomp_prog, 0, 0) < 0)
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &a->l->seccomp, 0, 0) < 0)
         child_fail_errno(a, "seccomp");
     char **argv = a->argv, **envp = a->envp;
     if (a->go_fd >= 0)
@@ -360,14 +380,14 @@ static pid_t clone_container(int *cgroup_fd, int *pidfd)
 /* The step's limits in cgroup terms. */
 static cgroup_limits limits_of(const oci_spec_params *sp)
 {
-    long quota = (long)(sp->cpus * CPU_PERIOD_US);
     return (cgroup_limits){.memory_bytes = (long long)sp->memory_mb * 1024 * 1024,
-                           .pids = sp->pids, .cpu_quota_us = quota < 1000 ? 1000 : quota,
-                           .cpu_period_us = CPU_PERIOD_US};
+                           .pids = sp->pids,
+                           .cpu_quota_us = sandbox_cpu_quota_us(sp->cpus),
+                           .cpu_period_us = SANDBOX_CPU_PERIOD_US};
 }
 
 /* Kill and reap a container that did not get going, close its pidfd, remove its cgroup. */
-static void abandon(pid_t pid, int pidfd, const char *cgroup_rel)
+static void abandon(const launcher *l, pid_t pid, int pidfd, const char *cgroup_rel)
 {
     if (pid > 0) {
         kill(pid, SIGKILL);
@@ -376,57 +396,53 @@ static void abandon(pid_t pid, int pidfd, const char *cgroup_rel)
     }
     if (pidfd >= 0)
         close(pidfd);
-    cgroup_limits_remove(cgroup_rel);
+    cgroup_limits_remove(l->cg, cgroup_rel);
 }
 
 /* Make the cgroup (lim NULL: no limits yet) and the error pipe, and clone the child, which
- * runs child_main(a) (a->lp, argv, envp, go_fd set by the caller). On success *pid, *pidfd
+ * runs child_main(a) (a->l, a->lp, argv, envp, go_fd set by the caller). On success *pid, *pidfd
  * and *err_rd (the error pipe's read end) are the caller's; on failure nothing is left. */
 static int spawn(child_args *a, const cgroup_limits *lim, pid_t *pid, int *pidfd, int *err_rd,
                  char *err, size_t errlen)
 {
     *pid = -1, *pidfd = -1, *err_rd = -1;
-    if (!seccomp_prog.filter) {
-        snprintf(err, errlen, "launch_init was not called");
-        return -1;
-    }
+    const cgroup_host *cg = a->l->cg;
     const char *rel = a->lp->cgroup_rel;
-    if (cgroup_limits_create(rel, lim, err, errlen) < 0)
-        return -1;
-    int errp[2];
+    /* our copies of the write end and of the cgroup's descriptor are closed on return, so
+     * that the read end sees EOF once the child has exec'd */
+    cleanup_pipe int errp[2] = {-1, -1};
     if (pipe2(errp, O_CLOEXEC) < 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
-        cgroup_limits_remove(rel);
         return -1;
     }
-    int cgroup_fd = cgroup_limits_open(rel); /* v2 only */
+    if (cgroup_limits_create(cg, rel, lim, err, errlen) < 0)
+        return -1;
+    cleanup_fd int cgroup_fd = cgroup_limits_open(cg, rel); /* v2 only */
     a->err_fd = errp[1];
-    pid_t p = cgroup_is_v2() && cgroup_fd < 0 ? (errno = ENOENT, -1)
-                                               : clone_container(&cgroup_fd, pidfd);
+    pid_t p = cg->v2 && cgroup_fd < 0 ? (errno = ENOENT, -1) : clone_container(&cgroup_fd, pidfd);
     if (p == 0) {
         a->cgroup_fd = cgroup_fd;
-        child_main(a);
+        child_main(a); /* never returns: the cleanups above do not run in the child */
     }
-    int saved = errno;
-    close(errp[1]);
-    if (cgroup_fd >= 0)
-        close(cgroup_fd);
     if (p < 0) {
-        snprintf(err, errlen, "clone3: %s", strerror(saved));
-        close(errp[0]);
-        cgroup_limits_remove(rel);
+        snprintf(err, errlen, "clone3: %s", strerror(errno));
+        cgroup_limits_remove(cg, rel);
         return -1;
     }
-    *pid = p, *err_rd = errp[0];
+    *pid = p, *err_rd = steal_fd(&errp[0]);
     return 0;
 }
 
-int launch_start(const launch_params *lp, launched *out, char *err, size_t errlen)
+int launch_start(const launcher *l, const launch_params *lp, launched *out, char *err,
+                 size_t errlen)
 {
     *out = (launched){.pid = 0, .pidfd = -1};
     cgroup_limits lim = limits_of(lp->spec);
-    child_args a = {.lp = lp, .argv = argv_vector(lp->spec->argv),
-                    .envp = env_vector(lp->spec->env), .go_fd = -1};
+    child_args a = {.l = l,
+                    .lp = lp,
+                    .argv = argv_vector(lp->spec->argv),
+                    .envp = env_vector(lp->spec->env),
+                    .go_fd = -1};
     pid_t pid;
     int pidfd, err_rd;
     int rc = spawn(&a, &lim, &pid, &pidfd, &err_rd, err, errlen);
@@ -437,7 +453,7 @@ int launch_start(const launch_params *lp, launched *out, char *err, size_t errle
     rc = await_exec(err_rd, err, errlen);
     close(err_rd);
     if (rc < 0) {
-        abandon(pid, pidfd, lp->cgroup_rel);
+        abandon(l, pid, pidfd, lp->cgroup_rel);
         return -1;
     }
     *out = (launched){.pid = pid, .pidfd = pidfd};
@@ -446,47 +462,44 @@ int launch_start(const launch_params *lp, launched *out, char *err, size_t errle
 
 /* ---- containers started ahead of their step ---- */
 
+/* A container started ahead of its step: made by launch_warm_start, freed by launch_warm_go
+ * (its process then belongs to the step) or launch_warm_discard. */
 struct launch_warm {
+    const launcher *l; /* borrowed; the runtime that started it */
     pid_t pid;
     int pidfd;
-    int go_fd;      /* write end: the command, then closed */
-    int err_rd;     /* read end of the error pipe */
-    int stdio[3];   /* our ends: the program's stdin (write), stdout and stderr (read) */
+    int go_fd;        /* write end: the command, then closed */
+    int err_rd;       /* read end of the error pipe */
+    int stdio[3];     /* our ends: the program's stdin (write), stdout and stderr (read) */
     char *cgroup_rel; /* owned */
 };
 
-static void close_all(int *fds, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (fds[i] >= 0)
-            close(fds[i]), fds[i] = -1;
-}
-
-int launch_warm_start(const launch_params *lp, launch_warm **out, char *err, size_t errlen)
+int launch_warm_start(const launcher *l, const launch_params *lp, launch_warm **out, char *err,
+                      size_t errlen)
 {
     *out = NULL;
-    /* pipes: go, stdin, stdout, stderr; [2k] read end, [2k+1] write end */
-    int p[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
-    for (int i = 0; i < 4; i++)
-        if (pipe2(p + 2 * i, O_CLOEXEC) < 0) {
-            snprintf(err, errlen, "pipe: %s", strerror(errno));
-            close_all(p, 8);
-            return -1;
-        }
-    launch_params child_lp = *lp;
-    child_lp.fd0 = p[2], child_lp.fd1 = p[5], child_lp.fd2 = p[7];
-    child_args a = {.lp = &child_lp, .go_fd = p[0]};
-    launch_warm *w = xcalloc(1, sizeof *w);
-    if (spawn(&a, NULL, &w->pid, &w->pidfd, &w->err_rd, err, errlen) < 0) {
-        close_all(p, 8);
-        free(w);
+    /* [0] read end, [1] write end; the child's ends are closed on return */
+    cleanup_pipe int go[2] = {-1, -1}, in[2] = {-1, -1}, out_[2] = {-1, -1}, er[2] = {-1, -1};
+    if (pipe2(go, O_CLOEXEC) < 0 || pipe2(in, O_CLOEXEC) < 0 || pipe2(out_, O_CLOEXEC) < 0 ||
+        pipe2(er, O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
         return -1;
     }
-    w->go_fd = p[1];
-    w->stdio[0] = p[3], w->stdio[1] = p[4], w->stdio[2] = p[6];
-    p[1] = p[3] = p[4] = p[6] = -1; /* kept */
-    close_all(p, 8);                /* the child's ends */
-    w->cgroup_rel = xstrdup(lp->cgroup_rel);
+    launch_params child_lp = *lp;
+    child_lp.fd0 = in[0], child_lp.fd1 = out_[1], child_lp.fd2 = er[1];
+    child_args a = {.l = l, .lp = &child_lp, .go_fd = go[0]};
+    pid_t pid;
+    int pidfd, err_rd;
+    if (spawn(&a, NULL, &pid, &pidfd, &err_rd, err, errlen) < 0)
+        return -1;
+    launch_warm *w = xmalloc(sizeof *w);
+    *w = (launch_warm){.l = l,
+                       .pid = pid,
+                       .pidfd = pidfd,
+                       .go_fd = steal_fd(&go[1]),
+                       .err_rd = err_rd,
+                       .stdio = {steal_fd(&in[1]), steal_fd(&out_[0]), steal_fd(&er[0])},
+                       .cgroup_rel = xstrdup(lp->cgroup_rel)};
     *out = w;
     return 0;
 }
@@ -527,7 +540,7 @@ int launch_warm_go(launch_warm *w, const oci_spec_params *sp, launched *out, int
     char *msg = command_message(argv, envp, &len);
     free(argv);
     free_vector(envp);
-    int rc = cgroup_limits_set(w->cgroup_rel, &lim, err, errlen);
+    int rc = cgroup_limits_set(w->l->cg, w->cgroup_rel, &lim, err, errlen);
     if (rc == 0 && write_all(w->go_fd, msg, len) < 0) {
         snprintf(err, errlen, "the waiting container is gone: %s", strerror(errno));
         rc = -1;
@@ -552,9 +565,9 @@ void launch_warm_discard(launch_warm *w)
 {
     if (!w)
         return;
-    abandon(w->pid, w->pidfd, w->cgroup_rel);
-    int fds[] = {w->go_fd, w->err_rd, w->stdio[0], w->stdio[1], w->stdio[2]};
-    close_all(fds, sizeof fds / sizeof *fds);
+    abandon(w->l, w->pid, w->pidfd, w->cgroup_rel);
+    close_fd(&w->go_fd), close_fd(&w->err_rd);
+    close_fd(&w->stdio[0]), close_fd(&w->stdio[1]), close_fd(&w->stdio[2]);
     free(w->cgroup_rel);
     free(w);
 }

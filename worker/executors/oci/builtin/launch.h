@@ -1,15 +1,18 @@
 /* The builtin runtime (OCI_RUNTIME=builtin): the worker starts a container itself, with no
- * runtime process. Same sandbox as oci_spec.c describes to runc: clone3 into fresh pid, mount,
+ * runtime process. Same sandbox as oci/spec.c describes to runc: clone3 into fresh pid, mount,
  * network (loopback only, up), ipc, uts and cgroup namespaces; a cgroup with the memory, swap,
- * pids and CPU limits made by cgroup_limits.c; the file system of launch_fs.c; rlimits,
- * oom_score_adj 1000, uid/gid 65534 without supplementary groups, every capability dropped
- * (bounding, ambient, inheritable), no_new_privs, the seccomp filter of oci_seccomp.c; then
- * exec of cr-init, which runs the program. Why: a Go runtime per step cost ~50 ms of CPU and
- * wall time (tests/bench/README.md); this costs a few.
+ * pids and CPU limits made by worker/sandbox/cgroup_limits.c; the file system of launch_fs.c;
+ * rlimits, oom_score_adj 1000, uid/gid 65534 without supplementary groups, every capability
+ * dropped (bounding, ambient, inheritable), no_new_privs, the seccomp filter of
+ * worker/sandbox/seccomp.c; then exec of cr-init, which runs the program. Why: a Go runtime per
+ * step cost ~50 ms of CPU and wall time (tests/bench/README.md); this costs a few.
  *
- *   launch_init(err, errlen)      once per worker process: compile the seccomp filter, note the
- *                                 host's cgroup hierarchies; 0/-1
- *   launch_start(&lp, &c, err, errlen)
+ *   launch_init(&cg, &l, err, errlen)
+ *                                 once per worker process: compile the seccomp filter, note the
+ *                                 capabilities and the host's cgroup hierarchies; *l is the
+ *                                 runtime every other call takes (cg is borrowed: it outlives
+ *                                 *l), freed by launch_free(l) (accepts NULL); 0/-1
+ *   launch_start(l, &lp, &c, err, errlen)
  *                                 make the cgroup, start the container's first process, wait
  *                                 until it has exec'd cr-init (or failed: err says where and
  *                                 why, and nothing is left); c holds its pid (our child: reap
@@ -17,7 +20,7 @@
  *                                 read and remove (cgroup.h).
  *
  * Started ahead of its step (a "warm" container: made once, used by one step, never reused):
- *   launch_warm_start(&lp, &w, err, errlen)
+ *   launch_warm_start(l, &lp, &w, err, errlen)
  *                                 make the cgroup (no limits yet) and start the container's
  *                                 first process, which does all of the above but the exec and
  *                                 then waits; lp's argv, env, limits and stdio are not used
@@ -27,14 +30,17 @@
  *                                 and stderr (read), the caller's to close. w is consumed
  *                                 (freed) either way; on failure nothing is left.
  *   launch_warm_discard(w)        kill it, remove its cgroup, free w (accepts NULL)
- *   launch_warm_cgroup(w)         its cgroup, "code-runner/<id>" */
+ *   launch_warm_cgroup(w)         its cgroup, "code-runner/<id>"
+ * A warm container borrows its runtime: it is gone (used or discarded) before launch_free. */
 #ifndef CR_LAUNCH_H
 #define CR_LAUNCH_H
 
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "oci_spec.h"
+#include "common/util.h"
+#include "worker/executors/oci/spec.h"
+#include "worker/sandbox/cgroup.h"
 
 #define LAUNCH_RUNTIME_NAME "builtin" /* the OCI_RUNTIME value that selects it */
 
@@ -49,14 +55,20 @@ typedef struct launched {
     int pidfd; /* owned by the caller */
 } launched;
 
-int launch_init(char *err, size_t errlen);
-int launch_start(const launch_params *lp, launched *out, char *err, size_t errlen);
+typedef struct launcher launcher; /* the builtin runtime of one process; opaque (launch.c) */
+
+int launch_init(const cgroup_host *cg, launcher **out, char *err, size_t errlen);
+void launch_free(launcher *l);
+int launch_start(const launcher *l, const launch_params *lp, launched *out, char *err,
+                 size_t errlen);
 
 typedef struct launch_warm launch_warm;
-int launch_warm_start(const launch_params *lp, launch_warm **out, char *err, size_t errlen);
+int launch_warm_start(const launcher *l, const launch_params *lp, launch_warm **out, char *err,
+                      size_t errlen);
 int launch_warm_go(launch_warm *w, const oci_spec_params *spec, launched *out, int stdio[3],
                    char *err, size_t errlen);
 void launch_warm_discard(launch_warm *w);
+CLEANUP_FUNC(launch_warm, launch_warm_discard)
 const char *launch_warm_cgroup(const launch_warm *w);
 
 #endif

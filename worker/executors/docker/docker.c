@@ -1,4 +1,4 @@
-/* The docker executor backend (see docker.h and executor.h), over the Engine API.
+/* The docker executor backend (see docker.h and worker/executor.h), over the Engine API.
  *
  * Per job (names: <base> = cr-docker-<worker>-<job>, each id with [^A-Za-z0-9_-] as '_'):
  *   volume     <base>        a local-driver tmpfs volume (size WORKSPACE_MB, uid 65534): the
@@ -36,13 +36,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "cgroup.h"
+#include "worker/sandbox/cgroup.h"
+#include "worker/sandbox/policy.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "docker_client.h"
-#include "docker_mux.h"
-#include "docker_spec.h"
-#include "docker_tar.h"
+#include "worker/executors/docker/client.h"
+#include "worker/executors/docker/mux.h"
+#include "worker/executors/docker/spec.h"
+#include "worker/executors/docker/tar.h"
 
 #define CGROUP_TOP "code-runner-docker"
 #define ATTACH_TIMEOUT_MS 10000
@@ -51,26 +52,30 @@
  * about 40); inside gVisor the program's processes are not host tasks. */
 #define GVISOR_TASKS 64
 
-/* One job's containers and volume. */
+/* One job's containers and volume: made by docker_prepare, used by docker_run once per step,
+ * removed by docker_destroy. */
 struct sandbox {
-    char *job_id;   /* owned */
-    char *base;     /* owned; name prefix of everything of the job */
-    char *image;    /* owned; code-runner/<image>:latest */
+    backend *be;      /* borrowed; the backend that made it (outlives it) */
+    char *job_id;     /* owned */
+    char *base;       /* owned; name prefix of everything of the job */
+    char *image;      /* owned; code-runner/<image>:latest */
     char *const *env; /* borrowed from the language (outlives the sandbox): step env */
-    char *volume;   /* owned; the workspace volume, NULL until created */
-    char *holder;   /* owned; id of the holder container, NULL until created */
-    int tmp_mb;     /* size of the workspace and of /tmp */
-    unsigned steps; /* steps run so far */
+    char *volume;     /* owned; the workspace volume, NULL until created */
+    char *holder;     /* owned; id of the holder container, NULL until created */
+    int tmp_mb;       /* size of the workspace and of /tmp */
+    unsigned steps;   /* steps run so far */
 };
 
-/* What init set up for this worker process; read-only for the jobs that follow. */
-static struct {
-    docker_client *client; /* owned */
+/* The docker backend of one worker process: made by docker_init (which checks the engine and
+ * the runtime), used by every job of the process one at a time, freed by docker_shutdown. */
+struct backend {
+    const cfg *c;          /* borrowed configuration; outlives the backend */
+    docker_client *client; /* owned; its control connection stays open between jobs */
     char *worker_id;       /* owned */
-    char *runtime;         /* owned; DOCKER_RUNTIME */
+    cgroup_host cg;        /* the host's cgroup layout */
     bool cgroups;          /* step cgroups can be read on this host */
     bool gvisor;           /* the runtime is runsc: its own threads count against PidsLimit */
-} st;
+};
 
 /* s with every character outside [A-Za-z0-9_-] replaced by '_' (s is returned). Fits Docker
  * names and makes one safe path component ("..", "/" never survive). */
@@ -99,11 +104,11 @@ static int http_fail(docker_response *res, const char *what, char *err, size_t e
 }
 
 /* A request that must answer with status want (or also want2, when not 0). */
-static int call(const char *method, const char *path, json_t *body, long want, long want2,
-                const char *what, json_t **out, char *err, size_t errlen)
+static int call(docker_client *dc, const char *method, const char *path, json_t *body, long want,
+                long want2, const char *what, json_t **out, char *err, size_t errlen)
 {
     docker_response res;
-    if (docker_call(st.client, method, path, body, &res, err, errlen) < 0)
+    if (docker_call(dc, method, path, body, &res, err, errlen) < 0)
         return -1;
     if (res.status != want && (!want2 || res.status != want2))
         return http_fail(&res, what, err, errlen);
@@ -114,12 +119,12 @@ static int call(const char *method, const char *path, json_t *body, long want, l
 }
 
 /* POST /containers/create of body (consumed); the new container's id in *id (caller frees). */
-static int create_container(const char *name, const char *image, json_t *body, char **id, char *err,
-                            size_t errlen)
+static int create_container(docker_client *dc, const char *name, const char *image, json_t *body,
+                            char **id, char *err, size_t errlen)
 {
     cleanup_free char *path = xasprintf("/containers/create?name=%s", name);
     docker_response res;
-    int rc = docker_call(st.client, "POST", path, body, &res, err, errlen);
+    int rc = docker_call(dc, "POST", path, body, &res, err, errlen);
     json_decref(body);
     if (rc < 0)
         return -1;
@@ -129,7 +134,7 @@ static int create_container(const char *name, const char *image, json_t *body, c
             snprintf(err, errlen,
                      "image %s is missing from the Docker engine at %s (import it with "
                      "images/docker-import.sh): %s",
-                     image, docker_client_host(st.client), msg);
+                     image, docker_client_host(dc), msg);
             docker_response_clear(&res);
             return -1;
         }
@@ -149,30 +154,31 @@ static int create_container(const char *name, const char *image, json_t *body, c
 }
 
 /* DELETE a container with force, on every path; complains only in the log. */
-static void remove_container(const char *id)
+static void remove_container(docker_client *dc, const char *id)
 {
     char err[512];
     cleanup_free char *path = xasprintf("/containers/%s?force=1", id);
-    if (call("DELETE", path, NULL, 204, 404, "cannot remove container", NULL, err, sizeof err) < 0)
+    const char *what = "cannot remove container";
+    if (call(dc, "DELETE", path, NULL, 204, 404, what, NULL, err, sizeof err) < 0)
         log_warn("docker: %s %.12s", err, id);
 }
 
-static void remove_volume(const char *name)
+static void remove_volume(docker_client *dc, const char *name)
 {
     char err[512];
     cleanup_free char *esc = docker_escape(name);
     cleanup_free char *path = xasprintf("/volumes/%s?force=1", esc);
-    if (call("DELETE", path, NULL, 204, 404, "cannot remove volume", NULL, err, sizeof err) < 0)
+    if (call(dc, "DELETE", path, NULL, 204, 404, "cannot remove volume", NULL, err, sizeof err) < 0)
         log_warn("docker: %s %s", err, name);
 }
 
-static int put_archive(const char *id, docker_tar *t, char *err, size_t errlen)
+static int put_archive(docker_client *dc, const char *id, docker_tar *t, char *err, size_t errlen)
 {
     docker_tar_finish(t);
     cleanup_free char *path = xasprintf("/containers/%s/archive?path=" DOCKER_WORKSPACE, id);
     docker_response res;
-    int rc = docker_call_raw(st.client, "PUT", path, "application/x-tar", t->buf, t->len, &res, err,
-                             errlen);
+    int rc =
+        docker_call_raw(dc, "PUT", path, "application/x-tar", t->buf, t->len, &res, err, errlen);
     docker_tar_clear(t);
     if (rc < 0)
         return -1;
@@ -184,13 +190,16 @@ static int put_archive(const char *id, docker_tar *t, char *err, size_t errlen)
 
 /* --- init and cleanup ------------------------------------------------------------------- */
 
-static void state_clear(void)
+static void docker_shutdown(backend *be)
 {
-    docker_client_free(st.client);
-    free(st.worker_id);
-    free(st.runtime);
-    memset(&st, 0, sizeof st);
+    if (!be)
+        return;
+    docker_client_free(be->client);
+    free(be->worker_id);
+    cgroup_host_clear(&be->cg);
+    free(be);
 }
+CLEANUP_FUNC(backend, docker_shutdown)
 
 /* Whether the engine's API is at least 1.major.minor ("1.41" style version strings). */
 static bool api_at_least(const char *v, int minor)
@@ -202,13 +211,14 @@ static bool api_at_least(const char *v, int minor)
 /* DOCKER_RUNTIME must be a runtime of the engine (Info.Runtimes, from its daemon.json), or a
  * containerd shim name (io.containerd.kata.v2) on engines that take those as given (API 1.42,
  * Docker 23, and later). Names are passed on as given. */
-static int check_runtime(json_t *info, const char *api, const char *rt, char *err, size_t errlen)
+static int check_runtime(backend *be, json_t *info, const char *api, const char *rt, char *err,
+                         size_t errlen)
 {
     json_t *rts = json_object_get(info, "Runtimes");
     json_t *known_rt = json_object_get(rts, rt);
     if (known_rt) {
         const char *path = json_string_value(json_object_get(known_rt, "path"));
-        st.gvisor = strstr(rt, "runsc") || strstr(rt, "gvisor") || (path && strstr(path, "runsc"));
+        be->gvisor = strstr(rt, "runsc") || strstr(rt, "gvisor") || (path && strstr(path, "runsc"));
         return 0;
     }
     if (strncmp(rt, "io.containerd.", 14) == 0 && api_at_least(api, 42)) {
@@ -227,55 +237,58 @@ static int check_runtime(json_t *info, const char *api, const char *rt, char *er
     snprintf(err, errlen,
              "DOCKER_RUNTIME=%s is not a runtime of the Docker engine at %s (it has: %s); "
              "register it under \"runtimes\" in the engine's daemon.json",
-             rt, docker_client_host(st.client), known);
+             rt, docker_client_host(be->client), known);
     return -1;
 }
 
 /* Check that the engine answers and knows the runtime; note whether its cgroups are ours to
  * read (local engine, cgroupfs driver, same cgroup layout as seen here). */
-static int check_engine(const cfg *c, char *err, size_t errlen)
+static int check_engine(backend *be, char *err, size_t errlen)
 {
+    const cfg *c = be->c;
     docker_response res;
-    if (docker_call(st.client, "GET", "/_ping", NULL, &res, err, errlen) < 0)
+    if (docker_call(be->client, "GET", "/_ping", NULL, &res, err, errlen) < 0)
         return -1;
     if (res.status != 200)
         return http_fail(&res, "the Docker engine (DOCKER_HOST) does not answer /_ping", err,
                          errlen);
     docker_response_clear(&res);
     json_t *version = NULL, *info = NULL;
-    if (call("GET", "/version", NULL, 200, 0, "Docker engine /version", &version, err, errlen) < 0)
+    if (call(be->client, "GET", "/version", NULL, 200, 0, "Docker engine /version", &version, err,
+             errlen) < 0)
         return -1;
     const char *api = json_string_value(json_object_get(version, "ApiVersion"));
-    int rc = call("GET", "/info", NULL, 200, 0, "Docker engine /info", &info, err, errlen);
+    int rc =
+        call(be->client, "GET", "/info", NULL, 200, 0, "Docker engine /info", &info, err, errlen);
     if (rc == 0)
-        rc = check_runtime(info, api, c->docker_runtime, err, errlen);
+        rc = check_runtime(be, info, api, c->docker_runtime, err, errlen);
     if (rc == 0) {
         const char *driver = json_string_value(json_object_get(info, "CgroupDriver"));
         const char *cgv = json_string_value(json_object_get(info, "CgroupVersion"));
         bool v2 = cgv && strcmp(cgv, "2") == 0;
-        st.cgroups = docker_client_local(st.client) && driver && strcmp(driver, "cgroupfs") == 0 &&
-                     v2 == cgroup_is_v2();
+        be->cgroups = docker_client_local(be->client) && driver &&
+                      strcmp(driver, "cgroupfs") == 0 && v2 == be->cg.v2;
         log_info("docker: engine %s (API %s) at %s, runtime %s, cgroup accounting %s",
                  json_string_value(json_object_get(version, "Version")), api, c->docker_host,
                  c->docker_runtime,
-                 st.cgroups ? "on" : "off (remote engine or systemd cgroup driver)");
+                 be->cgroups ? "on" : "off (remote engine or systemd cgroup driver)");
     }
     json_decref(version);
     json_decref(info);
     return rc;
 }
 
-static int docker_init(const cfg *c, const char *worker_id, char *err, size_t errlen)
+static int docker_init(const cfg *c, const char *worker_id, backend **out, char *err, size_t errlen)
 {
-    state_clear();
-    if (docker_client_create(c->docker_host, &st.client, err, errlen) < 0)
+    *out = NULL;
+    cleanup_ptr(backend) backend *be = xcalloc(1, sizeof *be);
+    be->c = c;
+    be->worker_id = xstrdup(worker_id);
+    cgroup_host_probe(&be->cg);
+    if (docker_client_create(c->docker_host, &be->client, err, errlen) < 0 ||
+        check_engine(be, err, errlen) < 0)
         return -1;
-    st.worker_id = xstrdup(worker_id);
-    st.runtime = xstrdup(c->docker_runtime);
-    if (check_engine(c, err, errlen) < 0) {
-        state_clear();
-        return -1;
-    }
+    *out = steal_pointer(&be);
     return 0;
 }
 
@@ -298,7 +311,7 @@ static char *step_cgroup(const char *worker_id, const char *job_id, unsigned n)
 }
 
 /* Remove every container (first) or volume (then) labelled with worker_id. */
-static void remove_labelled(const char *kind, const char *worker_id)
+static void remove_labelled(docker_client *dc, const char *kind, const char *worker_id)
 {
     char err[512];
     json_t *filters = json_pack("{s:[s+]}", "label", DOCKER_LABEL_WORKER "=", worker_id);
@@ -309,7 +322,7 @@ static void remove_labelled(const char *kind, const char *worker_id)
     cleanup_free char *path = containers ? xasprintf("/containers/json?all=1&filters=%s", esc)
                                          : xasprintf("/volumes?filters=%s", esc);
     json_t *list = NULL;
-    if (call("GET", path, NULL, 200, 0, "cannot list leftovers", &list, err, sizeof err) < 0) {
+    if (call(dc, "GET", path, NULL, 200, 0, "cannot list leftovers", &list, err, sizeof err) < 0) {
         log_warn("docker: %s of worker %s: %s", kind, worker_id, err);
         return;
     }
@@ -327,34 +340,32 @@ static void remove_labelled(const char *kind, const char *worker_id)
                  containers ? "container" : "volume", containers ? 12 : (int)strlen(id), id,
                  worker_id);
         if (containers)
-            remove_container(id);
+            remove_container(dc, id);
         else
-            remove_volume(id);
+            remove_volume(dc, id);
     }
     json_decref(list);
 }
 
+/* The supervisor calls this without a backend: a client of its own for the time of the call. */
 static void docker_cleanup_stale(const cfg *c, const char *worker_id)
 {
-    docker_client *own = NULL;
-    docker_client *saved = st.client;
-    if (!st.client) { /* the supervisor calls this without init */
-        char err[512];
-        if (docker_client_create(c->docker_host, &own, err, sizeof err) < 0) {
-            log_warn("docker: cleanup of worker %s: %s", worker_id, err);
-            return;
-        }
-        st.client = own;
+    cleanup_ptr(docker_client) docker_client *dc = NULL;
+    char err[512];
+    if (docker_client_create(c->docker_host, &dc, err, sizeof err) < 0) {
+        log_warn("docker: cleanup of worker %s: %s", worker_id, err);
+        return;
     }
-    remove_labelled("containers", worker_id);
-    remove_labelled("volumes", worker_id);
-    if (docker_client_local(st.client)) {
+    remove_labelled(dc, "containers", worker_id);
+    remove_labelled(dc, "volumes", worker_id);
+    if (docker_client_local(dc)) {
         cleanup_free char *w = sanitize(xstrdup(worker_id));
         cleanup_free char *prefix = xasprintf("%s.", w);
-        cgroup_remove_matching(CGROUP_TOP, has_prefix, prefix);
+        cgroup_host cg;
+        cgroup_host_probe(&cg);
+        cgroup_remove_matching(&cg, CGROUP_TOP, has_prefix, prefix);
+        cgroup_host_clear(&cg);
     }
-    st.client = saved;
-    docker_client_free(own);
 }
 
 /* --- prepare and destroy ---------------------------------------------------------------- */
@@ -363,10 +374,10 @@ static void docker_destroy(sandbox *sb)
 {
     if (!sb)
         return;
-    if (st.client && sb->holder)
-        remove_container(sb->holder);
-    if (st.client && sb->volume)
-        remove_volume(sb->volume);
+    if (sb->holder)
+        remove_container(sb->be->client, sb->holder);
+    if (sb->volume)
+        remove_volume(sb->be->client, sb->volume);
     free(sb->job_id);
     free(sb->base);
     free(sb->image);
@@ -374,60 +385,55 @@ static void docker_destroy(sandbox *sb)
     free(sb->holder);
     free(sb);
 }
+CLEANUP_FUNC(sandbox, docker_destroy)
 
 /* The workspace volume and the holder container keeping it mounted, started. */
 static int make_workspace(sandbox *sb, int size_mb, char *err, size_t errlen)
 {
-    json_t *vol = docker_spec_volume(sb->base, size_mb, st.worker_id, sb->job_id);
-    int rc = call("POST", "/volumes/create", vol, 201, 200, "cannot create the workspace volume",
-                  NULL, err, errlen);
+    backend *be = sb->be;
+    json_t *vol = docker_spec_volume(sb->base, size_mb, be->worker_id, sb->job_id);
+    int rc = call(be->client, "POST", "/volumes/create", vol, 201, 200,
+                  "cannot create the workspace volume", NULL, err, errlen);
     json_decref(vol);
     if (rc < 0)
         return -1;
     sb->volume = xstrdup(sb->base);
-    cleanup_free char *hname = name_of(st.worker_id, sb->job_id, "-ws");
-    if (create_container(hname, sb->image,
-                         docker_spec_holder(sb->image, sb->volume, st.worker_id, sb->job_id),
+    cleanup_free char *hname = name_of(be->worker_id, sb->job_id, "-ws");
+    if (create_container(be->client, hname, sb->image,
+                         docker_spec_holder(sb->image, sb->volume, be->worker_id, sb->job_id),
                          &sb->holder, err, errlen) < 0)
         return -1;
     cleanup_free char *start = xasprintf("/containers/%s/start", sb->holder);
-    return call("POST", start, NULL, 204, 304, "cannot start the workspace container", NULL, err,
-                errlen);
+    return call(be->client, "POST", start, NULL, 204, 304, "cannot start the workspace container",
+                NULL, err, errlen);
 }
 
-static int docker_prepare(const cfg *c, const language *lang, const job_request *req,
+static int docker_prepare(backend *be, const language *lang, const job_request *req,
                           const char *job_id, sandbox **out, char *err, size_t errlen)
 {
-    if (!st.client) {
-        snprintf(err, errlen, "the docker executor was not initialised");
-        return -1;
-    }
     /* A worker process holds one job at a time, so whatever carries its id now is a leftover:
      * typically a container the engine finished creating after the previous holder of this id
      * was killed (and after the supervisor's cleanup ran), which would clash with this job. */
-    remove_labelled("containers", st.worker_id);
-    remove_labelled("volumes", st.worker_id);
-    sandbox *sb = xcalloc(1, sizeof *sb);
+    remove_labelled(be->client, "containers", be->worker_id);
+    remove_labelled(be->client, "volumes", be->worker_id);
+    cleanup_ptr(sandbox) sandbox *sb = xcalloc(1, sizeof *sb);
+    sb->be = be;
     sb->job_id = xstrdup(job_id);
-    sb->base = name_of(st.worker_id, job_id, "");
+    sb->base = name_of(be->worker_id, job_id, "");
     sb->image = xasprintf("code-runner/%s:latest", lang->image);
     sb->env = lang->env;
-    sb->tmp_mb = c->workspace_mb;
-    if (make_workspace(sb, c->workspace_mb, err, errlen) < 0) {
-        docker_destroy(sb);
+    sb->tmp_mb = be->c->workspace_mb;
+    if (make_workspace(sb, be->c->workspace_mb, err, errlen) < 0)
         return -1;
-    }
     docker_tar t = {0};
-    docker_tar_add(&t, lang->source_file, req->code, req->code_len, FILE_MODE, DOCKER_SANDBOX_UID,
-                   DOCKER_SANDBOX_UID);
+    docker_tar_add(&t, lang->source_file, req->code, req->code_len, FILE_MODE, SANDBOX_UID,
+                   SANDBOX_GID);
     for (size_t i = 0; i < req->nfiles; i++)
         docker_tar_add(&t, req->files[i].name, req->files[i].content, req->files[i].len, FILE_MODE,
-                       DOCKER_SANDBOX_UID, DOCKER_SANDBOX_UID);
-    if (put_archive(sb->holder, &t, err, errlen) < 0) {
-        docker_destroy(sb);
+                       SANDBOX_UID, SANDBOX_GID);
+    if (put_archive(be->client, sb->holder, &t, err, errlen) < 0)
         return -1;
-    }
-    *out = sb;
+    *out = steal_pointer(&sb);
     return 0;
 }
 
@@ -456,11 +462,11 @@ static int64_t rfc3339_ms(const char *s)
 }
 
 /* Exit status, OOM flag and times from GET /containers/{id}/json. */
-static int inspect(const char *id, step_result *res, char *err, size_t errlen)
+static int inspect(docker_client *dc, const char *id, step_result *res, char *err, size_t errlen)
 {
     cleanup_free char *path = xasprintf("/containers/%s/json", id);
     json_t *j = NULL;
-    if (call("GET", path, NULL, 200, 0, "cannot inspect the container", &j, err, errlen) < 0)
+    if (call(dc, "GET", path, NULL, 200, 0, "cannot inspect the container", &j, err, errlen) < 0)
         return -1;
     json_t *state = json_object_get(j, "State");
     res->exit_code = (int)json_integer_value(json_object_get(state, "ExitCode"));
@@ -476,40 +482,42 @@ static int inspect(const char *id, step_result *res, char *err, size_t errlen)
 }
 
 /* Kill the container (SIGKILL); 409: it stopped by itself in the meantime. */
-static int kill_container(const char *id, char *err, size_t errlen)
+static int kill_container(docker_client *dc, const char *id, char *err, size_t errlen)
 {
     cleanup_free char *path = xasprintf("/containers/%s/kill", id);
-    return call("POST", path, NULL, 204, 409, "cannot kill the container", NULL, err, errlen);
+    return call(dc, "POST", path, NULL, 204, 409, "cannot kill the container", NULL, err, errlen);
 }
 
 /* Follow the attached output until it closes or the wall-clock limit passes; kill the
  * container at the limit or when the output goes over the cap. Then wait for its end (a
  * program that closed its output still has until the deadline). */
-static int follow(const char *id, int64_t deadline, step_result *res, char *err, size_t errlen)
+static int follow(docker_client *dc, const char *id, int64_t deadline, step_result *res, char *err,
+                  size_t errlen)
 {
     docker_stream_end how;
-    if (docker_stream_pump(st.client, deadline, &how, err, errlen) < 0)
+    if (docker_stream_pump(dc, deadline, &how, err, errlen) < 0)
         return -1;
     if (how != DOCKER_STREAM_EOF) {
-        docker_stream_close(st.client);
+        docker_stream_close(dc);
         if (how == DOCKER_STREAM_DEADLINE)
             res->timed_out = true;
         else
             res->output_limited = true;
-        if (kill_container(id, err, errlen) < 0)
+        if (kill_container(dc, id, err, errlen) < 0)
             return -1;
     }
     cleanup_free char *wait = xasprintf("/containers/%s/wait", id);
     docker_response wres;
     bool late = false;
     int64_t until = res->timed_out || res->output_limited ? now_mono_ms() + 60000 : deadline;
-    if (docker_call_until(st.client, "POST", wait, until, &wres, &late, err, errlen) < 0) {
+    if (docker_call_until(dc, "POST", wait, until, &wres, &late, err, errlen) < 0) {
         if (!late || res->timed_out || res->output_limited)
             return -1;
         res->timed_out = true; /* output closed, program still running at the deadline */
-        if (kill_container(id, err, errlen) < 0)
+        if (kill_container(dc, id, err, errlen) < 0)
             return -1;
-        return call("POST", wait, NULL, 200, 0, "cannot wait for the container", NULL, err, errlen);
+        return call(dc, "POST", wait, NULL, 200, 0, "cannot wait for the container", NULL, err,
+                    errlen);
     }
     if (wres.status != 200)
         return http_fail(&wres, "cannot wait for the container", err, errlen);
@@ -518,44 +526,44 @@ static int follow(const char *id, int64_t deadline, step_result *res, char *err,
 }
 
 /* Attach to, start and follow the created container id to its end; exit status into res. */
-static int run_container(const char *id, const exec_limits *lim, docker_mux *mux, step_result *res,
-                         char *err, size_t errlen)
+static int run_container(docker_client *dc, const char *id, const exec_limits *lim, docker_mux *mux,
+                         step_result *res, char *err, size_t errlen)
 {
     cleanup_free char *attach = xasprintf("/containers/%s/attach?stream=1&stdout=1&stderr=1", id);
     cleanup_free char *start = xasprintf("/containers/%s/start", id);
     docker_response ares;
-    if (docker_stream_open(st.client, attach, mux_sink, mux, ATTACH_TIMEOUT_MS, &ares, err,
-                           errlen) < 0)
+    if (docker_stream_open(dc, attach, mux_sink, mux, ATTACH_TIMEOUT_MS, &ares, err, errlen) < 0)
         return -1;
     if (ares.status != 200)
         return http_fail(&ares, "cannot attach to the container", err, errlen);
     int64_t t0 = now_mono_ms();
-    if (call("POST", start, NULL, 204, 0, "cannot start the container", NULL, err, errlen) < 0)
+    if (call(dc, "POST", start, NULL, 204, 0, "cannot start the container", NULL, err, errlen) < 0)
         return -1;
-    if (follow(id, now_mono_ms() + lim->timeout_ms, res, err, errlen) < 0)
+    if (follow(dc, id, now_mono_ms() + lim->timeout_ms, res, err, errlen) < 0)
         return -1;
     res->wall_ms = (long)(now_mono_ms() - t0); /* replaced by the engine's times when known */
-    return inspect(id, res, err, errlen);
+    return inspect(dc, id, res, err, errlen);
 }
 
 static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, size_t stdin_len,
                       const exec_limits *lim, step_result *res, char *err, size_t errlen)
 {
     *res = (step_result){0};
+    backend *be = sb->be;
     unsigned n = ++sb->steps;
     char suffix[16];
     snprintf(suffix, sizeof suffix, "-%u", n);
-    cleanup_free char *name = name_of(st.worker_id, sb->job_id, suffix);
-    cleanup_free char *cg_name = step_cgroup(st.worker_id, sb->job_id, n);
+    cleanup_free char *name = name_of(be->worker_id, sb->job_id, suffix);
+    cleanup_free char *cg_name = step_cgroup(be->worker_id, sb->job_id, n);
     cleanup_free char *cg_rel = xasprintf(CGROUP_TOP "/%s", cg_name);
-    cleanup_free char *cg_parent = st.cgroups ? xasprintf("/%s", cg_rel) : NULL;
+    cleanup_free char *cg_parent = be->cgroups ? xasprintf("/%s", cg_rel) : NULL;
     cleanup_free char *id = NULL;
 
     if (stdin_len > 0) {
         docker_tar t = {0};
-        docker_tar_add(&t, DOCKER_STDIN_NAME, stdin_data, stdin_len, FILE_MODE, DOCKER_SANDBOX_UID,
-                       DOCKER_SANDBOX_UID);
-        if (put_archive(sb->holder, &t, err, errlen) < 0)
+        docker_tar_add(&t, DOCKER_STDIN_NAME, stdin_data, stdin_len, FILE_MODE, SANDBOX_UID,
+                       SANDBOX_GID);
+        if (put_archive(be->client, sb->holder, &t, err, errlen) < 0)
             return -1;
     }
     docker_step_params p = {
@@ -564,31 +572,31 @@ static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, s
         .env = sb->env,
         .stdin_file = stdin_len > 0,
         .volume = sb->volume,
-        .runtime = st.runtime,
-        .gvisor = st.gvisor,
+        .runtime = be->c->docker_runtime,
+        .gvisor = be->gvisor,
         .cgroup_parent = cg_parent,
-        .worker_id = st.worker_id,
+        .worker_id = be->worker_id,
         .job_id = sb->job_id,
         .memory_mb = lim->memory_mb,
-        .pids = lim->pids + (st.gvisor ? GVISOR_TASKS : 0),
+        .pids = lim->pids + (be->gvisor ? GVISOR_TASKS : 0),
         .cpus = lim->cpus,
         .tmp_mb = sb->tmp_mb,
     };
     docker_mux mux = {.cap = lim->output_limit};
-    int rc = create_container(name, sb->image, docker_spec_step(&p), &id, err, errlen);
+    int rc = create_container(be->client, name, sb->image, docker_spec_step(&p), &id, err, errlen);
     if (rc == 0)
-        rc = run_container(id, lim, &mux, res, err, errlen);
-    docker_stream_close(st.client);
+        rc = run_container(be->client, id, lim, &mux, res, err, errlen);
+    docker_stream_close(be->client);
     if (id)
-        remove_container(id);
-    if (st.cgroups) { /* the container's cgroup is gone now; its parent kept the totals */
+        remove_container(be->client, id);
+    if (be->cgroups) { /* the container's cgroup is gone now; its parent kept the totals */
         cgroup_stats cs;
-        if (rc == 0 && cgroup_read_stats(cg_rel, &cs) == 0) {
+        if (rc == 0 && cgroup_read_stats(&be->cg, cg_rel, &cs) == 0) {
             res->cpu_ms = cs.cpu_ms;
             res->memory_kb = cs.memory_kb;
             res->oom_killed |= cs.oom;
         }
-        cgroup_remove_matching(CGROUP_TOP, same_name, cg_name);
+        cgroup_remove_matching(&be->cg, CGROUP_TOP, same_name, cg_name);
     }
     if (rc == 0) {
         if (res->signal == SIGKILL && !res->timed_out && !res->output_limited &&
@@ -610,4 +618,5 @@ const executor executor_docker = {
     .prepare = docker_prepare,
     .run = docker_run,
     .destroy = docker_destroy,
+    .shutdown = docker_shutdown,
 };

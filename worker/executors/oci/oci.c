@@ -1,14 +1,16 @@
 /* The "oci" executor backend: each step is a fresh container run by an OCI runtime CLI (runc,
  * crun, runsc, kata-runtime) from a bundle we write, no daemon; or, with OCI_RUNTIME=builtin,
- * started by the worker itself (launch.h) from the same inputs. Names, so that a dead worker's
- * leftovers can be found again by cleanup_stale:
+ * started by the worker itself (builtin/launch.h) from the same inputs. Names, so that a dead
+ * worker's leftovers can be found again by cleanup_stale:
  *   container  cr-<worker>-<job8><nonce>-<n>  cgroup  /code-runner/<container>
  *              (the nonce is new for every attempt at a job, so a runtime's state left by a
  *              worker killed mid-create can never clash with the retry)
  *   job dir    STATE_DIR/<worker>/<job>/       workspace tmpfs ws/, bundles s<n>/,
  *                                              status tmpfs st/ (cr-init's report, st/<n>)
- * Every container runs the program under cr-init (worker/sandbox_init.c), found next to the
+ * Every container runs the program under cr-init (worker/init/cr_init.c), found next to the
  * running binary. */
+#include "oci.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,57 +19,59 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cgroup.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "launch.h"
-#include "oci_fs.h"
-#include "oci_runtime.h"
-#include "oci_spec.h"
-#include "oci_step.h"
-#include "oci.h"
+#include "worker/executors/oci/builtin/launch.h"
+#include "worker/executors/oci/fs.h"
+#include "worker/executors/oci/runtime.h"
+#include "worker/executors/oci/spec.h"
+#include "worker/executors/oci/step.h"
+#include "worker/sandbox/cgroup.h"
+#include "worker/sandbox/policy.h"
 
 #define CGROUP_PARENT "code-runner"
 #define NAME_MAX_LEN 64
-#define LIST_TRIES 20          /* "<rt> list" attempts in cleanup_stale */
-#define LIST_RETRY_US 50000    /* pause between them */
+#define LIST_TRIES 20       /* "<rt> list" attempts in cleanup_stale */
+#define LIST_RETRY_US 50000 /* pause between them */
 
-/* The worker process's name, set once by oci_init (read-only afterwards): prepare() does not
- * get it, but every container and directory of the process carries it. */
-static char self_worker[NAME_MAX_LEN];
-/* Host path of cr-init, set once by oci_init (read-only afterwards). */
-static char self_init[PATH_MAX];
+/* The oci backend of one worker process: made by oci_init, used by every job of the process
+ * one at a time, freed by oci_shutdown (which discards the container started ahead). */
+struct backend {
+    const cfg *c;              /* borrowed configuration; outlives the backend */
+    char worker[NAME_MAX_LEN]; /* sanitized worker id: every container and directory of the
+                                * process carries it */
+    char init[PATH_MAX];       /* host path of cr-init, beside the running binary */
+    cgroup_host cg;            /* the host's cgroup layout */
+    launcher *launcher;        /* owned; the builtin runtime (OCI_RUNTIME=builtin), else NULL */
+    /* The container started ahead for the next job (oci_prestart, builtin runtime): at most
+     * one, in the image of the job before; the next job in that image adopts it with its
+     * directory, any other job discards it. */
+    struct {
+        launch_warm *w; /* owned; NULL: none */
+        char *rootfs;   /* owned; the image rootfs it binds, symlinks resolved */
+        char *dir;      /* owned; STATE_DIR/<worker>/warm<nonce>: ws/ and st/ mounted, st/0 made */
+    } ahead;
+};
 
 /* One job's sandbox. Made by oci_prepare (job dir + mounted workspace holding the files),
  * used by oci_run once per step (a bundle dir and a container each, both gone when the step
  * returns), freed by oci_destroy (workspace unmounted, job dir removed). */
 struct sandbox {
-    const cfg *c;          /* borrowed configuration */
-    char worker[NAME_MAX_LEN]; /* sanitized worker id */
-    char job[NAME_MAX_LEN];    /* sanitized job id */
-    char *dir;             /* owned; STATE_DIR/<worker>/<job> */
-    char *workspace;       /* owned; <dir>/ws, a tmpfs while the sandbox lives */
-    char *status_dir;      /* owned; <dir>/st, a small tmpfs holding each step's status file */
-    char *rootfs;          /* owned; IMAGES_DIR/<image>/rootfs, symlinks resolved */
-    char *const *env;      /* borrowed from the language (outlives the sandbox): step env */
-    char nonce[5];         /* 4 hex digits, new for every prepare: keeps container ids unique */
-    int steps;             /* steps run so far; numbers the next container */
-    launch_warm *warm;     /* owned until step 0 takes it: the container started ahead for
-                            * this job's first step (builtin runtime), or NULL */
+    backend *be;            /* borrowed; the backend that made it (outlives it) */
+    char job[NAME_MAX_LEN]; /* sanitized job id */
+    char *dir;              /* owned; STATE_DIR/<worker>/<job> */
+    char *workspace;        /* owned; <dir>/ws, a tmpfs while the sandbox lives */
+    char *status_dir;       /* owned; <dir>/st, a small tmpfs holding each step's status file */
+    char *rootfs;           /* owned; IMAGES_DIR/<image>/rootfs, symlinks resolved */
+    char *const *env;       /* borrowed from the language (outlives the sandbox): step env */
+    char nonce[5];          /* 4 hex digits, new for every prepare: keeps container ids unique */
+    int steps;              /* steps run so far; numbers the next container */
+    launch_warm *warm;      /* owned until step 0 takes it: the container started ahead for
+                             * this job's first step (builtin runtime), or NULL */
 };
-
-/* The container this worker process started ahead for its next job (oci_prestart, builtin
- * runtime): at most one, in the image of the job before; the next job in that image adopts it
- * with its directory, any other job discards it. Owned by the process (oci_shutdown frees). */
-static struct {
-    launch_warm *w;  /* NULL: none */
-    char *rootfs;    /* the image rootfs it binds, symlinks resolved */
-    char *dir;       /* STATE_DIR/<worker>/warm<nonce>: ws/ and st/ mounted, st/0 made */
-} ahead;
 
 static bool is_builtin(const cfg *c)
 {
@@ -81,7 +85,9 @@ static void sanitize(const char *in, char out[NAME_MAX_LEN])
     for (; in[i] && i < NAME_MAX_LEN - 1; i++) {
         unsigned char ch = (unsigned char)in[i];
         out[i] = (ch < 128 && (ch == '_' || ch == '.' || (ch >= '0' && ch <= '9') ||
-                               ((ch | 32) >= 'a' && (ch | 32) <= 'z'))) ? (char)ch : '_';
+                               ((ch | 32) >= 'a' && (ch | 32) <= 'z')))
+                     ? (char)ch
+                     : '_';
     }
     out[i] = '\0';
     if (i == 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
@@ -108,8 +114,8 @@ static int make_dir(const char *path, mode_t mode, char *err, size_t errlen)
     return 0;
 }
 
-/* cr-init beside the running executable (the worker, or a test tool). */
-static int find_init(char *err, size_t errlen)
+/* cr-init beside the running executable (the worker, or a test tool), into init. */
+static int find_init(char init[PATH_MAX], char *err, size_t errlen)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -120,16 +126,19 @@ static int find_init(char *err, size_t errlen)
     exe[n] = '\0';
     char *slash = strrchr(exe, '/');
     *slash = '\0';
-    if (snprintf(self_init, sizeof self_init, "%s/cr-init", exe) >= (int)sizeof self_init ||
-        access(self_init, X_OK) < 0) {
-        snprintf(err, errlen, "%s: not found (cr-init is installed beside the worker)", self_init);
+    if (snprintf(init, PATH_MAX, "%s/cr-init", exe) >= PATH_MAX || access(init, X_OK) < 0) {
+        snprintf(err, errlen, "%s: not found (cr-init is installed beside the worker)", init);
         return -1;
     }
     return 0;
 }
 
-static int oci_init(const cfg *c, const char *worker_id, char *err, size_t errlen)
+static void oci_shutdown(backend *be);
+CLEANUP_FUNC(backend, oci_shutdown)
+
+static int oci_init(const cfg *c, const char *worker_id, backend **out, char *err, size_t errlen)
 {
+    *out = NULL;
     /* Containers' init processes become our children when the runtime CLI exits, so that we
      * can wait for them and read their exit status. */
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
@@ -137,14 +146,17 @@ static int oci_init(const cfg *c, const char *worker_id, char *err, size_t errle
         return -1;
     }
     signal(SIGPIPE, SIG_IGN); /* a program closing its stdin must not kill the worker */
-    if (find_init(err, errlen) < 0)
+    cleanup_ptr(backend) backend *be = xcalloc(1, sizeof *be);
+    be->c = c;
+    cgroup_host_probe(&be->cg);
+    if (find_init(be->init, err, errlen) < 0)
         return -1;
-    sanitize(worker_id, self_worker);
-    cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, self_worker);
+    sanitize(worker_id, be->worker);
+    cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, be->worker);
     if (make_dir(c->state_dir, 0711, err, errlen) < 0 || make_dir(mine, 0700, err, errlen) < 0)
         return -1;
     const char *version[] = {"--version", NULL};
-    if (is_builtin(c) ? launch_init(err, errlen) < 0
+    if (is_builtin(c) ? launch_init(&be->cg, &be->launcher, err, errlen) < 0
                       : oci_runtime_call(c->oci_runtime, version, false, NULL, err, errlen) < 0)
         return -1;
     struct stat st;
@@ -153,6 +165,7 @@ static int oci_init(const cfg *c, const char *worker_id, char *err, size_t errle
                  c->images_dir);
         return -1;
     }
+    *out = steal_pointer(&be);
     return 0;
 }
 
@@ -217,24 +230,32 @@ static void oci_cleanup_stale(const cfg *c, const char *worker_id)
         delete_containers(c, w);
         remove_orphan_states(c, w);
     }
-    cgroup_remove_matching(CGROUP_PARENT, is_workers, w);
+    cgroup_host cg;
+    cgroup_host_probe(&cg);
+    cgroup_remove_matching(&cg, CGROUP_PARENT, is_workers, w);
+    cgroup_host_clear(&cg);
     cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, w);
     fs_remove_tree(mine); /* unmounts stale workspaces first */
 }
 
-static void ahead_discard(void)
+static void ahead_discard(backend *be)
 {
-    launch_warm_discard(ahead.w);
-    if (ahead.dir)
-        fs_remove_tree(ahead.dir);
-    free(ahead.rootfs);
-    free(ahead.dir);
-    ahead.w = NULL, ahead.rootfs = ahead.dir = NULL;
+    launch_warm_discard(be->ahead.w);
+    if (be->ahead.dir)
+        fs_remove_tree(be->ahead.dir);
+    free(be->ahead.rootfs);
+    free(be->ahead.dir);
+    be->ahead.w = NULL, be->ahead.rootfs = be->ahead.dir = NULL;
 }
 
-static void oci_shutdown(void)
+static void oci_shutdown(backend *be)
 {
-    ahead_discard();
+    if (!be)
+        return;
+    ahead_discard(be);
+    launch_free(be->launcher);
+    cgroup_host_clear(&be->cg);
+    free(be);
 }
 
 static void oci_destroy(sandbox *sb)
@@ -250,6 +271,7 @@ static void oci_destroy(sandbox *sb)
     free(sb->rootfs);
     free(sb);
 }
+CLEANUP_FUNC(sandbox, oci_destroy)
 
 /* The workspace: a fresh tmpfs (mounted already when adopted from a container started ahead)
  * holding the source and the extra files. */
@@ -257,39 +279,32 @@ static int fill_workspace(sandbox *sb, const language *lang, const job_request *
                           size_t errlen)
 {
     if (!sb->warm &&
-        fs_mount_workspace(sb->workspace, sb->c->workspace_mb, OCI_SANDBOX_UID, err, errlen) < 0)
+        fs_mount_workspace(sb->workspace, sb->be->c->workspace_mb, SANDBOX_UID, err, errlen) < 0)
         return -1;
     cleanup_fd int fd = open(sb->workspace, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "open %s: %s", sb->workspace, strerror(errno));
         return -1;
     }
-    if (fs_write_new(fd, lang->source_file, req->code, req->code_len, OCI_SANDBOX_UID, err,
-                     errlen) < 0)
+    if (fs_write_new(fd, lang->source_file, req->code, req->code_len, SANDBOX_UID, err, errlen) < 0)
         return -1;
     for (size_t i = 0; i < req->nfiles; i++)
         if (fs_write_new(fd, req->files[i].name, req->files[i].content, req->files[i].len,
-                         OCI_SANDBOX_UID, err, errlen) < 0)
+                         SANDBOX_UID, err, errlen) < 0)
             return -1;
     return 0;
 }
 
-static int oci_prepare(const cfg *c, const language *lang, const job_request *req,
+static int oci_prepare(backend *be, const language *lang, const job_request *req,
                        const char *job_id, sandbox **out, char *err, size_t errlen)
 {
     *out = NULL;
-    sandbox *sb = xcalloc(1, sizeof *sb);
-    sb->c = c;
+    const cfg *c = be->c;
+    cleanup_ptr(sandbox) sandbox *sb = xcalloc(1, sizeof *sb);
+    sb->be = be;
     sb->env = lang->env;
-    if (self_worker[0])
-        snprintf(sb->worker, sizeof sb->worker, "%s", self_worker);
-    else
-        sanitize(c->worker_id ? c->worker_id : "", sb->worker);
     sanitize(job_id, sb->job);
-    unsigned char rnd[2] = {0, 0};
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        rnd[0] = (unsigned char)getpid(), rnd[1] = (unsigned char)now_mono_ms();
-    snprintf(sb->nonce, sizeof sb->nonce, "%02x%02x", rnd[0], rnd[1]);
+    random_hex(sb->nonce, (sizeof sb->nonce - 1) / 2);
     /* Runtimes want the rootfs without symlinks; images are switched by symlink (build.sh):
      * resolving it here also pins this job to one version of the image. */
     cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
@@ -297,25 +312,22 @@ static int oci_prepare(const cfg *c, const language *lang, const job_request *re
     struct stat st;
     if (!sb->rootfs || stat(sb->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "image %s is not built (%s missing)", lang->image, image);
-        oci_destroy(sb);
         return -1;
     }
-    if (ahead.w && strcmp(ahead.rootfs, sb->rootfs) == 0) {
+    if (be->ahead.w && strcmp(be->ahead.rootfs, sb->rootfs) == 0) {
         /* adopt the container started ahead, with its directory and mounts */
-        sb->warm = steal_pointer(&ahead.w);
-        sb->dir = steal_pointer(&ahead.dir);
+        sb->warm = steal_pointer(&be->ahead.w);
+        sb->dir = steal_pointer(&be->ahead.dir);
         sb->workspace = xasprintf("%s/ws", sb->dir);
         sb->status_dir = xasprintf("%s/st", sb->dir);
-        ahead_discard();
-        if (fill_workspace(sb, lang, req, err, errlen) < 0) {
-            oci_destroy(sb);
+        ahead_discard(be);
+        if (fill_workspace(sb, lang, req, err, errlen) < 0)
             return -1;
-        }
-        *out = sb;
+        *out = steal_pointer(&sb);
         return 0;
     }
-    ahead_discard(); /* another image (or none): its container would never be used */
-    cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, sb->worker);
+    ahead_discard(be); /* another image (or none): its container would never be used */
+    cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, be->worker);
     sb->dir = xasprintf("%s/%s", mine, sb->job);
     sb->workspace = xasprintf("%s/ws", sb->dir);
     sb->status_dir = xasprintf("%s/st", sb->dir);
@@ -324,107 +336,123 @@ static int oci_prepare(const cfg *c, const language *lang, const job_request *re
         mkdir(sb->dir, 0711) < 0) {
         if (!*err)
             snprintf(err, errlen, "mkdir %s: %s", sb->dir, strerror(errno));
-        free(steal_pointer(&sb->dir));
-        oci_destroy(sb);
+        free(steal_pointer(&sb->dir)); /* not ours to remove */
         return -1;
     }
     if (fill_workspace(sb, lang, req, err, errlen) < 0 ||
-        fs_mount_workspace(sb->status_dir, 1, 0, err, errlen) < 0) {
-        oci_destroy(sb);
+        fs_mount_workspace(sb->status_dir, 1, 0, err, errlen) < 0)
         return -1;
-    }
-    *out = sb;
+    *out = steal_pointer(&sb);
     return 0;
 }
 
 static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size_t stdin_len,
                    const exec_limits *lim, step_result *res, char *err, size_t errlen)
 {
+    const backend *be = sb->be;
     int n = sb->steps++;
     char job8[9];
     snprintf(job8, sizeof job8, "%.8s", sb->job);
-    launch_warm *warm = steal_pointer(&sb->warm); /* step 0 only; consumed by oci_step_run */
-    cleanup_free char *cgroup = warm ? xasprintf("/%s", launch_warm_cgroup(warm))
-                                     : xasprintf("/%s/cr-%s-%s%s-%d", CGROUP_PARENT, sb->worker,
-                                                 job8, sb->nonce, n);
+    /* step 0 only: handed to oci_step_run, which consumes it */
+    cleanup_ptr(launch_warm) launch_warm *warm = steal_pointer(&sb->warm);
+    cleanup_free char *cgroup =
+        warm ? xasprintf("/%s", launch_warm_cgroup(warm))
+             : xasprintf("/%s/cr-%s-%s%s-%d", CGROUP_PARENT, be->worker, job8, sb->nonce, n);
     const char *id = strrchr(cgroup, '/') + 1;
     cleanup_free char *bundle = xasprintf("%s/s%d", sb->dir, n);
     char name[16];
     snprintf(name, sizeof name, "%d", n);
     cleanup_free char *status = xasprintf("%s/%s", sb->status_dir, name);
-    bool builtin = is_builtin(sb->c);
+    bool builtin = be->launcher != NULL;
     if (!builtin && mkdir(bundle, 0700) < 0) {
         snprintf(err, errlen, "mkdir %s: %s", bundle, strerror(errno));
         return -1;
     }
     cleanup_fd int st_fd = open(sb->status_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int rc = -1;
     if (st_fd < 0)
         snprintf(err, errlen, "open %s: %s", sb->status_dir, strerror(errno));
     /* a container started ahead has its status file bound already */
-    if (st_fd < 0 || (!warm && fs_write_new(st_fd, name, "", 0, OCI_SANDBOX_UID, err, errlen) < 0)) {
-        launch_warm_discard(warm);
-        if (!builtin)
-            fs_remove_tree(bundle);
-        return -1;
+    else if (warm || fs_write_new(st_fd, name, "", 0, SANDBOX_UID, err, errlen) == 0) {
+        oci_spec_params p = {.argv = argv,
+                             .env = sb->env,
+                             .init = be->init,
+                             .status = status,
+                             .guest_kernel = oci_runtime_is_gvisor(be->c->oci_runtime),
+                             .rootfs = sb->rootfs,
+                             .workspace = sb->workspace,
+                             .cgroup_path = cgroup,
+                             .memory_mb = lim->memory_mb,
+                             .pids = lim->pids,
+                             .cpus = lim->cpus,
+                             .tmp_mb = be->c->workspace_mb};
+        launch_params lp = {.spec = &p, .cgroup_rel = cgroup + 1};
+        rc = builtin ? 0 : oci_spec_write(bundle, &p, err, errlen);
+        if (rc == 0) {
+            oci_step st = {.runtime = be->c->oci_runtime,
+                           .id = id,
+                           .bundle = bundle,
+                           .cgroup_rel = cgroup + 1,
+                           .cg = &be->cg,
+                           .stdin_data = stdin_data,
+                           .stdin_len = stdin_data ? stdin_len : 0,
+                           .timeout_ms = lim->timeout_ms,
+                           .output_limit = lim->output_limit,
+                           .status_path = status,
+                           .launcher = be->launcher,
+                           .launch = builtin ? &lp : NULL,
+                           .warm = steal_pointer(&warm)};
+            rc = oci_step_run(&st, res, err, errlen);
+        }
+        unlinkat(st_fd, name, 0);
     }
-    oci_spec_params p = {.argv = argv, .env = sb->env, .init = self_init, .status = status,
-                         .guest_kernel = oci_runtime_is_gvisor(sb->c->oci_runtime),
-                         .rootfs = sb->rootfs, .workspace = sb->workspace,
-                         .cgroup_path = cgroup, .memory_mb = lim->memory_mb, .pids = lim->pids,
-                         .cpus = lim->cpus, .tmp_mb = sb->c->workspace_mb};
-    launch_params lp = {.spec = &p, .cgroup_rel = cgroup + 1};
-    int rc = builtin ? 0 : oci_spec_write(bundle, &p, err, errlen);
-    if (rc == 0) {
-        oci_step st = {.runtime = sb->c->oci_runtime, .id = id, .bundle = bundle,
-                       .cgroup_rel = cgroup + 1, .stdin_data = stdin_data,
-                       .stdin_len = stdin_data ? stdin_len : 0, .timeout_ms = lim->timeout_ms,
-                       .output_limit = lim->output_limit, .status_path = status,
-                       .launch = builtin ? &lp : NULL, .warm = warm};
-        rc = oci_step_run(&st, res, err, errlen);
-    } else {
-        launch_warm_discard(warm);
-    }
-    unlinkat(st_fd, name, 0);
     if (!builtin)
         fs_remove_tree(bundle);
     return rc;
 }
 
+/* Make be->ahead: the directory with its mounts, then the container; -1 (err, or errno) with
+ * whatever was made left in be->ahead for ahead_discard. */
+static int start_ahead(backend *be, const language *lang, char *err, size_t errlen)
+{
+    const cfg *c = be->c;
+    cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
+    char nonce[5];
+    random_hex(nonce, (sizeof nonce - 1) / 2);
+    be->ahead.rootfs = realpath(image, NULL);
+    be->ahead.dir = xasprintf("%s/%s/warm%s", c->state_dir, be->worker, nonce);
+    cleanup_free char *ws = xasprintf("%s/ws", be->ahead.dir);
+    cleanup_free char *st = xasprintf("%s/st", be->ahead.dir);
+    cleanup_free char *status = xasprintf("%s/0", st);
+    cleanup_free char *cgroup = xasprintf("%s/cr-%s-warm%s-0", CGROUP_PARENT, be->worker, nonce);
+    cleanup_fd int st_fd = -1;
+    if (!be->ahead.rootfs || mkdir(be->ahead.dir, 0711) < 0 ||
+        fs_mount_workspace(ws, c->workspace_mb, SANDBOX_UID, err, errlen) < 0 ||
+        fs_mount_workspace(st, 1, 0, err, errlen) < 0 ||
+        (st_fd = open(st, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+        fs_write_new(st_fd, "0", "", 0, SANDBOX_UID, err, errlen) < 0)
+        return -1;
+    oci_spec_params p = {.init = be->init,
+                         .status = status,
+                         .rootfs = be->ahead.rootfs,
+                         .workspace = ws,
+                         .tmp_mb = c->workspace_mb};
+    launch_params lp = {.spec = &p, .cgroup_rel = cgroup};
+    return launch_warm_start(be->launcher, &lp, &be->ahead.w, err, errlen);
+}
+
 /* Start the first container of the next job now, in the image of the job just done, so that
  * a job in the same image only has to send it the command (builtin runtime only). */
-static void oci_prestart(const cfg *c, const language *lang)
+static void oci_prestart(backend *be, const language *lang)
 {
-    if (!is_builtin(c) || ahead.w || !self_worker[0])
+    if (!be->launcher || be->ahead.w)
         return;
-    cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
     char err[512] = "";
-    unsigned char rnd[2] = {0, 0};
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        rnd[0] = (unsigned char)getpid(), rnd[1] = (unsigned char)now_mono_ms();
-    char nonce[5];
-    snprintf(nonce, sizeof nonce, "%02x%02x", rnd[0], rnd[1]);
-    ahead.rootfs = realpath(image, NULL);
-    ahead.dir = xasprintf("%s/%s/warm%s", c->state_dir, self_worker, nonce);
-    cleanup_free char *ws = xasprintf("%s/ws", ahead.dir);
-    cleanup_free char *st = xasprintf("%s/st", ahead.dir);
-    cleanup_free char *status = xasprintf("%s/0", st);
-    cleanup_free char *cgroup = xasprintf("%s/cr-%s-warm%s-0", CGROUP_PARENT, self_worker, nonce);
-    cleanup_fd int st_fd = -1;
-    if (!ahead.rootfs || mkdir(ahead.dir, 0711) < 0 ||
-        fs_mount_workspace(ws, c->workspace_mb, OCI_SANDBOX_UID, err, sizeof err) < 0 ||
-        fs_mount_workspace(st, 1, 0, err, sizeof err) < 0 ||
-        (st_fd = open(st, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-        fs_write_new(st_fd, "0", "", 0, OCI_SANDBOX_UID, err, sizeof err) < 0)
-        goto fail;
-    oci_spec_params p = {.init = self_init, .status = status, .rootfs = ahead.rootfs,
-                         .workspace = ws, .tmp_mb = c->workspace_mb};
-    launch_params lp = {.spec = &p, .cgroup_rel = cgroup};
-    if (launch_warm_start(&lp, &ahead.w, err, sizeof err) == 0)
-        return;
-fail:
-    log_warn("cannot start a container ahead for %s: %s", lang->image,
-             *err ? err : strerror(errno));
-    ahead_discard();
+    if (start_ahead(be, lang, err, sizeof err) < 0) {
+        log_warn("cannot start a container ahead for %s: %s", lang->image,
+                 *err ? err : strerror(errno));
+        ahead_discard(be);
+    }
 }
 
 const executor executor_oci = {

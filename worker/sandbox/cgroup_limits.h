@@ -3,27 +3,30 @@
  * limits written, then a process moved in. Works on cgroup v1 (or hybrid: v1 controllers) and
  * on the unified v2 hierarchy. cgroup.h reads the accounting and removes the cgroup after.
  *
- *   cgroup_limits_create(rel, &lim, err, errlen)  mkdir rel in the memory, pids, cpu and
+ * Every call takes the host's layout (cgroup_host, cgroup.h) first.
+ *   cgroup_limits_create(&h, rel, &lim, err, errlen)  mkdir rel in the memory, pids, cpu and
  *                              cpuacct hierarchies (v2: one directory, controllers enabled in
  *                              its parent) and write the limits (lim NULL: none yet); 0, or -1
  *                              with err set and whatever was made removed again
- *   cgroup_limits_set(rel, &lim, err, errlen)  write the limits of an existing one (a container
+ *   cgroup_limits_set(&h, rel, &lim, err, errlen)  write the limits of an existing one (a container
  *                              started ahead of its step), restarting v1's peak memory and CPU
  *                              counters first (v2 cannot: there the container's setup, ~1 ms of
  *                              CPU, counts in its time); 0/-1
- *   cgroup_limits_open(rel)       v2: a descriptor of the cgroup's directory, for clone3's
+ *   cgroup_limits_open(&h, rel)   v2: a descriptor of the cgroup's directory, for clone3's
  *                                 CLONE_INTO_CGROUP (the process starts inside); -1 on v1
- *   cgroup_limits_join_self(rel, err, errlen)
+ *   cgroup_limits_join_self(&h, rel, err, errlen)
  *                                 move the calling (single-threaded) process into it (v1:
  *                                 in every hierarchy; v2: where clone3 is missing); no
  *                                 allocation, so a freshly cloned child may call it; 0/-1
- *   cgroup_limits_remove(rel)     kill what is left in it and remove it from every hierarchy
+ *   cgroup_limits_remove(&h, rel) kill what is left in it and remove it from every hierarchy
  *                                 it was made in */
 #ifndef CR_CGROUP_LIMITS_H
 #define CR_CGROUP_LIMITS_H
 
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "worker/sandbox/cgroup.h"
 
 typedef struct cgroup_limits {
     long long memory_bytes; /* memory cap; memory+swap is capped at the same value */
@@ -32,10 +35,12 @@ typedef struct cgroup_limits {
     long cpu_period_us;
 } cgroup_limits;
 
-int cgroup_limits_create(const char *rel, const cgroup_limits *lim, char *err, size_t errlen);
-int cgroup_limits_set(const char *rel, const cgroup_limits *lim, char *err, size_t errlen);
-int cgroup_limits_open(const char *rel);
-int cgroup_limits_join_self(const char *rel, char *err, size_t errlen);
-void cgroup_limits_remove(const char *rel);
+int cgroup_limits_create(const cgroup_host *h, const char *rel, const cgroup_limits *lim, char *err,
+                         size_t errlen);
+int cgroup_limits_set(const cgroup_host *h, const char *rel, const cgroup_limits *lim, char *err,
+                      size_t errlen);
+int cgroup_limits_open(const cgroup_host *h, const char *rel);
+int cgroup_limits_join_self(const cgroup_host *h, const char *rel, char *err, size_t errlen);
+void cgroup_limits_remove(const cgroup_host *h, const char *rel);
 
 #endif

@@ -1,15 +1,15 @@
-/* The Docker Engine API client of the docker backend (see docker_client.h): a control handle
+/* The Docker Engine API client of the docker backend (see client.h): a control handle
  * used with curl_easy_perform (its connection is kept alive between calls) and a stream handle
  * driven by a curl multi handle, so that an attach can stay open while the container starts.
  * libcurl is loaded by the first docker_client_create and called through curl_dl (curl_dl.h). */
-#include "docker_client.h"
+#include "client.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "common/util.h"
-#include "curl_dl.h"
+#include "worker/executors/docker/curl_dl.h"
 
 #define CALL_TIMEOUT_MS 60000 /* a control request that takes longer: the engine is stuck */
 #define POLL_MS 100           /* longest sleep between two looks at the stream */
@@ -45,7 +45,7 @@ int docker_client_create(const char *host, docker_client **out, char *err, size_
 {
     if (curl_dl_load(err, errlen) < 0) /* the first client of the process loads libcurl */
         return -1;
-    docker_client *c = xcalloc(1, sizeof *c);
+    cleanup_ptr(docker_client) docker_client *c = xcalloc(1, sizeof *c);
     c->host = xstrdup(host);
     if (strncmp(host, "unix://", 7) == 0 && host[7] == '/') {
         c->socket = xstrdup(host + 7);
@@ -68,13 +68,11 @@ int docker_client_create(const char *host, docker_client **out, char *err, size_
                          "DOCKER_TLS_VERIFY is set but %s/{ca,cert,key}.pem are not all "
                          "readable (DOCKER_CERT_PATH)",
                          dir);
-                docker_client_free(c);
                 return -1;
             }
         }
     } else {
         snprintf(err, errlen, "DOCKER_HOST %s: expected unix:///path or tcp://host:port", host);
-        docker_client_free(c);
         return -1;
     }
     c->h = curl_dl.easy_init();
@@ -82,10 +80,9 @@ int docker_client_create(const char *host, docker_client **out, char *err, size_
     c->m = curl_dl.multi_init();
     if (!c->h || !c->s || !c->m) {
         snprintf(err, errlen, "cannot initialise libcurl");
-        docker_client_free(c);
         return -1;
     }
-    *out = c;
+    *out = steal_pointer(&c);
     return 0;
 }
 

@@ -1,7 +1,7 @@
 /* The sandbox seccomp profile as data: a deny list turned into OCI linux.seccomp JSON for the
  * runtimes, or into a BPF program with libseccomp for the builtin runtime. Names a libseccomp
  * does not know are skipped, by the runtime's or by ours. */
-#include "oci_seccomp.h"
+#include "seccomp.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -81,7 +81,7 @@ static json_t *arg_eq(int index, unsigned long value)
                      "SCMP_CMP_EQ");
 }
 
-json_t *oci_seccomp_profile(bool guest_kernel)
+json_t *sandbox_seccomp_json(bool guest_kernel)
 {
     json_t *names = json_array();
     for (size_t i = 0; i < sizeof denied / sizeof *denied; i++)
@@ -89,7 +89,7 @@ json_t *oci_seccomp_profile(bool guest_kernel)
     json_t *syscalls = json_array();
     json_array_append_new(syscalls, json_pack("{s:o, s:s, s:i}", "names", names, "action",
                                               "SCMP_ACT_ERRNO", "errnoRet", EPERM));
-    if (!guest_kernel) /* see oci_seccomp.h */
+    if (!guest_kernel) /* see seccomp.h */
         json_array_append_new(syscalls, rule("clone3", ENOSYS, NULL));
     for (size_t i = 0; i < sizeof clone_ns_flags / sizeof *clone_ns_flags; i++)
         json_array_append_new(syscalls, rule("clone", EPERM,
@@ -129,7 +129,7 @@ static int add_rules(scmp_filter_ctx ctx, char *err, size_t errlen)
     return rc < 0 ? -1 : 0;
 }
 
-int oci_seccomp_bpf(struct sock_fprog *prog, char *err, size_t errlen)
+int sandbox_seccomp_bpf(struct sock_fprog *prog, char *err, size_t errlen)
 {
     *prog = (struct sock_fprog){0};
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
@@ -153,13 +153,12 @@ int oci_seccomp_bpf(struct sock_fprog *prog, char *err, size_t errlen)
             snprintf(err, errlen, "the exported seccomp filter has an odd size");
         return -1;
     }
-    struct sock_filter *insns = xmalloc((size_t)st.st_size);
+    cleanup_free struct sock_filter *insns = xmalloc((size_t)st.st_size);
     if (pread(fd, insns, (size_t)st.st_size, 0) != st.st_size) {
         snprintf(err, errlen, "cannot read the seccomp filter back: %s", strerror(errno));
-        free(insns);
         return -1;
     }
-    prog->filter = insns;
+    prog->filter = steal_pointer(&insns);
     prog->len = (unsigned short)(st.st_size / (off_t)sizeof(struct sock_filter));
     return 0;
 }

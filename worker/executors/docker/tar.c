@@ -1,6 +1,6 @@
-/* The in-memory tar writer of the docker backend (see docker_tar.h): 512-byte ustar headers,
+/* The in-memory tar writer of the docker backend (see tar.h): 512-byte ustar headers,
  * a pax "path" record when a name does not fit the 100-byte field, contents padded to 512. */
-#include "docker_tar.h"
+#include "tar.h"
 
 #include <stdio.h>
 #include <string.h>

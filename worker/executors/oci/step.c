@@ -1,6 +1,6 @@
 /* Running one container step: spawn the runtime, pump stdio under caps and a deadline, reap the
- * container's init, read its cgroup, delete it (see oci_step.h). */
-#include "oci_step.h"
+ * container's init, read its cgroup, delete it (see step.h). */
+#include "step.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,11 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cgroup.h"
-#include "cgroup_limits.h"
+#include "worker/sandbox/cgroup.h"
+#include "worker/sandbox/cgroup_limits.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "oci_runtime.h"
+#include "worker/executors/oci/runtime.h"
 
 #define KILL_GRACE_MS 3000  /* after a kill, how long we wait for the init to go */
 #define DRAIN_GRACE_MS 1000 /* after the init exited, how long we wait for EOF on the pipes */
@@ -32,10 +32,10 @@ typedef struct capture {
 /* A process we wait for: the runtime CLI, then the container's init (our child once the
  * runtime exits, because the worker is a child subreaper). */
 typedef struct watched {
-    pid_t pid;   /* 0: not known yet */
-    int pidfd;   /* -1 when not open */
-    bool done;   /* reaped */
-    int status;  /* waitpid status once done */
+    pid_t pid;  /* 0: not known yet */
+    int pidfd;  /* -1 when not open */
+    bool done;  /* reaped */
+    int status; /* waitpid status once done */
 } watched;
 
 /* Lifecycle: set up by start(), advanced by pump() until the init is reaped and both pipes are
@@ -63,13 +63,6 @@ static void set_nonblock(int fd)
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
-static void close_fd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-
 /* Reap w when it has exited (non-blocking); true when reaped now or before. */
 static bool reap(watched *w)
 {
@@ -93,7 +86,7 @@ static void kill_container(step_state *s, int64_t now)
     if (s->init.pid > 0 && !s->init.done)
         kill(s->init.pid, SIGKILL); /* pid 1 of its namespace: the kernel kills the rest */
     else if (!s->rt.done)
-        kill(s->rt.pid, SIGKILL);   /* still setting up; "delete -f" finishes the job */
+        kill(s->rt.pid, SIGKILL); /* still setting up; "delete -f" finishes the job */
 }
 
 /* Read the init's host pid from the runtime's pid file and watch it. */
@@ -180,12 +173,13 @@ static void feed(step_state *s)
     close_fd(&s->in_fd);
 }
 
+/* The pipes' ends of the container closed here, ours taken into s (-1 left in the pipes). */
 static void keep_parent_ends(step_state *s, int in[2], int out[2], int er[2])
 {
     close_fd(&in[0]), close_fd(&out[1]), close_fd(&er[1]);
-    s->in_fd = in[1];
-    s->out.fd = out[0];
-    s->err.fd = er[0];
+    s->in_fd = steal_fd(&in[1]);
+    s->out.fd = steal_fd(&out[0]);
+    s->err.fd = steal_fd(&er[0]);
     if (s->in_fd >= 0)
         set_nonblock(s->in_fd);
     set_nonblock(s->out.fd);
@@ -194,14 +188,13 @@ static void keep_parent_ends(step_state *s, int in[2], int out[2], int er[2])
 }
 
 /* The builtin runtime: the container's init is our own child, there is no runtime process. */
-static int start_builtin(step_state *s, int in[2], int out[2], int er[2], char *err,
-                         size_t errlen)
+static int start_builtin(step_state *s, int in[2], int out[2], int er[2], char *err, size_t errlen)
 {
     launch_params lp = *s->st->launch;
     lp.fd0 = in[0], lp.fd1 = out[1], lp.fd2 = er[1];
     launched c;
     s->start = now_mono_ms();
-    int rc = launch_start(&lp, &c, err, errlen);
+    int rc = launch_start(s->st->launcher, &lp, &c, err, errlen);
     keep_parent_ends(s, in, out, er);
     s->rt.done = true;
     if (rc < 0)
@@ -237,24 +230,18 @@ static int start(step_state *s, char *err, size_t errlen)
                  err);
         err[0] = '\0';
     }
-    int in[2] = {-1, -1}, out[2], er[2];
-    if ((s->st->stdin_len && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0) {
+    cleanup_pipe int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1};
+    if ((s->st->stdin_len && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0 ||
+        pipe2(er, O_CLOEXEC) < 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
-        close_fd(&in[0]);
-        close_fd(&in[1]);
         return -1;
     }
-    if (pipe2(er, O_CLOEXEC) < 0) {
-        snprintf(err, errlen, "pipe: %s", strerror(errno));
-        close_fd(&in[0]), close_fd(&in[1]), close_fd(&out[0]), close_fd(&out[1]);
-        return -1;
-    }
-    if (s->st->launch)
+    if (s->st->launcher)
         return start_builtin(s, in, out, er, err, errlen);
     cleanup_free char *log = xasprintf("%s/runtime.log", s->st->bundle);
     cleanup_free char *pidf = xasprintf("%s/init.pid", s->st->bundle);
-    const char *args[] = {"--log", log, "run", "--detach", "--bundle", s->st->bundle,
-                          "--pid-file", pidf, s->st->id, NULL};
+    const char *args[] = {"--log",       log,          "run", "--detach", "--bundle",
+                          s->st->bundle, "--pid-file", pidf,  s->st->id,  NULL};
     s->start = now_mono_ms();
     int rc = oci_runtime_spawn(s->st->runtime, args, in[0], out[1], er[1], &s->rt.pid);
     int saved = errno;
@@ -327,8 +314,8 @@ static int pump(step_state *s, char *err, size_t errlen)
             return 0;
         struct pollfd p[5];
         nfds_t n = 0;
-        int fds[5] = {s->rt.done ? -1 : s->rt.pidfd, s->init.done ? -1 : s->init.pidfd,
-                      s->out.fd, s->err.fd, s->in_fd};
+        int fds[5] = {s->rt.done ? -1 : s->rt.pidfd, s->init.done ? -1 : s->init.pidfd, s->out.fd,
+                      s->err.fd, s->in_fd};
         for (int i = 0; i < 5; i++)
             if (fds[i] >= 0)
                 p[n++] = (struct pollfd){.fd = fds[i], .events = i == 4 ? POLLOUT : POLLIN};
@@ -372,7 +359,7 @@ static void finish(step_state *s, step_result *res)
         s->rt.status = oci_wait(s->rt.pid), s->rt.done = true;
     reap_orphans();
     cgroup_stats cs;
-    if (s->init.pid > 0 && cgroup_read_stats(s->st->cgroup_rel, &cs) == 0) {
+    if (s->init.pid > 0 && cgroup_read_stats(s->st->cg, s->st->cgroup_rel, &cs) == 0) {
         res->cpu_ms = cs.cpu_ms;
         res->memory_kb = cs.memory_kb;
         res->oom_killed = cs.oom;
@@ -381,17 +368,18 @@ static void finish(step_state *s, step_result *res)
     }
     char err[512];
     const char *del[] = {"delete", "--force", s->st->id, NULL};
-    if (!s->st->launch && oci_runtime_call(s->st->runtime, del, true, NULL, err, sizeof err) < 0 &&
+    if (!s->st->launcher &&
+        oci_runtime_call(s->st->runtime, del, true, NULL, err, sizeof err) < 0 &&
         oci_runtime_call(s->st->runtime, del, true, NULL, err, sizeof err) < 0)
         log_warn("%s: %s", s->st->id, err);
     reap_orphans();
-    if (s->st->launch) { /* the builtin runtime's cgroup is ours to remove */
-        cgroup_limits_remove(s->st->cgroup_rel);
+    if (s->st->launcher) { /* the builtin runtime's cgroup is ours to remove */
+        cgroup_limits_remove(s->st->cg, s->st->cgroup_rel);
     } else { /* runsc may leave its cgroup behind; after runc this finds nothing to remove */
         const char *slash = strrchr(s->st->cgroup_rel, '/');
         cleanup_free char *parent =
             xstrndup(s->st->cgroup_rel, (size_t)(slash - s->st->cgroup_rel));
-        cgroup_remove_matching(parent, same_name, slash + 1);
+        cgroup_remove_matching(s->st->cg, parent, same_name, slash + 1);
     }
     close_fd(&s->rt.pidfd), close_fd(&s->init.pidfd), close_fd(&s->in_fd);
     close_fd(&s->out.fd), close_fd(&s->err.fd);
@@ -467,8 +455,12 @@ static void fill_result(step_state *s, step_result *res)
 int oci_step_run(const oci_step *st, step_result *res, char *err, size_t errlen)
 {
     *res = (step_result){0};
-    step_state s = {.st = st, .rt = {.pidfd = -1}, .init = {.pidfd = -1}, .in_fd = -1,
-                    .out = {.fd = -1}, .err = {.fd = -1}};
+    step_state s = {.st = st,
+                    .rt = {.pidfd = -1},
+                    .init = {.pidfd = -1},
+                    .in_fd = -1,
+                    .out = {.fd = -1},
+                    .err = {.fd = -1}};
     err[0] = '\0';
     int rc = start(&s, err, errlen);
     if (rc == 0)

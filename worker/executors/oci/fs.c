@@ -1,5 +1,5 @@
-/* Link-safe host file operations for sandbox workspaces and bundles (see oci_fs.h). */
-#include "oci_fs.h"
+/* Link-safe host file operations for sandbox workspaces and bundles (see fs.h). */
+#include "fs.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -12,8 +12,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define OCI_SANDBOX_UID 65534 /* "nobody" in Debian images; owns the workspace */
-#define OCI_SANDBOX_GID 65534
 #define OCI_INIT_PATH "/dev/.cr/init"     /* where cr-init is, in the container */
 #define OCI_STATUS_PATH "/dev/.cr/status" /* where cr-init reports how the program ended */
 
@@ -21,9 +19,9 @@
 typedef struct oci_spec_params {
     char *const *argv;       /* program and arguments, resolved in the image's PATH */
     char *const *env;        /* the language's "NAME=value" entries (NULL-terminated, or NULL),
-                              * set after the defaults (sandbox_env.h) */
+                              * set after the defaults (worker/sandbox/env.h) */
     const char *init;        /* host path of cr-init, bound read-only at OCI_INIT_PATH: the
-                              * container's PID 1, running argv (worker/sandbox_init.c) */
+                              * container's PID 1, running argv (worker/init/cr_init.c) */
     const char *status;      /* host path of the step's status file, bound at OCI_STATUS_PATH */
     const char *rootfs;      /* host path of the image's rootfs, mounted read-only */
     const char *workspace;   /* host path of the job's workspace, bound rw at /workspace */
@@ -35,11 +33,6 @@ typedef struct oci_spec_params {
     double cpus;             /* CPU quota in cores (period 100 ms) */
     int tmp_mb;              /* size of the /tmp and /dev/shm tmpfs, and RLIMIT_FSIZE */
 } oci_spec_params;
-
-/* Kernel paths a program must not read (masked) or write (read-only), NULL-terminated; the
- * builtin runtime applies the same lists (launch_fs.c). */
-extern const char *const oci_masked_paths[];
-extern const char *const oci_readonly_paths[];
 
 json_t *oci_spec_build(const oci_spec_params *p);
 int oci_spec_write(const char *bundle_dir, const oci_spec_params *p, char *err, size_t errlen);
