@@ -10,18 +10,30 @@
 const char *reply_reason(int code)
 {
     switch (code) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return code < 400 ? "OK" : "Error";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Payload Too Large";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return code < 400 ? "OK" : "Error";
     }
 }
 
@@ -63,10 +75,19 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
 {
     const char *msg = reason;
     switch (error) {
-    case 413: msg = "request too large (body over MAX_BODY_BYTES or headers over 16 KiB)"; break;
-    case 400: msg = "malformed HTTP request"; break;
-    case 501: msg = "method not implemented"; break;
-    default: if (!msg) msg = reply_reason(error); break;
+    case 413:
+        msg = "request too large (body over MAX_BODY_BYTES or headers over 16 KiB)";
+        break;
+    case 400:
+        msg = "malformed HTTP request";
+        break;
+    case 501:
+        msg = "method not implemented";
+        break;
+    default:
+        if (!msg)
+            msg = reply_reason(error);
+        break;
     }
     evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
     reply_error(req, error, msg);

@@ -34,8 +34,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         }
     }
     /* The subscriber is judged only while the command connection proves Redis answers. */
-    if (loop->subscribed && aconn_is_up(loop->sub) && now - loop->cmd_ok_ms < 2 * LIVENESS_PROBE_MS &&
-        now - loop->sub_seen_ms > limit) {
+    if (loop->subscribed && aconn_is_up(loop->sub) &&
+        now - loop->cmd_ok_ms < 2 * LIVENESS_PROBE_MS && now - loop->sub_seen_ms > limit) {
         char why[96];
         snprintf(why, sizeof why, "no probe message in %d s", loop->cfg->redis_timeout);
         aconn_reset(loop->sub, why);
@@ -51,7 +51,10 @@ void liveness_start(api_loop *loop)
     evtimer_add(loop->probe_timer, &tv);
 }
 
-void liveness_sub_seen(api_loop *loop) { loop->sub_seen_ms = now_mono_ms(); }
+void liveness_sub_seen(api_loop *loop)
+{
+    loop->sub_seen_ms = now_mono_ms();
+}
 
 void liveness_stop(api_loop *loop)
 {

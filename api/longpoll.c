@@ -13,9 +13,9 @@
 /* One HMGET on behalf of all waiters of one id; freed in its callback (it is ours, not
  * hiredis's). */
 typedef struct wake {
-    api_loop *loop;            /* borrowed */
-    char id[TASK_ID_LEN + 1];  /* the task */
-    bool flush;                /* shutdown: answer even when still pending */
+    api_loop *loop;           /* borrowed */
+    char id[TASK_ID_LEN + 1]; /* the task */
+    bool flush;               /* shutdown: answer even when still pending */
 } wake;
 
 /* Answer every waiter of id from reply (NULL: pending as far as we know). A waiter whose wait
@@ -132,6 +132,12 @@ void longpoll_down(aconn *rc, void *arg)
     loop->recheck_needed = true;
 }
 
-void longpoll_cmd_up(api_loop *loop) { recheck_if_due(loop); }
+void longpoll_cmd_up(api_loop *loop)
+{
+    recheck_if_due(loop);
+}
 
-void longpoll_flush(api_loop *loop) { check_all(loop, true); }
+void longpoll_flush(api_loop *loop)
+{
+    check_all(loop, true);
+}

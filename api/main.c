@@ -27,8 +27,8 @@ int main(void)
                  c.api_threads, c.redis_master_name, c.n_sentinels, c.redis_db,
                  c.redis_min_replicas_ack, c.redis_prefix, c.n_api_keys ? "on" : "off");
     else
-        log_info("starting: %d event loops, redis %s:%d db %d, prefix '%s', auth %s",
-                 c.api_threads, c.redis_host, c.redis_port, c.redis_db, c.redis_prefix,
+        log_info("starting: %d event loops, redis %s:%d db %d, prefix '%s', auth %s", c.api_threads,
+                 c.redis_host, c.redis_port, c.redis_db, c.redis_prefix,
                  c.n_api_keys ? "on" : "off");
     api_server *s = server_create(&c, langs);
     int rc = server_run(s);

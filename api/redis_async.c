@@ -28,31 +28,31 @@ enum state {
 };
 
 struct aconn {
-    struct event_base *base;   /* borrowed */
-    const cfg *cfg;            /* borrowed */
-    char *name;                /* owned; "command", "subscriber" or "sentinel", for logs */
-    enum aconn_kind kind;      /* a master or a sentinel */
-    redisAsyncContext *ac;     /* current context or NULL; owned by hiredis once connected */
-    redisAsyncContext *sac;    /* DISCOVERING: the sentinel asked, or NULL */
+    struct event_base *base; /* borrowed */
+    const cfg *cfg;          /* borrowed */
+    char *name;              /* owned; "command", "subscriber" or "sentinel", for logs */
+    enum aconn_kind kind;    /* a master or a sentinel */
+    redisAsyncContext *ac;   /* current context or NULL; owned by hiredis once connected */
+    redisAsyncContext *sac;  /* DISCOVERING: the sentinel asked, or NULL */
     enum state state;
-    char host[256];            /* the server of the current attempt */
+    char host[256]; /* the server of the current attempt */
     int port;
-    size_t sentinel;           /* the sentinel to ask (or connect to) next */
-    int backoff_ms;            /* delay before the next attempt */
-    bool handshake_failed;     /* AUTH, SELECT or ROLE failed on this context */
-    bool was_up;               /* reached UP at least once (for logging recovery) */
-    int failures;              /* failed attempts since the last UP; only the first is a warning */
-    struct event *retry;       /* owned; reconnect timer */
-    struct event *timeout;     /* owned; discovery and connect timeout */
-    struct event *fault;       /* owned; deferred reset after a fault reply */
-    char fault_why[160];       /* why the deferred reset happens */
+    size_t sentinel;       /* the sentinel to ask (or connect to) next */
+    int backoff_ms;        /* delay before the next attempt */
+    bool handshake_failed; /* AUTH, SELECT or ROLE failed on this context */
+    bool was_up;           /* reached UP at least once (for logging recovery) */
+    int failures;          /* failed attempts since the last UP; only the first is a warning */
+    struct event *retry;   /* owned; reconnect timer */
+    struct event *timeout; /* owned; discovery and connect timeout */
+    struct event *fault;   /* owned; deferred reset after a fault reply */
+    char fault_why[160];   /* why the deferred reset happens */
     aconn_event_fn *on_up, *on_down;
-    void *arg;                 /* passed to on_up / on_down */
+    void *arg; /* passed to on_up / on_down */
 };
 
 /* One command in flight: the caller's callback, run by command_cb exactly once. */
 typedef struct pending_cmd {
-    aconn *conn;        /* borrowed; outlives the command (freeing it runs every callback) */
+    aconn *conn; /* borrowed; outlives the command (freeing it runs every callback) */
     redisCallbackFn *fn;
     void *priv;
 } pending_cmd;
@@ -60,10 +60,10 @@ typedef struct pending_cmd {
 static void start_connect(aconn *conn);
 
 /* A failed attempt: a warning the first time, debug while retrying. */
-#define log_attempt(conn, ...)                                              \
-    do {                                                                    \
-        enum log_level l_ = (conn)->failures++ == 0 ? LOG_WARN : LOG_DEBUG; \
-        log_at(l_, NULL, __VA_ARGS__);                                      \
+#define log_attempt(conn, ...)                                                                     \
+    do {                                                                                           \
+        enum log_level l_ = (conn)->failures++ == 0 ? LOG_WARN : LOG_DEBUG;                        \
+        log_at(l_, NULL, __VA_ARGS__);                                                             \
     } while (0)
 
 static void schedule_retry(aconn *conn)
@@ -123,12 +123,12 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     aconn *conn = arg;
     if (conn->state == ST_DISCOVERING) {
-        log_attempt(conn, "redis %s connection: sentinel %s:%d did not answer in time",
-                    conn->name, conn->host, conn->port);
+        log_attempt(conn, "redis %s connection: sentinel %s:%d did not answer in time", conn->name,
+                    conn->host, conn->port);
         next_sentinel(conn);
     } else if (conn->state == ST_CONNECTING) {
-        log_attempt(conn, "redis %s connection: connect to %s:%d timed out", conn->name,
-                    conn->host, conn->port);
+        log_attempt(conn, "redis %s connection: connect to %s:%d timed out", conn->name, conn->host,
+                    conn->port);
         if (conn->kind == ACONN_SENTINEL || conn->cfg->n_sentinels)
             next_sentinel(conn);
     } else {
@@ -263,8 +263,8 @@ static void connect_server(aconn *conn)
     const cfg *c = conn->cfg;
     redisAsyncContext *ac = redisAsyncConnect(conn->host, conn->port);
     if (!ac || ac->err) {
-        log_attempt(conn, "redis %s connection: cannot connect to %s:%d: %s (retrying)",
-                    conn->name, conn->host, conn->port, ac ? ac->errstr : "out of memory");
+        log_attempt(conn, "redis %s connection: cannot connect to %s:%d: %s (retrying)", conn->name,
+                    conn->host, conn->port, ac ? ac->errstr : "out of memory");
         if (ac)
             redisAsyncFree(ac);
         schedule_retry(conn);
@@ -279,9 +279,8 @@ static void connect_server(aconn *conn)
     redisAsyncSetConnectCallback(ac, connect_cb);
     redisAsyncSetDisconnectCallback(ac, disconnect_cb);
     const char *auth[3];
-    int n = conn->kind == ACONN_SENTINEL
-                ? redis_auth_argv(NULL, c->redis_sentinel_password, auth)
-                : redis_auth_argv(c->redis_user, c->redis_password, auth);
+    int n = conn->kind == ACONN_SENTINEL ? redis_auth_argv(NULL, c->redis_sentinel_password, auth)
+                                         : redis_auth_argv(c->redis_user, c->redis_password, auth);
     if (n)
         redisAsyncCommandArgv(ac, handshake_cb, "AUTH", n, auth, NULL);
     if (conn->kind == ACONN_MASTER && c->redis_db)
@@ -388,9 +387,8 @@ static void start_connect(aconn *conn)
     }
 }
 
-aconn *aconn_create(struct event_base *base, const cfg *c, const char *name,
-                    enum aconn_kind kind, aconn_event_fn *on_up, aconn_event_fn *on_down,
-                    void *arg)
+aconn *aconn_create(struct event_base *base, const cfg *c, const char *name, enum aconn_kind kind,
+                    aconn_event_fn *on_up, aconn_event_fn *on_down, void *arg)
 {
     aconn *conn = xcalloc(1, sizeof *conn);
     conn->base = base;
@@ -410,7 +408,10 @@ aconn *aconn_create(struct event_base *base, const cfg *c, const char *name,
     return conn;
 }
 
-bool aconn_is_up(const aconn *conn) { return conn && conn->state == ST_UP; }
+bool aconn_is_up(const aconn *conn)
+{
+    return conn && conn->state == ST_UP;
+}
 
 /* Every command's reply passes here: the caller's callback runs, and a fault reply schedules a
  * reset of the connection (it cannot happen inside this callback). */

@@ -42,9 +42,8 @@ enum aconn_kind {
     ACONN_SENTINEL, /* one of REDIS_SENTINELS: watching for failovers */
 };
 
-aconn *aconn_create(struct event_base *base, const cfg *c, const char *name,
-                    enum aconn_kind kind, aconn_event_fn *on_up, aconn_event_fn *on_down,
-                    void *arg);
+aconn *aconn_create(struct event_base *base, const cfg *c, const char *name, enum aconn_kind kind,
+                    aconn_event_fn *on_up, aconn_event_fn *on_down, void *arg);
 bool aconn_is_up(const aconn *conn);
 int aconn_command(aconn *conn, redisCallbackFn *fn, void *priv, int argc, const char **argv,
                   const size_t *lens);

@@ -110,7 +110,10 @@ void request_error_retry(req_ctx *x, int code, const char *msg, int retry_after)
     request_error(x, code, msg);
 }
 
-void request_unavailable(req_ctx *x) { request_error_retry(x, 503, "redis unreachable", 1); }
+void request_unavailable(req_ctx *x)
+{
+    request_error_retry(x, 503, "redis unreachable", 1);
+}
 
 /* Redis took too long (hung or overloaded): answer now; the late reply finds x answered. A POST
  * answered so was not acknowledged: the client does not know whether it was enqueued. */

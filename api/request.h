@@ -35,25 +35,25 @@
 #include "common/task_id.h"
 
 typedef struct req_ctx {
-    struct req_ctx *prev, *next;  /* in loop->requests */
-    api_loop *loop;               /* borrowed */
-    struct evhttp_request *req;   /* owned by libevent; NULL once answered or abandoned */
-    int64_t started_ms;           /* monotonic, for the request log line */
-    char what[64];                /* "GET /results/..." for the log line */
-    char id[TASK_ID_LEN + 1];     /* the task this request is about, "" when none */
-    bool post;                    /* POST /run-code: wait replies carry task_id */
-    bool client_gone;             /* the client closed its connection while we waited */
-    int wait_ms;                  /* ?wait=S in milliseconds, 0 when not waiting */
-    char *request_json;           /* owned; canonical request (POST), kept for EVAL fallback */
-    bool used_eval;               /* the enqueue was resent with EVAL after NOSCRIPT */
-    waiter w;                     /* long-poll registration */
-    bool wait_started;            /* Redis answered: the wait runs (timer armed), and a waiter
-                                     may now be answered; before, only x's own callback may */
-    struct event *timer;          /* owned; end of the wait, NULL when not waiting */
-    struct event *eof_watch;      /* owned; notices the client closing while we wait */
-    struct event *deadline;       /* owned; 503 when Redis does not answer in time */
-    int pending;                  /* Redis callbacks still to come with this as privdata */
-    struct req_ctx *repl_next;    /* in loop->repl_waiting or repl_batch (replication.h) */
+    struct req_ctx *prev, *next; /* in loop->requests */
+    api_loop *loop;              /* borrowed */
+    struct evhttp_request *req;  /* owned by libevent; NULL once answered or abandoned */
+    int64_t started_ms;          /* monotonic, for the request log line */
+    char what[64];               /* "GET /results/..." for the log line */
+    char id[TASK_ID_LEN + 1];    /* the task this request is about, "" when none */
+    bool post;                   /* POST /run-code: wait replies carry task_id */
+    bool client_gone;            /* the client closed its connection while we waited */
+    int wait_ms;                 /* ?wait=S in milliseconds, 0 when not waiting */
+    char *request_json;          /* owned; canonical request (POST), kept for EVAL fallback */
+    bool used_eval;              /* the enqueue was resent with EVAL after NOSCRIPT */
+    waiter w;                    /* long-poll registration */
+    bool wait_started;           /* Redis answered: the wait runs (timer armed), and a waiter
+                                    may now be answered; before, only x's own callback may */
+    struct event *timer;         /* owned; end of the wait, NULL when not waiting */
+    struct event *eof_watch;     /* owned; notices the client closing while we wait */
+    struct event *deadline;      /* owned; 503 when Redis does not answer in time */
+    int pending;                 /* Redis callbacks still to come with this as privdata */
+    struct req_ctx *repl_next;   /* in loop->repl_waiting or repl_batch (replication.h) */
 } req_ctx;
 
 /* What an HMGET status result reply says about a task. */

@@ -69,15 +69,24 @@ static bool authorized(const cfg *c, struct evhttp_request *req)
 static const char *method_name(enum evhttp_cmd_type m)
 {
     switch (m) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_TRACE: return "TRACE";
-    case EVHTTP_REQ_CONNECT: return "CONNECT";
-    case EVHTTP_REQ_PATCH: return "PATCH";
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+        return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
     }
     return "?";
 }
@@ -143,8 +152,15 @@ static int send_enqueue(req_ctx *x)
     snprintf(now, sizeof now, "%lld", (long long)now_wall_ms());
     snprintf(maxq, sizeof maxq, "%ld", c->max_queue_length);
     bool sha = x->loop->enqueue_sha && !x->used_eval;
-    const char *argv[] = {sha ? "EVALSHA" : "EVAL", sha ? x->loop->enqueue_sha : SCRIPT_ENQUEUE,
-                          "2", task_key, x->loop->queue_key, x->id, x->request_json, now, maxq};
+    const char *argv[] = {sha ? "EVALSHA" : "EVAL",
+                          sha ? x->loop->enqueue_sha : SCRIPT_ENQUEUE,
+                          "2",
+                          task_key,
+                          x->loop->queue_key,
+                          x->id,
+                          x->request_json,
+                          now,
+                          maxq};
     return request_command(x, enqueue_cb, 9, argv, NULL);
 }
 
@@ -307,11 +323,22 @@ void routes_handle(struct evhttp_request *req, void *arg)
     if (loop->stopping)
         x->wait_ms = 0;
     switch (r) {
-    case R_RUN: run_code(x, req); return;
-    case R_RESULTS: results(x, id); return;
-    case R_LANGUAGES: languages(x); return;
-    case R_HEALTH: health(x); return;
-    case R_OPENAPI: openapi(x); return;
-    case R_NONE: break;
+    case R_RUN:
+        run_code(x, req);
+        return;
+    case R_RESULTS:
+        results(x, id);
+        return;
+    case R_LANGUAGES:
+        languages(x);
+        return;
+    case R_HEALTH:
+        health(x);
+        return;
+    case R_OPENAPI:
+        openapi(x);
+        return;
+    case R_NONE:
+        break;
     }
 }

@@ -28,16 +28,17 @@
 #define ACCEPT_WARN_EVERY_MS 10000
 
 struct api_server {
-    const cfg *cfg;    /* borrowed */
-    int listen_fd;     /* the bound socket; each loop accepts on its own dup */
-    api_loop *loops;   /* owned array of n */
+    const cfg *cfg;  /* borrowed */
+    int listen_fd;   /* the bound socket; each loop accepts on its own dup */
+    api_loop *loops; /* owned array of n */
     int n;
 };
 
 /* Resolve API_HOST and bind API_PORT; die() naming the variables on failure. */
 static int bind_socket(const cfg *c)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
     char port[16];
@@ -67,7 +68,10 @@ static int bind_socket(const cfg *c)
     return fd;
 }
 
-static void cmd_down(aconn *rc, void *arg) { longpoll_down(rc, arg); }
+static void cmd_down(aconn *rc, void *arg)
+{
+    longpoll_down(rc, arg);
+}
 
 void server_loop_check_drained(api_loop *loop)
 {
@@ -129,8 +133,7 @@ void server_loop_start_accepting(api_loop *loop)
         log_error("loop %d: cannot accept on the listening socket", loop->index);
         close(loop->listen_fd);
     } else {
-        evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(loop->bound),
-                                    accept_error_cb);
+        evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(loop->bound), accept_error_cb);
     }
     loop->listen_fd = -1; /* evhttp closes it when the bound socket is freed */
     log_debug("loop %d: accepting connections", loop->index);
@@ -205,8 +208,7 @@ static void loop_init(api_loop *loop, int index, const cfg *c, const lang_table 
         abort();
     struct timeval tv = {ACCEPT_GRACE_MS / 1000, (ACCEPT_GRACE_MS % 1000) * 1000};
     evtimer_add(loop->accept_timer, &tv);
-    loop->cmd =
-        aconn_create(loop->base, c, "command", ACONN_MASTER, routes_cmd_up, cmd_down, loop);
+    loop->cmd = aconn_create(loop->base, c, "command", ACONN_MASTER, routes_cmd_up, cmd_down, loop);
     loop->sub = aconn_create(loop->base, c, "subscriber", ACONN_MASTER, longpoll_sub_up,
                              longpoll_down, loop);
     failover_watch_start(loop);

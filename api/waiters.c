@@ -8,10 +8,10 @@
 
 /* One id with at least one waiter; freed when its last waiter leaves. */
 typedef struct wait_entry {
-    struct wait_entry *chain;   /* next entry in the same bucket */
-    char id[TASK_ID_LEN + 1];   /* task id, lower-cased */
+    struct wait_entry *chain; /* next entry in the same bucket */
+    char id[TASK_ID_LEN + 1]; /* task id, lower-cased */
     size_t hash;
-    waiter *head;               /* the waiters, never empty while the entry exists */
+    waiter *head; /* the waiters, never empty while the entry exists */
 } wait_entry;
 
 struct waiters {
@@ -176,4 +176,7 @@ char **waiters_ids(const waiters *w, size_t *n)
     return ids;
 }
 
-size_t waiters_count(const waiters *w) { return w->nwaiters; }
+size_t waiters_count(const waiters *w)
+{
+    return w->nwaiters;
+}

@@ -5,8 +5,7 @@
 
 #include "common/util.h"
 
-static const char alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 char *b64_encode(const void *data, size_t len)
 {
@@ -70,7 +69,8 @@ int b64_decode(const char *s, size_t slen, char **out, size_t *outlen)
                 return -1;
             }
         }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         buf[n++] = (char)(w >> 16);
         if (!(last && pad == 2))
             buf[n++] = (char)(w >> 8 & 255);

@@ -20,19 +20,31 @@ enum kind {
 
 /* One option: its variable, where it goes, its default and its bounds. */
 typedef struct option {
-    const char *name;   /* environment variable */
+    const char *name; /* environment variable */
     enum kind kind;
-    size_t offset;      /* offsetof the field in struct cfg */
-    const char *def;    /* default as text; NULL: computed (see below) */
-    double min, max;    /* bounds for numbers */
+    size_t offset;   /* offsetof the field in struct cfg */
+    const char *def; /* default as text; NULL: computed (see below) */
+    double min, max; /* bounds for numbers */
 } option;
 
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
-#define STR(name, field, def) {name, K_STR, offsetof(cfg, field), def, 0, 0}
-#define INT(name, field, def, lo, hi) {name, K_INT, offsetof(cfg, field), STRINGIFY(def), lo, hi}
-#define LONG(name, field, def, lo, hi) {name, K_LONG, offsetof(cfg, field), STRINGIFY(def), lo, hi}
-#define DBL(name, field, def, lo, hi) {name, K_DOUBLE, offsetof(cfg, field), STRINGIFY(def), lo, hi}
+#define STR(name, field, def)                                                                      \
+    {                                                                                              \
+        name, K_STR, offsetof(cfg, field), def, 0, 0                                               \
+    }
+#define INT(name, field, def, lo, hi)                                                              \
+    {                                                                                              \
+        name, K_INT, offsetof(cfg, field), STRINGIFY(def), lo, hi                                  \
+    }
+#define LONG(name, field, def, lo, hi)                                                             \
+    {                                                                                              \
+        name, K_LONG, offsetof(cfg, field), STRINGIFY(def), lo, hi                                 \
+    }
+#define DBL(name, field, def, lo, hi)                                                              \
+    {                                                                                              \
+        name, K_DOUBLE, offsetof(cfg, field), STRINGIFY(def), lo, hi                               \
+    }
 
 static const option options[] = {
     STR("REDIS_URL", redis_url, CFG_DEFAULT_REDIS_URL),
@@ -86,8 +98,8 @@ static int set_option(cfg *c, const option *o, const char *text, char *err, size
     case K_INT:
     case K_LONG:
         if (parse_long(text, (long)o->min, (long)o->max, &l) < 0)
-            return set_error(err, errlen, "%s: '%s' is not a whole number from %.0f to %.0f", o->name,
-                        text, o->min, o->max);
+            return set_error(err, errlen, "%s: '%s' is not a whole number from %.0f to %.0f",
+                             o->name, text, o->min, o->max);
         if (o->kind == K_INT)
             *(int *)field = (int)l;
         else
@@ -96,7 +108,7 @@ static int set_option(cfg *c, const option *o, const char *text, char *err, size
     case K_DOUBLE:
         if (parse_double(text, o->min, o->max, &d) < 0)
             return set_error(err, errlen, "%s: '%s' is not a number from %g to %g", o->name, text,
-                        o->min, o->max);
+                             o->min, o->max);
         *(double *)field = d;
         return 0;
     }
@@ -208,7 +220,7 @@ int cfg_load(cfg *c, char *err, size_t errlen)
     if (strspn(c->worker_id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
         strlen(c->worker_id)) {
         set_error(err, errlen, "WORKER_ID: '%s' may only hold letters, digits, '.', '_' and '-'",
-             c->worker_id);
+                  c->worker_id);
         goto fail;
     }
     if (c->api_threads == 0) {
@@ -242,12 +254,12 @@ int cfg_load(cfg *c, char *err, size_t errlen)
     }
     if (c->default_timeout > c->max_timeout) {
         set_error(err, errlen, "DEFAULT_TIMEOUT: %d is above MAX_TIMEOUT %d", c->default_timeout,
-             c->max_timeout);
+                  c->max_timeout);
         goto fail;
     }
     if (c->default_memory_mb > c->max_memory_mb) {
         set_error(err, errlen, "DEFAULT_MEMORY_MB: %d is above MAX_MEMORY_MB %d",
-             c->default_memory_mb, c->max_memory_mb);
+                  c->default_memory_mb, c->max_memory_mb);
         goto fail;
     }
     return 0;

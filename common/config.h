@@ -52,57 +52,57 @@ typedef struct cfg_endpoint {
 
 /* The whole configuration. Strings are owned by the struct (freed by cfg_free). */
 typedef struct cfg {
-    char *redis_url;            /* owned; REDIS_URL as given */
-    char *redis_host;           /* owned; parsed from redis_url */
-    int redis_port;             /* parsed from redis_url */
-    char *redis_user;           /* owned; ACL user of the URL, NULL for the default user */
-    char *redis_password;       /* owned; NULL when the URL has none */
-    int redis_db;               /* parsed from redis_url (path), default 0 */
-    char *redis_prefix;         /* owned; REDIS_PREFIX, prepended to every key */
-    cfg_endpoint *sentinels;    /* owned array; REDIS_SENTINELS: the master is found through
-                                 * them (REDIS_URL then gives only user, password and db) */
-    size_t n_sentinels;         /* 0: REDIS_URL names the server */
-    char *redis_master_name;    /* owned; REDIS_MASTER_NAME, the master's name in Sentinel */
+    char *redis_url;               /* owned; REDIS_URL as given */
+    char *redis_host;              /* owned; parsed from redis_url */
+    int redis_port;                /* parsed from redis_url */
+    char *redis_user;              /* owned; ACL user of the URL, NULL for the default user */
+    char *redis_password;          /* owned; NULL when the URL has none */
+    int redis_db;                  /* parsed from redis_url (path), default 0 */
+    char *redis_prefix;            /* owned; REDIS_PREFIX, prepended to every key */
+    cfg_endpoint *sentinels;       /* owned array; REDIS_SENTINELS: the master is found through
+                                    * them (REDIS_URL then gives only user, password and db) */
+    size_t n_sentinels;            /* 0: REDIS_URL names the server */
+    char *redis_master_name;       /* owned; REDIS_MASTER_NAME, the master's name in Sentinel */
     char *redis_sentinel_password; /* owned; REDIS_SENTINEL_PASSWORD, NULL when unset */
-    int redis_min_replicas_ack; /* REDIS_MIN_REPLICAS_ACK: replicas that must hold an enqueue
-                                 * before its 200 (WAIT); default 1 with sentinels, else 0 */
-    char *api_host;             /* owned; API_HOST, address the API listens on */
-    int api_port;               /* API_PORT */
-    int api_threads;            /* API_THREADS, event loops; default: number of cores */
-    char **api_keys;            /* owned array of owned strings; API_KEYS, comma separated */
-    size_t n_api_keys;          /* 0: authentication off */
-    long max_body_bytes;        /* MAX_BODY_BYTES, larger POST bodies get 413 */
-    long max_queue_length;      /* MAX_QUEUE_LENGTH, longer queue gets 503 */
-    int result_ttl;             /* RESULT_TTL seconds, expiry of task hashes */
-    int client_timeout;         /* CLIENT_TIMEOUT seconds, idle/slow HTTP connections */
-    int worker_concurrency;     /* WORKER_CONCURRENCY, worker processes per supervisor */
-    char *worker_id;            /* owned; WORKER_ID; default: the host name (the worker makes
-                                 * it unique, see worker/identity.h) */
-    bool worker_id_given;       /* WORKER_ID was set in the environment */
-    char *executor;             /* owned; EXECUTOR: "oci" or "docker" */
-    char *oci_runtime;          /* owned; OCI_RUNTIME: builtin, runc, crun, runsc,
-                                 * kata-runtime */
-    char *docker_host;          /* owned; DOCKER_HOST */
-    char *docker_runtime;       /* owned; DOCKER_RUNTIME */
-    char *images_dir;           /* owned; IMAGES_DIR, holds <image>/rootfs trees */
-    char *state_dir;            /* owned; STATE_DIR, per-job bundles and workspaces */
-    char *languages_file;       /* owned; LANGUAGES_FILE */
-    int default_timeout;        /* DEFAULT_TIMEOUT seconds */
-    int max_timeout;            /* MAX_TIMEOUT seconds */
-    int default_memory_mb;      /* DEFAULT_MEMORY_MB */
-    int max_memory_mb;          /* MAX_MEMORY_MB */
-    int pids_limit;             /* PIDS_LIMIT */
-    double cpu_limit;           /* CPU_LIMIT cores */
-    long output_limit_bytes;    /* OUTPUT_LIMIT_BYTES, cap on stdout and on stderr */
-    int workspace_mb;           /* WORKSPACE_MB, size of the job's tmpfs workspace and /tmp */
-    int task_max_attempts;      /* TASK_MAX_ATTEMPTS, requeues before FAILURE */
-    int heartbeat_interval;     /* HEARTBEAT_INTERVAL seconds */
-    int worker_shutdown_grace;  /* WORKER_SHUTDOWN_GRACE seconds */
-    int max_job_seconds;        /* MAX_JOB_SECONDS, bound on a whole job's run (compile + runs) */
-    int redis_timeout;          /* REDIS_TIMEOUT seconds: Redis silent this long is gone */
-    int orphan_scan_interval;   /* ORPHAN_SCAN_INTERVAL seconds between scans for processing
-                                 * lists whose worker is not registered */
-    int log_level;              /* LOG_LEVEL parsed to an enum log_level */
+    int redis_min_replicas_ack;    /* REDIS_MIN_REPLICAS_ACK: replicas that must hold an enqueue
+                                    * before its 200 (WAIT); default 1 with sentinels, else 0 */
+    char *api_host;                /* owned; API_HOST, address the API listens on */
+    int api_port;                  /* API_PORT */
+    int api_threads;               /* API_THREADS, event loops; default: number of cores */
+    char **api_keys;               /* owned array of owned strings; API_KEYS, comma separated */
+    size_t n_api_keys;             /* 0: authentication off */
+    long max_body_bytes;           /* MAX_BODY_BYTES, larger POST bodies get 413 */
+    long max_queue_length;         /* MAX_QUEUE_LENGTH, longer queue gets 503 */
+    int result_ttl;                /* RESULT_TTL seconds, expiry of task hashes */
+    int client_timeout;            /* CLIENT_TIMEOUT seconds, idle/slow HTTP connections */
+    int worker_concurrency;        /* WORKER_CONCURRENCY, worker processes per supervisor */
+    char *worker_id;               /* owned; WORKER_ID; default: the host name (the worker makes
+                                    * it unique, see worker/identity.h) */
+    bool worker_id_given;          /* WORKER_ID was set in the environment */
+    char *executor;                /* owned; EXECUTOR: "oci" or "docker" */
+    char *oci_runtime;             /* owned; OCI_RUNTIME: builtin, runc, crun, runsc,
+                                    * kata-runtime */
+    char *docker_host;             /* owned; DOCKER_HOST */
+    char *docker_runtime;          /* owned; DOCKER_RUNTIME */
+    char *images_dir;              /* owned; IMAGES_DIR, holds <image>/rootfs trees */
+    char *state_dir;               /* owned; STATE_DIR, per-job bundles and workspaces */
+    char *languages_file;          /* owned; LANGUAGES_FILE */
+    int default_timeout;           /* DEFAULT_TIMEOUT seconds */
+    int max_timeout;               /* MAX_TIMEOUT seconds */
+    int default_memory_mb;         /* DEFAULT_MEMORY_MB */
+    int max_memory_mb;             /* MAX_MEMORY_MB */
+    int pids_limit;                /* PIDS_LIMIT */
+    double cpu_limit;              /* CPU_LIMIT cores */
+    long output_limit_bytes;       /* OUTPUT_LIMIT_BYTES, cap on stdout and on stderr */
+    int workspace_mb;              /* WORKSPACE_MB, size of the job's tmpfs workspace and /tmp */
+    int task_max_attempts;         /* TASK_MAX_ATTEMPTS, requeues before FAILURE */
+    int heartbeat_interval;        /* HEARTBEAT_INTERVAL seconds */
+    int worker_shutdown_grace;     /* WORKER_SHUTDOWN_GRACE seconds */
+    int max_job_seconds;      /* MAX_JOB_SECONDS, bound on a whole job's run (compile + runs) */
+    int redis_timeout;        /* REDIS_TIMEOUT seconds: Redis silent this long is gone */
+    int orphan_scan_interval; /* ORPHAN_SCAN_INTERVAL seconds between scans for processing
+                               * lists whose worker is not registered */
+    int log_level;            /* LOG_LEVEL parsed to an enum log_level */
 } cfg;
 
 int cfg_load(cfg *c, char *err, size_t errlen);

@@ -164,7 +164,8 @@ static int parse_files(const json_t *o, const language *lang, job_request *r, ch
     r->files = xcalloc(json_array_size(a) + 1, sizeof *r->files);
     size_t i;
     json_t *f;
-    json_array_foreach(a, i, f) {
+    json_array_foreach(a, i, f)
+    {
         json_t *name = json_object_get(f, "name");
         if (!json_is_object(f) || !json_is_string(name))
             return set_error(err, errlen, "'files' must be an array of {\"name\", \"content\"}");
@@ -172,8 +173,8 @@ static int parse_files(const json_t *o, const language *lang, job_request *r, ch
         size_t nlen = json_string_length(name);
         if (!valid_file_name(nm, nlen) || strcmp(nm, lang->source_file) == 0)
             return set_error(err, errlen,
-                        "file name '%s' is not allowed (no '/', no leading '.', not %s)", nm,
-                        lang->source_file);
+                             "file name '%s' is not allowed (no '/', no leading '.', not %s)", nm,
+                             lang->source_file);
         for (size_t j = 0; j < r->nfiles; j++)
             if (strcmp(r->files[j].name, nm) == 0)
                 return set_error(err, errlen, "file name '%s' is given twice", nm);
@@ -195,14 +196,16 @@ static int parse_tests(const json_t *o, job_request *r, char *err, size_t errlen
     if (!a || json_is_null(a))
         return 0;
     if (!json_is_array(a) || json_array_size(a) == 0)
-        return set_error(err, errlen, "'tests' must be a non-empty array of {\"stdin\", "
-                                 "\"expected_output\"}");
+        return set_error(err, errlen,
+                         "'tests' must be a non-empty array of {\"stdin\", "
+                         "\"expected_output\"}");
     if (json_array_size(a) > JOB_MAX_TESTS)
         return set_error(err, errlen, "'tests' may hold at most %d cases", JOB_MAX_TESTS);
     r->tests = xcalloc(json_array_size(a), sizeof *r->tests);
     size_t i;
     json_t *t;
-    json_array_foreach(a, i, t) {
+    json_array_foreach(a, i, t)
+    {
         if (!json_is_object(t))
             return set_error(err, errlen, "'tests' must be an array of objects");
         job_test *jt = &r->tests[r->ntests++];
@@ -226,7 +229,8 @@ static int parse_object(const json_t *o, const lang_table *langs, const cfg *c, 
         return set_error(err, errlen, "the body must be a JSON object");
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)o, key, v) {
+    json_object_foreach((json_t *)o, key, v)
+    {
         bool known = false;
         for (const char *const *k = known_fields; *k && !known; k++)
             known = strcmp(*k, key) == 0;
@@ -243,7 +247,7 @@ static int parse_object(const json_t *o, const lang_table *langs, const cfg *c, 
     r->lang = lang_table_find(langs, json_string_value(lang));
     if (!r->lang)
         return set_error(err, errlen, "unknown language '%s' (see GET /languages)",
-                    json_string_value(lang));
+                         json_string_value(lang));
     json_t *code = json_object_get(o, "code");
     if (!code)
         return set_error(err, errlen, "'code' is required");
@@ -269,9 +273,8 @@ static int parse_object(const json_t *o, const lang_table *langs, const cfg *c, 
     if (parse_options(o, "compiler_options", &r->compiler_options, &r->ncompiler_options, err,
                       errlen) < 0 ||
         parse_options(o, "run_options", &r->run_options, &r->nrun_options, err, errlen) < 0 ||
-        check_options("compiler_options", &r->lang->compile_options,
-                      r->lang->compile_argv != NULL, r, r->compiler_options,
-                      r->ncompiler_options, err, errlen) < 0 ||
+        check_options("compiler_options", &r->lang->compile_options, r->lang->compile_argv != NULL,
+                      r, r->compiler_options, r->ncompiler_options, err, errlen) < 0 ||
         check_options("run_options", &r->lang->run_options, true, r, r->run_options,
                       r->nrun_options, err, errlen) < 0)
         return -1;

@@ -39,7 +39,7 @@ typedef struct job_file {
 typedef struct job_test {
     char *stdin_data; /* owned; decoded bytes, may be empty */
     size_t stdin_len;
-    char *expected;   /* owned; expected stdout, or NULL when not given */
+    char *expected; /* owned; expected stdout, or NULL when not given */
     size_t expected_len;
 } job_test;
 
@@ -48,24 +48,24 @@ typedef struct job_request {
     const language *lang; /* borrowed from the language table */
     char *code;           /* decoded source */
     size_t code_len;
-    char *stdin_data;     /* decoded stdin, NULL when none */
+    char *stdin_data; /* decoded stdin, NULL when none */
     size_t stdin_len;
-    char **args;          /* NULL-terminated program arguments (never NULL after parse) */
+    char **args; /* NULL-terminated program arguments (never NULL after parse) */
     size_t nargs;
-    int timeout;          /* run step wall-clock seconds, resolved (default applied) */
-    int memory_mb;        /* run step memory cap, resolved */
-    bool base64;          /* inputs were base64, outputs go back base64 */
-    job_file *files;      /* extra files */
+    int timeout;     /* run step wall-clock seconds, resolved (default applied) */
+    int memory_mb;   /* run step memory cap, resolved */
+    bool base64;     /* inputs were base64, outputs go back base64 */
+    job_file *files; /* extra files */
     size_t nfiles;
-    job_test *tests;      /* test cases; ntests == 0: a single run with stdin */
+    job_test *tests; /* test cases; ntests == 0: a single run with stdin */
     size_t ntests;
     char **compiler_options; /* NULL-terminated, allowed by lang->compile_options (never NULL
                               * after parse) */
     size_t ncompiler_options;
-    char **run_options;   /* NULL-terminated, allowed by lang->run_options (never NULL) */
+    char **run_options; /* NULL-terminated, allowed by lang->run_options (never NULL) */
     size_t nrun_options;
-    bool timeout_given;   /* the request named timeout (kept in the canonical JSON) */
-    bool memory_given;    /* the request named memory_mb */
+    bool timeout_given; /* the request named timeout (kept in the canonical JSON) */
+    bool memory_given;  /* the request named memory_mb */
 } job_request;
 
 int job_request_parse(const char *body, size_t len, const lang_table *langs, const cfg *c,

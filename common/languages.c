@@ -27,7 +27,8 @@ static char **argv_from_json(const json_t *a, int *ok)
     char **v = xcalloc(json_array_size(a) + 1, sizeof *v);
     size_t i;
     json_t *s;
-    json_array_foreach(a, i, s) {
+    json_array_foreach(a, i, s)
+    {
         if (!json_is_string(s)) {
             *ok = 0;
             free_argv(v);
@@ -105,7 +106,8 @@ static int parse_options(const json_t *a, lang_options *o)
     o->rules = xcalloc(json_array_size(a) + 1, sizeof *o->rules);
     size_t i;
     json_t *r;
-    json_array_foreach(a, i, r) {
+    json_array_foreach(a, i, r)
+    {
         lang_option_rule *rule = &o->rules[o->n];
         const char *flag = json_string_value(r);
         const char *value = NULL;
@@ -208,7 +210,8 @@ static int parse_language(const json_t *o, const cfg *c, language *l, char *err,
     const char *name;
     json_t *value;
     size_t n = 0;
-    json_object_foreach(env, name, value) {
+    json_object_foreach(env, name, value)
+    {
         if (!json_is_string(value) || !*name || strchr(name, '='))
             return set_error(err, errlen, "%s: env must be an object of strings", id);
         l->env[n++] = xasprintf("%s=%s", name, json_string_value(value));
@@ -245,20 +248,21 @@ int lang_table_load(const cfg *c, lang_table **out, char *err, size_t errlen)
     json_error_t jerr;
     json_t *root = json_load_file(c->languages_file, 0, &jerr);
     if (!root)
-        return set_error(err, errlen, "LANGUAGES_FILE %s: %s (line %d)", c->languages_file, jerr.text,
-                    jerr.line);
+        return set_error(err, errlen, "LANGUAGES_FILE %s: %s (line %d)", c->languages_file,
+                         jerr.text, jerr.line);
     json_t *arr = json_object_get(root, "languages");
     if (!json_is_array(arr) || json_array_size(arr) == 0) {
         json_decref(root);
         return set_error(err, errlen, "LANGUAGES_FILE %s: needs a non-empty \"languages\" array",
-                    c->languages_file);
+                         c->languages_file);
     }
     lang_table *t = xcalloc(1, sizeof *t);
     t->langs = xcalloc(json_array_size(arr), sizeof *t->langs);
     size_t i;
     json_t *o;
     char msg[256];
-    json_array_foreach(arr, i, o) {
+    json_array_foreach(arr, i, o)
+    {
         t->n++;
         if (parse_language(o, c, &t->langs[i], msg, sizeof msg) < 0) {
             set_error(err, errlen, "LANGUAGES_FILE %s: %s", c->languages_file, msg);
@@ -267,7 +271,7 @@ int lang_table_load(const cfg *c, lang_table **out, char *err, size_t errlen)
         for (size_t j = 0; j < i; j++)
             if (lang_table_find(t, t->langs[i].id) == &t->langs[j]) {
                 set_error(err, errlen, "LANGUAGES_FILE %s: %s is named twice", c->languages_file,
-                     t->langs[i].id);
+                          t->langs[i].id);
                 goto fail;
             }
     }
@@ -317,14 +321,14 @@ json_t *lang_table_to_json(const lang_table *t)
     for (size_t i = 0; i < t->n; i++) {
         const language *l = &t->langs[i];
         json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:{s:i, s:i, s:i, s:i}}",
-                           "id", l->id, "version", l->version, "aliases", argv_json(l->aliases),
-                           "compiled", l->compile_argv != NULL, "compile",
-                           argv_json(l->compile_argv), "run", argv_json(l->run_argv),
-                           "compiler_options", options_json(&l->compile_options),
-                           "run_options", options_json(&l->run_options), "limits", "timeout",
-                           l->run.timeout, "max_timeout", l->run.max_timeout, "memory_mb",
-                           l->run.memory_mb, "max_memory_mb", l->run.max_memory_mb));
+            arr,
+            json_pack("{s:s, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:{s:i, s:i, s:i, s:i}}", "id",
+                      l->id, "version", l->version, "aliases", argv_json(l->aliases), "compiled",
+                      l->compile_argv != NULL, "compile", argv_json(l->compile_argv), "run",
+                      argv_json(l->run_argv), "compiler_options", options_json(&l->compile_options),
+                      "run_options", options_json(&l->run_options), "limits", "timeout",
+                      l->run.timeout, "max_timeout", l->run.max_timeout, "memory_mb",
+                      l->run.memory_mb, "max_memory_mb", l->run.max_memory_mb));
     }
     return json_pack("{s:o}", "languages", arr);
 }

@@ -3,11 +3,10 @@
  * API:
  *   lang_table_load(cfg, &t, err, errlen)  parse cfg->languages_file; -1 with a message on error.
  *       Limits missing from a language's entry come from the configuration defaults.
- *       The version reported for a language is read from IMAGES_DIR/<image>/version-<id> when the image
- *       build wrote it, else the "version" field of the file.
- *   lang_table_find(t, name)   the entry whose id or alias is name (case-insensitive), or NULL.
- *   lang_table_to_json(t)      the GET /languages body (new reference, caller owns).
- *   lang_table_free(t)         accepts NULL.
+ *       The version reported for a language is read from IMAGES_DIR/<image>/version-<id> when the
+ * image build wrote it, else the "version" field of the file. lang_table_find(t, name)   the entry
+ * whose id or alias is name (case-insensitive), or NULL. lang_table_to_json(t)      the GET
+ * /languages body (new reference, caller owns). lang_table_free(t)         accepts NULL.
  *   lang_options_check(o, opts, n, err, errlen)   0 when the n request options opts are allowed
  *       by the allow-list o (read left to right, each element or pair matched by a rule), else
  *       -1 with a message naming the first option refused.
@@ -26,12 +25,12 @@
 
 /* Limits of one step (compile or run) of a language. */
 typedef struct lang_limits {
-    int timeout;   /* default wall-clock seconds */
-    int max_timeout; /* the most a request may ask for */
-    int memory_mb; /* default memory (and swap) cap */
+    int timeout;       /* default wall-clock seconds */
+    int max_timeout;   /* the most a request may ask for */
+    int memory_mb;     /* default memory (and swap) cap */
     int max_memory_mb; /* the most a request may ask for */
-    int pids;      /* task limit */
-    double cpus;   /* CPU quota in cores */
+    int pids;          /* task limit */
+    double cpus;       /* CPU quota in cores */
 } lang_limits;
 
 /* Where a request's options go in a step's argv (compile or run of languages.json). */
@@ -46,7 +45,7 @@ typedef struct lang_option_rule {
     regex_t flag;  /* compiled "^(pattern)$" */
     regex_t value; /* compiled "^(pattern)$"; set only when has_value */
     bool has_value;
-    json_t *spec;  /* owned; the rule as written, shown by GET /languages */
+    json_t *spec; /* owned; the rule as written, shown by GET /languages */
 } lang_option_rule;
 
 /* The allow-list of the options a request may add to one step. Empty: the step takes none. */
@@ -57,20 +56,20 @@ typedef struct lang_options {
 
 /* One language. All strings and arrays are owned by the table. */
 typedef struct language {
-    char *id;               /* canonical id: "python" */
-    char **aliases;         /* NULL-terminated: {"py", "python3", NULL} */
-    char *version;          /* "3.11.2" */
-    char *image;            /* image name: rootfs at IMAGES_DIR/<image>/rootfs */
-    char *source_file;      /* file the code is written to in the workspace: "main.py" */
-    char **compile_argv;    /* NULL-terminated, or NULL when the language has no compile step */
-    char **run_argv;        /* NULL-terminated */
-    char **env;             /* NULL-terminated "NAME=value" set in every step, besides PATH/HOME */
-    char *main_class;       /* JVM-style languages: the class name used in source_file and the
-                             * argv ("Main"); a submission is written under its public class's
-                             * name and runs the class declaring main (worker/main_class.h).
-                             * NULL for other languages. */
-    lang_limits compile;    /* limits of the compile step */
-    lang_limits run;        /* limits of each run step */
+    char *id;            /* canonical id: "python" */
+    char **aliases;      /* NULL-terminated: {"py", "python3", NULL} */
+    char *version;       /* "3.11.2" */
+    char *image;         /* image name: rootfs at IMAGES_DIR/<image>/rootfs */
+    char *source_file;   /* file the code is written to in the workspace: "main.py" */
+    char **compile_argv; /* NULL-terminated, or NULL when the language has no compile step */
+    char **run_argv;     /* NULL-terminated */
+    char **env;          /* NULL-terminated "NAME=value" set in every step, besides PATH/HOME */
+    char *main_class;    /* JVM-style languages: the class name used in source_file and the
+                          * argv ("Main"); a submission is written under its public class's
+                          * name and runs the class declaring main (worker/main_class.h).
+                          * NULL for other languages. */
+    lang_limits compile; /* limits of the compile step */
+    lang_limits run;     /* limits of each run step */
     lang_options compile_options; /* what compiler_options may hold (slot in compile_argv) */
     lang_options run_options;     /* what run_options may hold (slot in run_argv) */
 } language;

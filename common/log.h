@@ -19,8 +19,11 @@ const char *log_level_str(enum log_level l);
 void log_write(enum log_level l, const char *task_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define log_at(l, task, ...) \
-    do { if ((l) >= log_threshold) log_write((l), (task), __VA_ARGS__); } while (0)
+#define log_at(l, task, ...)                                                                       \
+    do {                                                                                           \
+        if ((l) >= log_threshold)                                                                  \
+            log_write((l), (task), __VA_ARGS__);                                                   \
+    } while (0)
 #define log_debug(...) log_at(LOG_DEBUG, NULL, __VA_ARGS__)
 #define log_info(...) log_at(LOG_INFO, NULL, __VA_ARGS__)
 #define log_warn(...) log_at(LOG_WARN, NULL, __VA_ARGS__)

@@ -4,21 +4,42 @@
 
 #include "common/util.h"
 
-char *key_task(const char *prefix, const char *id) { return xasprintf("%stask:%s", prefix, id); }
-char *key_queue(const char *prefix) { return xasprintf("%squeue", prefix); }
+char *key_task(const char *prefix, const char *id)
+{
+    return xasprintf("%stask:%s", prefix, id);
+}
+char *key_queue(const char *prefix)
+{
+    return xasprintf("%squeue", prefix);
+}
 char *key_processing(const char *prefix, const char *worker)
 {
     return xasprintf("%sprocessing:%s", prefix, worker);
 }
-char *key_workers(const char *prefix) { return xasprintf("%sworkers", prefix); }
-char *key_worker_stale(const char *prefix) { return xasprintf("%sworker_stale", prefix); }
+char *key_workers(const char *prefix)
+{
+    return xasprintf("%sworkers", prefix);
+}
+char *key_worker_stale(const char *prefix)
+{
+    return xasprintf("%sworker_stale", prefix);
+}
 char *key_owner(const char *prefix, const char *worker_id)
 {
     return xasprintf("%sowner:%s", prefix, worker_id);
 }
-char *key_orphans(const char *prefix) { return xasprintf("%sorphans", prefix); }
-char *key_orphan_scan(const char *prefix) { return xasprintf("%sorphan_scan", prefix); }
-char *key_done_channel(const char *prefix) { return xasprintf("%sdone", prefix); }
+char *key_orphans(const char *prefix)
+{
+    return xasprintf("%sorphans", prefix);
+}
+char *key_orphan_scan(const char *prefix)
+{
+    return xasprintf("%sorphan_scan", prefix);
+}
+char *key_done_channel(const char *prefix)
+{
+    return xasprintf("%sdone", prefix);
+}
 char *key_probe_channel(const char *prefix, const char *token)
 {
     return xasprintf("%sprobe:%s", prefix, token);

@@ -23,14 +23,22 @@ int task_status_parse(const char *s, task_status *out)
 const char *verdict_str(verdict v)
 {
     switch (v) {
-    case VERDICT_OK: return "ok";
-    case VERDICT_RUNTIME_ERROR: return "runtime_error";
-    case VERDICT_COMPILE_ERROR: return "compile_error";
-    case VERDICT_TIME_LIMIT: return "time_limit";
-    case VERDICT_MEMORY_LIMIT: return "memory_limit";
-    case VERDICT_OUTPUT_LIMIT: return "output_limit";
-    case VERDICT_ACCEPTED: return "accepted";
-    case VERDICT_WRONG_ANSWER: return "wrong_answer";
+    case VERDICT_OK:
+        return "ok";
+    case VERDICT_RUNTIME_ERROR:
+        return "runtime_error";
+    case VERDICT_COMPILE_ERROR:
+        return "compile_error";
+    case VERDICT_TIME_LIMIT:
+        return "time_limit";
+    case VERDICT_MEMORY_LIMIT:
+        return "memory_limit";
+    case VERDICT_OUTPUT_LIMIT:
+        return "output_limit";
+    case VERDICT_ACCEPTED:
+        return "accepted";
+    case VERDICT_WRONG_ANSWER:
+        return "wrong_answer";
     }
     return "unknown";
 }

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake pkg-config clang libclang-rt-14-dev valgrind
+  build-essential cmake pkg-config clang clang-format libclang-rt-14-dev valgrind
   libhiredis-dev libevent-dev libjansson-dev libcurl4-openssl-dev uuid-dev libseccomp-dev
   redis-server redis-sentinel runc runsc debootstrap jq curl ca-certificates openssl
   iproute2 nftables

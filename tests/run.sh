@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite as CI does: installs what it needs, builds, makes the sandbox images,
+# Runs the whole test suite as CI does: installs what it needs, checks the C sources are formatted
+# (clang-format), builds, makes the sandbox images,
 # then runs every test (ctest) in a normal build, the api tests again under valgrind, the sandbox
 # and the worker in a pure cgroup v2 VM, everything again under ASan+UBSan, and each fuzz target
 # for a bounded time.
@@ -11,6 +12,10 @@ cd "$ROOT"
 export IMAGES_DIR="${IMAGES_DIR:-/var/lib/code-runner/images}"
 
 "$ROOT/deploy/install-deps.sh"
+
+echo "== clang-format: every C source as .clang-format lays it out"
+git -C "$ROOT" ls-files '*.c' '*.h' | (cd "$ROOT" && xargs clang-format --dry-run -Werror)
+
 "$ROOT/images/build.sh"
 
 run_suite() { # build dir, ctest exclude regex, extra cmake args...

@@ -27,12 +27,12 @@
 
 /* What the whole job produced, gathered before it is turned into JSON. */
 typedef struct job_outcome {
-    step_result compile;   /* the compile step; out/err NULL when there was none */
-    bool compiled;         /* the compile step ran */
-    step_result *runs;     /* owned; one per run step */
-    verdict *verdicts;     /* owned; verdict of each run step */
-    size_t nruns;          /* run steps done */
-    bool b64;              /* text fields go out base64 */
+    step_result compile; /* the compile step; out/err NULL when there was none */
+    bool compiled;       /* the compile step ran */
+    step_result *runs;   /* owned; one per run step */
+    verdict *verdicts;   /* owned; verdict of each run step */
+    size_t nruns;        /* run steps done */
+    bool b64;            /* text fields go out base64 */
 } job_outcome;
 
 static verdict step_verdict(const step_result *r)
@@ -142,7 +142,7 @@ static size_t headline(const job_outcome *o, const job_request *req, verdict *v)
 {
     if (o->nruns == 0) { /* the compile failed, or took all of MAX_JOB_SECONDS */
         *v = o->compiled && step_verdict(&o->compile) == VERDICT_OK ? VERDICT_TIME_LIMIT
-                                                                     : VERDICT_COMPILE_ERROR;
+                                                                    : VERDICT_COMPILE_ERROR;
         return 0;
     }
     for (size_t i = 0; i < o->nruns; i++)
@@ -182,14 +182,14 @@ static json_t *result_json(const job_outcome *o, const job_request *req)
         co = text(s, len, o->b64);
         free(s);
     }
-    json_t *res = json_pack(
-        "{s:o, s:o, s:o, s:o, s:s, s:o, s:I, s:I, s:I, s:b}", "output",
-        o->nruns ? text(r->out, r->out_len, o->b64) : json_string(""), "error",
-        o->nruns ? text(r->err, r->err_len, o->b64) : json_string(""), "exit_code",
-        o->nruns ? json_integer(r->exit_code) : json_integer(o->compile.exit_code), "signal",
-        signal_name(o->nruns ? r->signal : o->compile.signal), "verdict", verdict_str(v),
-        "compile_output", co, "time_ms", (json_int_t)cpu, "wall_ms", (json_int_t)wall,
-        "memory_kb", (json_int_t)mem, "truncated", truncated);
+    json_t *res =
+        json_pack("{s:o, s:o, s:o, s:o, s:s, s:o, s:I, s:I, s:I, s:b}", "output",
+                  o->nruns ? text(r->out, r->out_len, o->b64) : json_string(""), "error",
+                  o->nruns ? text(r->err, r->err_len, o->b64) : json_string(""), "exit_code",
+                  o->nruns ? json_integer(r->exit_code) : json_integer(o->compile.exit_code),
+                  "signal", signal_name(o->nruns ? r->signal : o->compile.signal), "verdict",
+                  verdict_str(v), "compile_output", co, "time_ms", (json_int_t)cpu, "wall_ms",
+                  (json_int_t)wall, "memory_kb", (json_int_t)mem, "truncated", truncated);
     if (o->b64)
         json_object_set_new(res, "base64", json_true());
     if (req->ntests > 0) {
@@ -200,16 +200,19 @@ static json_t *result_json(const job_outcome *o, const job_request *req)
             passed += o->verdicts[i] == VERDICT_ACCEPTED || o->verdicts[i] == VERDICT_OK;
         }
         json_object_set_new(res, "tests", tests);
-        json_object_set_new(res, "summary", json_pack("{s:I, s:I}", "passed", (json_int_t)passed,
-                                                      "total", (json_int_t)req->ntests));
+        json_object_set_new(res, "summary",
+                            json_pack("{s:I, s:I}", "passed", (json_int_t)passed, "total",
+                                      (json_int_t)req->ntests));
     }
     return res;
 }
 
 static exec_limits limits_of(const lang_limits *l, const cfg *c)
 {
-    return (exec_limits){.timeout_ms = l->timeout * 1000, .memory_mb = l->memory_mb,
-                         .pids = l->pids, .cpus = l->cpus,
+    return (exec_limits){.timeout_ms = l->timeout * 1000,
+                         .memory_mb = l->memory_mb,
+                         .pids = l->pids,
+                         .cpus = l->cpus,
                          .output_limit = (size_t)c->output_limit_bytes};
 }
 
@@ -217,8 +220,8 @@ static exec_limits limits_of(const lang_limits *l, const cfg *c)
  * (vector owned by the caller, strings borrowed). */
 static char **run_argv(const language *lang, const job_request *req)
 {
-    cleanup_free char **base = lang_argv_expand(lang->run_argv, req->run_options,
-                                                req->nrun_options);
+    cleanup_free char **base =
+        lang_argv_expand(lang->run_argv, req->run_options, req->nrun_options);
     size_t n = 0;
     while (base[n])
         n++;
@@ -239,9 +242,8 @@ static int capped_timeout_ms(int timeout_ms, int64_t deadline_ms)
     return left < timeout_ms ? (int)left : timeout_ms;
 }
 
-static int run_steps(const executor *ex, sandbox *sb, const language *lang,
-                     const job_request *req, const cfg *c, int64_t deadline_ms, job_outcome *o,
-                     char *err, size_t errlen)
+static int run_steps(const executor *ex, sandbox *sb, const language *lang, const job_request *req,
+                     const cfg *c, int64_t deadline_ms, job_outcome *o, char *err, size_t errlen)
 {
     exec_limits lim = limits_of(&lang->run, c);
     lim.memory_mb = req->memory_mb;
@@ -302,8 +304,8 @@ static int run_job(const executor *ex, sandbox *sb, const cfg *c, const language
     if (lang->compile_argv) {
         exec_limits lim = limits_of(&lang->compile, c);
         lim.timeout_ms = capped_timeout_ms(lim.timeout_ms, deadline_ms);
-        cleanup_free char **argv = lang_argv_expand(lang->compile_argv, req->compiler_options,
-                                                    req->ncompiler_options);
+        cleanup_free char **argv =
+            lang_argv_expand(lang->compile_argv, req->compiler_options, req->ncompiler_options);
         if (ex->run(sb, argv, NULL, 0, &lim, &o->compile, err, errlen) < 0)
             return -1;
         o->compiled = true;

@@ -78,8 +78,8 @@ long queue_announce(rconn *rc, const cfg *c, const char *wid, const char *token)
     cleanup_free char *owner = key_owner(c->redis_prefix, c->worker_id);
     char stale[32];
     snprintf(stale, sizeof stale, "%lld", (long long)heartbeat_stale_ms(c));
-    const char *argv[] = {"EVAL", SCRIPT_ANNOUNCE, "5",   plist, queue, workers,
-                          stale_key, owner, c->redis_prefix, wid, "", token, stale};
+    const char *argv[] = {"EVAL", SCRIPT_ANNOUNCE, "5", plist, queue, workers, stale_key,
+                          owner,  c->redis_prefix, wid, "",    token, stale};
     redisReply *r = rconn_commandv(rc, (int)(sizeof argv / sizeof *argv), argv, NULL);
     if (!r)
         return -1;
@@ -122,8 +122,8 @@ int queue_claim(rconn *rc, const cfg *c, const char *wid, const char *token, con
     char stale[32];
     snprintf(stale, sizeof stale, "%lld", (long long)heartbeat_stale_ms(c));
     *request = NULL;
-    const char *argv[] = {"EVAL", SCRIPT_CLAIM, "6", task, plist, workers, stale_key, owner,
-                          queue,  id,           wid, lease, token, stale};
+    const char *argv[] = {"EVAL", SCRIPT_CLAIM, "6", task, plist, workers, stale_key,
+                          owner,  queue,        id,  wid,  lease, token,   stale};
     redisReply *r = rconn_commandv(rc, (int)(sizeof argv / sizeof *argv), argv, NULL);
     if (!r)
         return -1;

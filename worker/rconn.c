@@ -92,8 +92,8 @@ static int check_master(rconn *rc)
     }
     if (rc->failures++ % 20 == 0)
         log_warn("redis at %s:%d is not a master (%s); retrying", rc->host, rc->port,
-                 !r                              ? rc->ctx->errstr
-                 : r->type == REDIS_REPLY_ERROR  ? r->str
+                 !r                             ? rc->ctx->errstr
+                 : r->type == REDIS_REPLY_ERROR ? r->str
                  : r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
                          r->element[0]->type == REDIS_REPLY_STRING
                      ? r->element[0]->str

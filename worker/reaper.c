@@ -51,9 +51,9 @@
     "end\n"
 
 /* ARGV[4]: 1 when the death counts as an attempt, ARGV[5..]: worker ids. */
-static const char *const SCRIPT_REQUEUE = LUA_REQUEUE
-    "for i = 5, #ARGV do requeue(ARGV[i], ARGV[4] == '1') end\n"
-    "return moved\n";
+static const char *const SCRIPT_REQUEUE =
+    LUA_REQUEUE "for i = 5, #ARGV do requeue(ARGV[i], ARGV[4] == '1') end\n"
+                "return moved\n";
 
 /* ARGV[4]: connected_since (ms), ARGV[5]: stale ms for workers that left none. At most 100
  * workers per call (the next tick takes the rest). */
@@ -70,28 +70,28 @@ static const char *const SCRIPT_REAP = LUA_REQUEUE
  * list a SCAN found. A list without a registered worker is noted in orphans the first time and
  * requeued when it is still so a stale threshold later; notes about lists that are gone or
  * whose worker came back are dropped. */
-static const char *const SCRIPT_ORPHANS = LUA_REQUEUE
-    "local since, own = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-    "local function orphaned(wid)\n"
-    "  return not redis.call('ZSCORE', KEYS[1], wid) and\n"
-    "         redis.call('EXISTS', ARGV[1] .. 'processing:' .. wid) == 1\n"
-    "end\n"
-    "for _, wid in ipairs(redis.call('HKEYS', KEYS[5])) do\n"
-    "  if not orphaned(wid) then redis.call('HDEL', KEYS[5], wid) end\n"
-    "end\n"
-    "for i = 6, #ARGV do\n"
-    "  local wid = ARGV[i]\n"
-    "  if orphaned(wid) then\n"
-    "    local first = tonumber(redis.call('HGET', KEYS[5], wid))\n"
-    "    local stale = math.max(own, tonumber(redis.call('HGET', KEYS[4], wid)) or 0)\n"
-    "    if not first then\n"
-    "      redis.call('HSET', KEYS[5], wid, now)\n"
-    "    elseif now - first >= stale and now - since >= stale then\n"
-    "      requeue(wid, true)\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "return moved\n";
+static const char *const SCRIPT_ORPHANS =
+    LUA_REQUEUE "local since, own = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+                "local function orphaned(wid)\n"
+                "  return not redis.call('ZSCORE', KEYS[1], wid) and\n"
+                "         redis.call('EXISTS', ARGV[1] .. 'processing:' .. wid) == 1\n"
+                "end\n"
+                "for _, wid in ipairs(redis.call('HKEYS', KEYS[5])) do\n"
+                "  if not orphaned(wid) then redis.call('HDEL', KEYS[5], wid) end\n"
+                "end\n"
+                "for i = 6, #ARGV do\n"
+                "  local wid = ARGV[i]\n"
+                "  if orphaned(wid) then\n"
+                "    local first = tonumber(redis.call('HGET', KEYS[5], wid))\n"
+                "    local stale = math.max(own, tonumber(redis.call('HGET', KEYS[4], wid)) or 0)\n"
+                "    if not first then\n"
+                "      redis.call('HSET', KEYS[5], wid, now)\n"
+                "    elseif now - first >= stale and now - since >= stale then\n"
+                "      requeue(wid, true)\n"
+                "    end\n"
+                "  end\n"
+                "end\n"
+                "return moved\n";
 
 #define ORPHAN_BATCH 100
 
@@ -105,8 +105,8 @@ static long run(rconn *rc, const cfg *c, const char *script, const char *const *
     char max[16], ttl[16];
     snprintf(max, sizeof max, "%d", c->task_max_attempts);
     snprintf(ttl, sizeof ttl, "%d", c->result_ttl);
-    const char *fixed[] = {"EVAL",  script,  "5",
-                           workers, queue,   done, stale, orphans, c->redis_prefix, max, ttl};
+    const char *fixed[] = {"EVAL",  script,          "5", workers, queue, done, stale,
+                           orphans, c->redis_prefix, max, ttl};
     size_t nfixed = sizeof fixed / sizeof *fixed;
     size_t argc = nfixed + n;
     cleanup_free const char **argv = xcalloc(argc, sizeof *argv);
@@ -183,8 +183,8 @@ static long orphan_batch(rconn *rc, const cfg *c, int64_t since, const char **wi
 long reaper_scan_orphans(rconn *rc, const cfg *c, int64_t connected_since)
 {
     cleanup_free char *lock = key_orphan_scan(c->redis_prefix);
-    redisReply *r = rconn_command(rc, "SET %s 1 NX PX %lld", lock,
-                                  (long long)c->orphan_scan_interval * 1000);
+    redisReply *r =
+        rconn_command(rc, "SET %s 1 NX PX %lld", lock, (long long)c->orphan_scan_interval * 1000);
     if (!r)
         return -1;
     bool ours = r->type == REDIS_REPLY_STATUS;
@@ -201,8 +201,7 @@ long reaper_scan_orphans(rconn *rc, const cfg *c, int64_t connected_since)
         if (!r)
             return -1;
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING ||
-            r->element[1]->type != REDIS_REPLY_ARRAY) {
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
             log_error("orphan scan: unexpected SCAN reply");
             freeReplyObject(r);
             return -1;

@@ -53,26 +53,26 @@ typedef struct supervisor {
     const executor *ex;      /* borrowed */
     slot *slots;             /* owned array of c->worker_concurrency slots */
     size_t n;
-    int sfd;           /* signalfd for SIGCHLD, SIGTERM, SIGINT, SIGHUP */
-    int lock_fd;       /* holds the flock on the lock file */
-    sigset_t old_mask; /* the mask before ours, restored in children */
-    rconn *rc;         /* owned; the supervisor's own Redis connection */
+    int sfd;                        /* signalfd for SIGCHLD, SIGTERM, SIGINT, SIGHUP */
+    int lock_fd;                    /* holds the flock on the lock file */
+    sigset_t old_mask;              /* the mask before ours, restored in children */
+    rconn *rc;                      /* owned; the supervisor's own Redis connection */
     char token[IDENTITY_TOKEN_MAX]; /* our claim on {prefix}owner:<WORKER_ID> */
     int64_t *alive_ms; /* owned mapping, shared with the children: monotonic time of our last
                         * good heartbeat (Redis reachable, WORKER_ID still ours) */
     enum phase phase;
-    int64_t kill_at_ms;     /* DRAINING: when the grace ends */
-    int64_t next_tick_ms;   /* next heartbeat + reaper run */
-    int64_t next_orphan_ms; /* next orphan scan */
-    int64_t stopped_ms;     /* when the last child was gone after a stop, 0 before */
-    bool owned;             /* WORKER_ID is ours in Redis: children may run */
-    bool lost;              /* another supervisor took WORKER_ID over: stop, touch nothing */
-    unsigned beat_epoch;    /* rconn epoch of connected_since */
+    int64_t kill_at_ms;      /* DRAINING: when the grace ends */
+    int64_t next_tick_ms;    /* next heartbeat + reaper run */
+    int64_t next_orphan_ms;  /* next orphan scan */
+    int64_t stopped_ms;      /* when the last child was gone after a stop, 0 before */
+    bool owned;              /* WORKER_ID is ours in Redis: children may run */
+    bool lost;               /* another supervisor took WORKER_ID over: stop, touch nothing */
+    unsigned beat_epoch;     /* rconn epoch of connected_since */
     int64_t connected_since; /* Redis's time since when our heartbeats went through without a
                               * gap (a new connection, or a Redis that stalled, restarts it) */
-    int64_t last_beat;      /* Redis's time of our last heartbeat */
-    bool policy_checked;    /* maxmemory-policy looked at once */
-    bool leftovers_checked; /* ids "<WORKER_ID>-<k>" with k >= n given back once */
+    int64_t last_beat;       /* Redis's time of our last heartbeat */
+    bool policy_checked;     /* maxmemory-policy looked at once */
+    bool leftovers_checked;  /* ids "<WORKER_ID>-<k>" with k >= n given back once */
 } supervisor;
 
 static void on_sigpipe(int sig)
@@ -504,8 +504,8 @@ static int setup(supervisor *sv)
         s->dirty = true;
         s->count_attempt = true;
     }
-    sv->alive_ms = mmap(NULL, sizeof *sv->alive_ms, PROT_READ | PROT_WRITE,
-                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    sv->alive_ms =
+        mmap(NULL, sizeof *sv->alive_ms, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sv->alive_ms == MAP_FAILED)
         die("mmap: %s", strerror(errno));
     __atomic_store_n(sv->alive_ms, now_mono_ms(), __ATOMIC_RELAXED);

@@ -26,8 +26,8 @@
 
 /* What a worker process gets from its supervisor; all borrowed. */
 typedef struct worker_link {
-    const char *wid;                   /* "<WORKER_ID>-<slot>": our id in Redis */
-    const char *token;                 /* the supervisor's owner token (identity.h) */
+    const char *wid;                    /* "<WORKER_ID>-<slot>": our id in Redis */
+    const char *token;                  /* the supervisor's owner token (identity.h) */
     const int64_t *supervisor_alive_ms; /* shared page: the supervisor's last good heartbeat */
 } worker_link;
 

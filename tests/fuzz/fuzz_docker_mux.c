@@ -18,8 +18,8 @@ static void reference(const uint8_t *d, size_t n, size_t cap, char *out, size_t 
     size_t i = 0;
     while (n - i >= 8) {
         int stream = d[i];
-        size_t len = (size_t)d[i + 4] << 24 | (size_t)d[i + 5] << 16 | (size_t)d[i + 6] << 8 |
-                     d[i + 7];
+        size_t len =
+            (size_t)d[i + 4] << 24 | (size_t)d[i + 5] << 16 | (size_t)d[i + 6] << 8 | d[i + 7];
         i += 8;
         if (len > n - i)
             len = n - i;

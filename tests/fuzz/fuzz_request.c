@@ -33,7 +33,8 @@ static void setup(void)
     setenv("LANGUAGES_FILE", path, 1);
     setenv("IMAGES_DIR", "/nonexistent", 1);
     char err[256];
-    if (cfg_load(&conf, err, sizeof err) < 0 || lang_table_load(&conf, &langs, err, sizeof err) < 0) {
+    if (cfg_load(&conf, err, sizeof err) < 0 ||
+        lang_table_load(&conf, &langs, err, sizeof err) < 0) {
         fprintf(stderr, "fuzz setup: %s\n", err);
         abort();
     }

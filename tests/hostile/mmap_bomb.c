@@ -4,7 +4,8 @@
 int main(void)
 {
     for (int i = 0; i < 1024; i++) {
-        void *p = mmap(NULL, 64 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        void *p = mmap(NULL, 64 << 20, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
         if (p == MAP_FAILED) {
             printf("CONTAINED mmap failed after %d MiB\n", i * 64);
             return 0;

@@ -6,4 +6,8 @@ static int deep(volatile char *prev, long n)
     frame[0] = prev ? prev[0] : 1;
     return deep(frame, n + 1) + frame[0];
 }
-int main(void) { printf("%d\n", deep(NULL, 0)); return 0; }
+int main(void)
+{
+    printf("%d\n", deep(NULL, 0));
+    return 0;
+}

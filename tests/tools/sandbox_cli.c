@@ -51,8 +51,7 @@ static int print_json(json_t *j)
     return 0;
 }
 
-static int run(const cfg *c, const executor *ex, backend *be, const char *path,
-               const char *job_id)
+static int run(const cfg *c, const executor *ex, backend *be, const char *path, const char *job_id)
 {
     char err[1024];
     lang_table *langs = NULL;

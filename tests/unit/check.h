@@ -10,14 +10,14 @@ static int check_passed, check_failed;
 static const char *check_case = "";
 
 #define test(name) (check_case = (name))
-#define check(cond)                                                                      \
-    do {                                                                                 \
-        if (cond) {                                                                      \
-            check_passed++;                                                              \
-        } else {                                                                         \
-            check_failed++;                                                              \
-            fprintf(stderr, "FAIL %s: %s (%s:%d)\n", check_case, #cond, __FILE__, __LINE__); \
-        }                                                                                \
+#define check(cond)                                                                                \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            check_passed++;                                                                        \
+        } else {                                                                                   \
+            check_failed++;                                                                        \
+            fprintf(stderr, "FAIL %s: %s (%s:%d)\n", check_case, #cond, __FILE__, __LINE__);       \
+        }                                                                                          \
     } while (0)
 #define check_str(a, b) check((a) != NULL && strcmp((a), (b)) == 0)
 

@@ -48,7 +48,7 @@ int main(void)
     test("invalid input");
     rejected("Zg=");      /* length not a multiple of 4 */
     rejected("Z===");     /* too much padding */
-    rejected("Zm9v!A==");  /* character outside the alphabet */
+    rejected("Zm9v!A=="); /* character outside the alphabet */
     rejected("Zg==Zm8="); /* padding in the middle */
     rejected("Zm 9v");
     return check_done();

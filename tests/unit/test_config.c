@@ -4,11 +4,23 @@
 #include "tests/unit/check.h"
 #include "common/config.h"
 
-static const char *vars[] = {"REDIS_URL", "API_PORT", "API_KEYS", "CPU_LIMIT", "LOG_LEVEL",
-                             "EXECUTOR", "DEFAULT_TIMEOUT", "MAX_TIMEOUT", "WORKER_ID",
-                             "API_THREADS", "REDIS_SENTINELS", "REDIS_MIN_REPLICAS_ACK",
-                             "REDIS_PREFIX", "REDIS_MASTER_NAME", "MAX_JOB_SECONDS",
-                             "REDIS_TIMEOUT", NULL};
+static const char *vars[] = {"REDIS_URL",
+                             "API_PORT",
+                             "API_KEYS",
+                             "CPU_LIMIT",
+                             "LOG_LEVEL",
+                             "EXECUTOR",
+                             "DEFAULT_TIMEOUT",
+                             "MAX_TIMEOUT",
+                             "WORKER_ID",
+                             "API_THREADS",
+                             "REDIS_SENTINELS",
+                             "REDIS_MIN_REPLICAS_ACK",
+                             "REDIS_PREFIX",
+                             "REDIS_MASTER_NAME",
+                             "MAX_JOB_SECONDS",
+                             "REDIS_TIMEOUT",
+                             NULL};
 
 static void reset(void)
 {

@@ -112,10 +112,11 @@ static void options(job_request *r, char *err)
     check(r->ncompiler_options == 6 && r->compiler_options[6] == NULL);
     check_str(r->compiler_options[1], "-DNAME=a b\"c");
     check(r->nrun_options == 0 && r->run_options && !r->run_options[0]);
-    char **argv = lang_argv_expand(r->lang->compile_argv, r->compiler_options,
-                                   r->ncompiler_options);
-    const char *want[] = {"gcc", "-O2", "-O3", "-DNAME=a b\"c", "--add-modules",
-                          "jdk.incubator.vector", "-Ofast", "-D_X", "-o", "main", "main.c", NULL};
+    char **argv =
+        lang_argv_expand(r->lang->compile_argv, r->compiler_options, r->ncompiler_options);
+    const char *want[] = {
+        "gcc",    "-O2",  "-O3", "-DNAME=a b\"c", "--add-modules", "jdk.incubator.vector",
+        "-Ofast", "-D_X", "-o",  "main",          "main.c",        NULL};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         check(want[i] ? argv[i] && strcmp(argv[i], want[i]) == 0 : argv[i] == NULL);
     free(argv);
@@ -142,7 +143,8 @@ static void options(job_request *r, char *err)
     test("refused options name the option");
     rejects_cc("\"compiler_options\": [\"-fplugin=/tmp/x.so\"]",
                "'compiler_options': '-fplugin=/tmp/x.so' is not allowed for cc");
-    rejects_cc("\"compiler_options\": [\"-O3\", \"-wrapper\", \"/bin/sh\"]", "'-wrapper' is not allowed");
+    rejects_cc("\"compiler_options\": [\"-O3\", \"-wrapper\", \"/bin/sh\"]",
+               "'-wrapper' is not allowed");
     rejects_cc("\"compiler_options\": [\"@/etc/passwd\"]", "'@/etc/passwd' is not allowed");
     rejects_cc("\"compiler_options\": [\"-B/tmp\"]", "'-B/tmp'");
     rejects_cc("\"compiler_options\": [\"-specs=x\"]", "'-specs=x'");
@@ -248,8 +250,8 @@ int main(void)
     check(json_array_size(json_object_get(cc, "compiler_options")) == 3);
     check(json_array_size(json_object_get(cc, "run_options")) == 0);
     check_str(json_string_value(json_array_get(json_object_get(cc, "compile"), 2)), "{options}");
-    check(json_is_null(json_object_get(json_array_get(json_object_get(lj, "languages"), 0),
-                                       "compile")));
+    check(json_is_null(
+        json_object_get(json_array_get(json_object_get(lj, "languages"), 0), "compile")));
     json_decref(lj);
 
     test("minimal request gets defaults");
@@ -262,11 +264,12 @@ int main(void)
     job_request_free(&r);
 
     test("full request and canonical round trip");
-    const char *full = "{\"language\": \"python3\", \"code\": \"cHJpbnQoMSk=\", \"stdin\": \"aGk=\","
-                       " \"args\": [\"a\", \"b c\"], \"timeout\": 20, \"memory_mb\": 512,"
-                       " \"base64\": true,"
-                       " \"files\": [{\"name\": \"util.py\", \"content\": \"eD0x\"}],"
-                       " \"tests\": [{\"stdin\": \"MQ==\", \"expected_output\": \"Mg==\"}]}";
+    const char *full =
+        "{\"language\": \"python3\", \"code\": \"cHJpbnQoMSk=\", \"stdin\": \"aGk=\","
+        " \"args\": [\"a\", \"b c\"], \"timeout\": 20, \"memory_mb\": 512,"
+        " \"base64\": true,"
+        " \"files\": [{\"name\": \"util.py\", \"content\": \"eD0x\"}],"
+        " \"tests\": [{\"stdin\": \"MQ==\", \"expected_output\": \"Mg==\"}]}";
     check(parse(full, &r, err) == 0);
     check(r.base64 && r.code_len == 8 && memcmp(r.code, "print(1)", 8) == 0);
     check(r.stdin_len == 2 && memcmp(r.stdin_data, "hi", 2) == 0);
@@ -294,7 +297,8 @@ int main(void)
     rejects("{\"language\": \"py\"}", "'code' is required");
     rejects("{\"language\": \"py\", \"code\": \"\"}", "must not be empty");
     rejects("{\"language\": \"py\", \"code\": 5}", "'code' must be a string");
-    rejects("{\"language\": \"py\", \"code\": \"x\", \"timeout\": 21}", "'timeout' must be from 1 to 20");
+    rejects("{\"language\": \"py\", \"code\": \"x\", \"timeout\": 21}",
+            "'timeout' must be from 1 to 20");
     rejects("{\"language\": \"py\", \"code\": \"x\", \"timeout\": 0}", "'timeout'");
     rejects("{\"language\": \"py\", \"code\": \"x\", \"timeout\": 1.5}", "whole number");
     rejects("{\"language\": \"py\", \"code\": \"x\", \"timeout\": \"5\"}", "must be a number");
@@ -305,11 +309,14 @@ int main(void)
     rejects("{\"language\": \"py\", \"code\": \"x\", \"base64\": 1}", "'base64'");
     rejects("{\"language\": \"py\", \"code\": \"x\", \"args\": \"a\"}", "'args'");
     rejects("{\"language\": \"py\", \"code\": \"x\", \"args\": [1]}", "'args'");
-    rejects("{\"language\": \"py\", \"code\": \"x\", \"files\": [{\"name\": \"../x\", \"content\": \"\"}]}",
+    rejects("{\"language\": \"py\", \"code\": \"x\", \"files\": [{\"name\": \"../x\", \"content\": "
+            "\"\"}]}",
             "not allowed");
-    rejects("{\"language\": \"py\", \"code\": \"x\", \"files\": [{\"name\": \".hidden\", \"content\": \"\"}]}",
+    rejects("{\"language\": \"py\", \"code\": \"x\", \"files\": [{\"name\": \".hidden\", "
+            "\"content\": \"\"}]}",
             "not allowed");
-    rejects("{\"language\": \"py\", \"code\": \"x\", \"files\": [{\"name\": \"main.py\", \"content\": \"\"}]}",
+    rejects("{\"language\": \"py\", \"code\": \"x\", \"files\": [{\"name\": \"main.py\", "
+            "\"content\": \"\"}]}",
             "not allowed");
     rejects("{\"language\": \"py\", \"code\": \"x\", \"files\": [{\"name\": \"a\"}]}", "'content'");
     rejects("{\"language\": \"py\", \"code\": \"x\", \"tests\": []}", "'tests'");

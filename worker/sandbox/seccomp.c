@@ -19,30 +19,84 @@
 /* Refused with EPERM whatever their arguments. */
 static const char *const denied[] = {
     /* namespaces and mounts */
-    "mount", "umount", "umount2", "pivot_root", "chroot", "unshare", "setns", "fsopen", "fsmount",
-    "fsconfig", "fspick", "move_mount", "open_tree", "mount_setattr",
+    "mount",
+    "umount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "unshare",
+    "setns",
+    "fsopen",
+    "fsmount",
+    "fsconfig",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
     /* kernel keyrings, BPF, perf, tracing, other processes' memory */
-    "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "ptrace", "process_vm_readv",
-    "process_vm_writev", "kcmp", "pidfd_getfd",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "bpf",
+    "perf_event_open",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kcmp",
+    "pidfd_getfd",
     /* the machine itself */
-    "kexec_load", "kexec_file_load", "reboot", "init_module", "finit_module", "delete_module",
-    "create_module", "swapon", "swapoff", "acct", "quotactl", "quotactl_fd", "syslog",
-    "lookup_dcookie", "uselib", "vhangup", "iopl", "ioperm", "nfsservctl", "sysfs", "_sysctl",
-    "ustat", "get_kernel_syms", "query_module",
+    "kexec_load",
+    "kexec_file_load",
+    "reboot",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "create_module",
+    "swapon",
+    "swapoff",
+    "acct",
+    "quotactl",
+    "quotactl_fd",
+    "syslog",
+    "lookup_dcookie",
+    "uselib",
+    "vhangup",
+    "iopl",
+    "ioperm",
+    "nfsservctl",
+    "sysfs",
+    "_sysctl",
+    "ustat",
+    "get_kernel_syms",
+    "query_module",
     /* file handles (the shocker escape), userfaultfd, io_uring */
-    "open_by_handle_at", "name_to_handle_at", "userfaultfd", "io_uring_setup", "io_uring_enter",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
     "io_uring_register",
     /* clocks and personality */
-    "settimeofday", "clock_settime", "clock_settime64", "clock_adjtime", "clock_adjtime64",
-    "adjtimex", "stime", "personality",
+    "settimeofday",
+    "clock_settime",
+    "clock_settime64",
+    "clock_adjtime",
+    "clock_adjtime64",
+    "adjtimex",
+    "stime",
+    "personality",
     /* NUMA and memory policy of other tasks, fanotify */
-    "move_pages", "migrate_pages", "mbind", "set_mempolicy", "fanotify_init",
+    "move_pages",
+    "migrate_pages",
+    "mbind",
+    "set_mempolicy",
+    "fanotify_init",
 };
 
 /* clone refused (EPERM) when its flags (argument 0) hold any of these. */
 static const unsigned long clone_ns_flags[] = {
-    CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
-    CLONE_NEWCGROUP,
+    CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,    CLONE_NEWUSER,
+    CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP,
 };
 
 /* socket families refused (EPERM): raw link-level access and host-VM channels. */
@@ -92,16 +146,16 @@ json_t *sandbox_seccomp_json(bool guest_kernel)
     if (!guest_kernel) /* see seccomp.h */
         json_array_append_new(syscalls, rule("clone3", ENOSYS, NULL));
     for (size_t i = 0; i < sizeof clone_ns_flags / sizeof *clone_ns_flags; i++)
-        json_array_append_new(syscalls, rule("clone", EPERM,
-                                             masked_eq(0, clone_ns_flags[i], clone_ns_flags[i])));
+        json_array_append_new(
+            syscalls, rule("clone", EPERM, masked_eq(0, clone_ns_flags[i], clone_ns_flags[i])));
     for (size_t i = 0; i < sizeof denied_families / sizeof *denied_families; i++)
-        json_array_append_new(syscalls,
-                              rule("socket", EAFNOSUPPORT, arg_eq(0, (unsigned long)denied_families[i])));
+        json_array_append_new(
+            syscalls, rule("socket", EAFNOSUPPORT, arg_eq(0, (unsigned long)denied_families[i])));
     json_t *arches = json_array();
     for (size_t i = 0; i < sizeof architectures / sizeof *architectures; i++)
         json_array_append_new(arches, json_string(architectures[i]));
-    return json_pack("{s:s, s:o, s:o}", "defaultAction", "SCMP_ACT_ALLOW", "architectures",
-                     arches, "syscalls", syscalls);
+    return json_pack("{s:s, s:o, s:o}", "defaultAction", "SCMP_ACT_ALLOW", "architectures", arches,
+                     "syscalls", syscalls);
 }
 
 /* The same rules in a libseccomp context; -1 (err) when libseccomp refuses one. */

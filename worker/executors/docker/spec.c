@@ -114,7 +114,8 @@ json_t *docker_spec_holder(const char *image, const char *volume, const char *wo
 {
     /* The engine's default runtime: the holder only sleeps, it never touches the files. */
     json_t *cmd = json_pack("[s,s]", "sleep", "infinity");
-    return common_body(image, cmd, NULL, volume, worker_id, job_id, HOLDER_MEMORY_MB, HOLDER_PIDS, 0.1);
+    return common_body(image, cmd, NULL, volume, worker_id, job_id, HOLDER_MEMORY_MB, HOLDER_PIDS,
+                       0.1);
 }
 
 json_t *docker_spec_volume(const char *name, int size_mb, const char *worker_id, const char *job_id)

@@ -20,8 +20,8 @@ int fs_mount_workspace(const char *dir, int size_mb, uid_t uid, char *err, size_
         snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
         return -1;
     }
-    cleanup_free char *opts = xasprintf("size=%dm,nr_inodes=16384,mode=0755,uid=%u,gid=%u",
-                                        size_mb, (unsigned)uid, (unsigned)uid);
+    cleanup_free char *opts = xasprintf("size=%dm,nr_inodes=16384,mode=0755,uid=%u,gid=%u", size_mb,
+                                        (unsigned)uid, (unsigned)uid);
     if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
         snprintf(err, errlen, "mount tmpfs on %s: %s", dir, strerror(errno));
         rmdir(dir);

@@ -47,16 +47,11 @@ static json_t *process(const oci_spec_params *p)
     return json_pack(
         "{s:b, s:{s:i, s:i, s:[]}, s:o, s:s, s:o,"
         " s:{s:[], s:[], s:[], s:[], s:[]}, s:[o,o,o], s:b, s:i}",
-        "terminal", 0,
-        "user", "uid", SANDBOX_UID, "gid", SANDBOX_GID, "additionalGids",
-        "args", argv_array(p->argv),
-        "cwd", "/workspace",
-        "env", sandbox_env_json(p->env),
-        "capabilities", "bounding", "effective", "inheritable", "permitted", "ambient",
-        "rlimits", rlimit("RLIMIT_NOFILE", SANDBOX_NOFILE), rlimit("RLIMIT_CORE", 0),
-        rlimit("RLIMIT_FSIZE", fsize),
-        "noNewPrivileges", 1,
-        "oomScoreAdj", SANDBOX_OOM_SCORE_ADJ);
+        "terminal", 0, "user", "uid", SANDBOX_UID, "gid", SANDBOX_GID, "additionalGids", "args",
+        argv_array(p->argv), "cwd", "/workspace", "env", sandbox_env_json(p->env), "capabilities",
+        "bounding", "effective", "inheritable", "permitted", "ambient", "rlimits",
+        rlimit("RLIMIT_NOFILE", SANDBOX_NOFILE), rlimit("RLIMIT_CORE", 0),
+        rlimit("RLIMIT_FSIZE", fsize), "noNewPrivileges", 1, "oomScoreAdj", SANDBOX_OOM_SCORE_ADJ);
 }
 
 /* The task limit inside gVisor; on a Linux host RLIMIT_NPROC would count every process of
@@ -85,22 +80,23 @@ static json_t *mounts(const oci_spec_params *p)
     cleanup_free char *shm = xasprintf("nosuid,nodev,noexec,mode=1777,size=%dm", p->tmp_mb);
     json_t *m = json_array();
     json_array_append_new(m, mount_entry("/proc", "proc", "proc", "nosuid,noexec,nodev"));
-    json_array_append_new(m, mount_entry("/dev", "tmpfs", "tmpfs",
-                                   "nosuid,strictatime,mode=755,size=65536k"));
+    json_array_append_new(
+        m, mount_entry("/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k"));
     json_array_append_new(m, mount_entry("/dev/pts", "devpts", "devpts",
-                                   "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620"));
+                                         "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620"));
     json_array_append_new(m, mount_entry("/dev/shm", "tmpfs", "shm", shm));
     json_array_append_new(m, mount_entry("/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev"));
     json_array_append_new(m, mount_entry(OCI_INIT_PATH, "bind", p->init, "bind,ro,nosuid,nodev"));
-    json_array_append_new(m, mount_entry(OCI_STATUS_PATH, "bind", p->status,
-                                         "bind,rw,nosuid,nodev,noexec"));
+    json_array_append_new(
+        m, mount_entry(OCI_STATUS_PATH, "bind", p->status, "bind,rw,nosuid,nodev,noexec"));
     json_array_append_new(m, mount_entry("/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro"));
     /* The step's own cgroup, read-only (as Docker does): runtimes such as the JVM size their
      * heap and threads from the memory and CPU limits they find there. */
-    json_array_append_new(m, mount_entry("/sys/fs/cgroup", "cgroup", "cgroup",
-                                         "nosuid,noexec,nodev,relatime,ro"));
+    json_array_append_new(
+        m, mount_entry("/sys/fs/cgroup", "cgroup", "cgroup", "nosuid,noexec,nodev,relatime,ro"));
     json_array_append_new(m, mount_entry("/tmp", "tmpfs", "tmpfs", tmp));
-    json_array_append_new(m, mount_entry("/workspace", "bind", p->workspace, "rbind,rw,nosuid,nodev"));
+    json_array_append_new(m,
+                          mount_entry("/workspace", "bind", p->workspace, "rbind,rw,nosuid,nodev"));
     return m;
 }
 
@@ -108,10 +104,8 @@ static json_t *resources(const oci_spec_params *p)
 {
     json_int_t mem = (json_int_t)p->memory_mb * 1024 * 1024;
     json_int_t quota = sandbox_cpu_quota_us(p->cpus);
-    return json_pack("{s:[{s:b, s:s}], s:{s:I, s:I}, s:{s:i}, s:{s:I, s:I}}",
-                     "devices", "allow", 0, "access", "rwm",
-                     "memory", "limit", mem, "swap", mem,
-                     "pids", "limit",
+    return json_pack("{s:[{s:b, s:s}], s:{s:I, s:I}, s:{s:i}, s:{s:I, s:I}}", "devices", "allow", 0,
+                     "access", "rwm", "memory", "limit", mem, "swap", mem, "pids", "limit",
                      p->guest_kernel ? p->pids * GUEST_TASK_COST + GUEST_BASE_TASKS : p->pids,
                      "cpu", "quota", quota, "period", (json_int_t)SANDBOX_CPU_PERIOD_US);
 }
@@ -122,24 +116,18 @@ static json_t *linux_section(const oci_spec_params *p)
     static const char *const kinds[] = {"pid", "network", "ipc", "uts", "mount", "cgroup"};
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
         json_array_append_new(ns, json_pack("{s:s}", "type", kinds[i]));
-    return json_pack("{s:o, s:o, s:s, s:o, s:o, s:o}",
-                     "namespaces", ns,
-                     "resources", resources(p),
-                     "cgroupsPath", p->cgroup_path,
-                     "maskedPaths", string_array(sandbox_masked_paths),
-                     "readonlyPaths", string_array(sandbox_readonly_paths),
-                     "seccomp", sandbox_seccomp_json(p->guest_kernel));
+    return json_pack("{s:o, s:o, s:s, s:o, s:o, s:o}", "namespaces", ns, "resources", resources(p),
+                     "cgroupsPath", p->cgroup_path, "maskedPaths",
+                     string_array(sandbox_masked_paths), "readonlyPaths",
+                     string_array(sandbox_readonly_paths), "seccomp",
+                     sandbox_seccomp_json(p->guest_kernel));
 }
 
 json_t *oci_spec_build(const oci_spec_params *p)
 {
-    return json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}",
-                     "ociVersion", "1.0.2",
-                     "process", with_guest_limits(process(p), p),
-                     "root", "path", p->rootfs, "readonly", 1,
-                     "hostname", SANDBOX_HOSTNAME,
-                     "mounts", mounts(p),
-                     "linux", linux_section(p));
+    return json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}", "ociVersion", "1.0.2", "process",
+                     with_guest_limits(process(p), p), "root", "path", p->rootfs, "readonly", 1,
+                     "hostname", SANDBOX_HOSTNAME, "mounts", mounts(p), "linux", linux_section(p));
 }
 
 int oci_spec_write(const char *bundle_dir, const oci_spec_params *p, char *err, size_t errlen)

@@ -29,9 +29,12 @@
 /* Mount options that say how, not which controllers: left out of a v1 hierarchy's data. */
 static bool generic_option(const char *o)
 {
-    static const char *const generic[] = {"rw", "ro", "nosuid", "nodev", "noexec", "relatime",
-                                          "noatime", "nodiratime", "strictatime", "clone_children",
-                                          "nsdelegate", "memory_recursiveprot"};
+    static const char *const generic[] = {"rw",          "ro",
+                                          "nosuid",      "nodev",
+                                          "noexec",      "relatime",
+                                          "noatime",     "nodiratime",
+                                          "strictatime", "clone_children",
+                                          "nsdelegate",  "memory_recursiveprot"};
     for (size_t i = 0; i < sizeof generic / sizeof *generic; i++)
         if (strcmp(o, generic[i]) == 0)
             return true;
@@ -137,16 +140,16 @@ static int build_dev(const launch_fs *fs, char *err, size_t errlen)
     static const struct {
         const char *name;
         unsigned major, minor;
-    } nodes[] = {{"/dev/null", 1, 3},    {"/dev/zero", 1, 5},    {"/dev/full", 1, 7},
-                 {"/dev/random", 1, 8},  {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0}};
+    } nodes[] = {{"/dev/null", 1, 3},   {"/dev/zero", 1, 5},    {"/dev/full", 1, 7},
+                 {"/dev/random", 1, 8}, {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0}};
     static const char *const links[][2] = {
-        {"/proc/self/fd", "/dev/fd"},         {"/proc/self/fd/0", "/dev/stdin"},
-        {"/proc/self/fd/1", "/dev/stdout"},   {"/proc/self/fd/2", "/dev/stderr"},
+        {"/proc/self/fd", "/dev/fd"},       {"/proc/self/fd/0", "/dev/stdin"},
+        {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
         {"pts/ptmx", "/dev/ptmx"},
     };
     char p[PATH_MAX], opts[64];
-    if (mount_at(fs, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
-                 "mode=755,size=65536k", err, errlen) < 0)
+    if (mount_at(fs, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k",
+                 err, errlen) < 0)
         return -1;
     for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++)
         if (mknod(at(p, fs, nodes[i].name), S_IFCHR | 0666,
@@ -163,13 +166,12 @@ static int build_dev(const launch_fs *fs, char *err, size_t errlen)
         mount_at(fs, "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts, err,
                  errlen) < 0 ||
         make_dir(fs, "/dev/mqueue", 0755, err, errlen) < 0 ||
-        mount_at(fs, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
-                 err, errlen) < 0 ||
+        mount_at(fs, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err,
+                 errlen) < 0 ||
         make_dir(fs, CR_DIR, 0755, err, errlen) < 0)
         return -1;
     if (bind_at(fs, OCI_INIT_PATH, fs->init, MS_RDONLY | MS_NOSUID | MS_NODEV, err, errlen) < 0 ||
-        bind_at(fs, OCI_STATUS_PATH, fs->status, MS_NOSUID | MS_NODEV | MS_NOEXEC, err,
-                errlen) < 0)
+        bind_at(fs, OCI_STATUS_PATH, fs->status, MS_NOSUID | MS_NODEV | MS_NOEXEC, err, errlen) < 0)
         return -1;
     return 0;
 }
@@ -211,10 +213,9 @@ static int protect_kernel_paths(const launch_fs *fs, char *err, size_t errlen)
         struct stat st;
         if (stat(at(p, fs, sandbox_masked_paths[i]), &st) < 0)
             continue;
-        int rc = S_ISDIR(st.st_mode)
-                     ? mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                             NULL)
-                     : mount(null, p, NONE, MS_BIND, NULL);
+        int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs",
+                                             MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)
+                                     : mount(null, p, NONE, MS_BIND, NULL);
         if (rc < 0)
             return fail(err, errlen, "mask", p);
     }
@@ -222,8 +223,8 @@ static int protect_kernel_paths(const launch_fs *fs, char *err, size_t errlen)
         if (access(at(p, fs, sandbox_readonly_paths[i]), F_OK) < 0)
             continue;
         if (mount(p, p, NONE, MS_BIND | MS_REC, NULL) < 0 ||
-            mount(NONE, p, NONE, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
-                  MS_NOEXEC, NULL) < 0)
+            mount(NONE, p, NONE,
+                  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
             return fail(err, errlen, "read-only", p);
     }
     return 0;
@@ -242,8 +243,8 @@ int launch_fs_build(const launch_fs *fs, char *err, size_t errlen)
         return fail(err, errlen, "remount read-only", fs->rootfs);
     char tmp[64];
     snprintf(tmp, sizeof tmp, "mode=1777,size=%dm", fs->tmp_mb);
-    if (mount_at(fs, "/proc", "proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL, err,
-                 errlen) < 0 ||
+    if (mount_at(fs, "/proc", "proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL, err, errlen) <
+            0 ||
         build_dev(fs, err, errlen) < 0 || build_sys(fs, err, errlen) < 0 ||
         mount_at(fs, "/tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, tmp, err, errlen) < 0)
         return -1;

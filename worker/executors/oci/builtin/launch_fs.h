@@ -38,11 +38,11 @@ typedef struct launch_fs_hierarchies {
 } launch_fs_hierarchies;
 
 typedef struct launch_fs {
-    const char *rootfs;    /* host path of the image's rootfs, symlinks resolved */
-    const char *workspace; /* host path of the job's workspace tmpfs */
-    const char *init;      /* host path of cr-init */
-    const char *status;    /* host path of this step's status file */
-    int tmp_mb;            /* size of /tmp and /dev/shm */
+    const char *rootfs;                   /* host path of the image's rootfs, symlinks resolved */
+    const char *workspace;                /* host path of the job's workspace tmpfs */
+    const char *init;                     /* host path of cr-init */
+    const char *status;                   /* host path of this step's status file */
+    int tmp_mb;                           /* size of /tmp and /dev/shm */
     const launch_fs_hierarchies *cgroups; /* the host's, mounted at /sys/fs/cgroup */
 } launch_fs;
 
