@@ -228,6 +228,11 @@ def read_resp(f):
     raise RuntimeError(f"bad RESP line {line!r}")
 
 
+def state_dir(worker_id):
+    """The STATE_DIR tests give a worker with this WORKER_ID."""
+    return os.path.join("/run/code-runner-test", worker_id)
+
+
 def base_env(redis, **extra):
     env = dict(os.environ)
     env.update({
@@ -328,7 +333,7 @@ class Worker(Program):
     def __init__(self, workdir, redis, host=None, **env):
         self.host = host
         env.setdefault("WORKER_ID", f"w{free_port()}")
-        env.setdefault("STATE_DIR", os.path.join("/run/code-runner-test", env["WORKER_ID"]))
+        env.setdefault("STATE_DIR", state_dir(env["WORKER_ID"]))
         self.env = base_env(redis, **env)
         self.id = self.env["WORKER_ID"]
         self.workdir = workdir

@@ -151,6 +151,22 @@ def files_under(path):
     return [os.path.join(d, n) for d, dirs, files in os.walk(path) for n in dirs + files]
 
 
+def worker_leftovers(ids, state_dirs):
+    """What the sandboxes of these worker ids left: runc containers, cgroups, mounts under their
+    STATE_DIRs and job directories (STATE_DIR/<process>/<job>)."""
+    prefixes = tuple(f"cr-{i}{sep}" for i in ids for sep in "-_")
+    found = [f"runc container {n}" for n in list_containers("runc") if n.startswith(prefixes)]
+    found += [f"cgroup {d}" for d in container_cgroups() if d.name.startswith(prefixes)]
+    for d in state_dirs:
+        found += [f"mount {m}" for m in mounts_under(d) if m == d or m.startswith(d + "/")]
+        if os.path.isdir(d):
+            for slot in os.listdir(d):
+                p = os.path.join(d, slot)
+                if os.path.isdir(p):
+                    found += [f"job dir {p}/{j}" for j in os.listdir(p)]
+    return found
+
+
 # ---- sandbox_cli ----
 
 class CliSandbox:

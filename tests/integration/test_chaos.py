@@ -32,6 +32,8 @@ import uuid
 import pytest
 
 import harness
+from harness import state_dir
+from support import worker_leftovers
 from harness import wait_until
 
 PREFIX = "test:"
@@ -46,7 +48,6 @@ CONCURRENCY = 3                                          # worker processes per 
 MAX_ATTEMPTS = 5
 LOSS_WINDOW_S = 3.0
 DRAIN_TIMEOUT_S = float(os.environ.get("CHAOS_DRAIN_SECONDS", "150"))
-RUNC_ROOT = "/run/runc"
 
 C_PROGRAM = '#include <stdio.h>\nint main(void) { puts("%s"); return 0; }\n'
 
@@ -329,38 +330,6 @@ class System:
 
 
 # ---------------------------------------------------------------------------------------------
-# Leftovers
-
-
-def leftovers(ids, state_dirs):
-    """Containers, cgroups, mounts and job directories of these worker ids still present."""
-    found = []
-    prefixes = tuple(f"cr-{i}{sep}" for i in ids for sep in "-_")
-    if os.path.isdir(RUNC_ROOT):
-        found += [f"runc container {n}" for n in os.listdir(RUNC_ROOT) if n.startswith(prefixes)]
-    for root, dirs, _ in os.walk("/sys/fs/cgroup"):
-        if os.path.basename(root) in ("code-runner", "code-runner-docker"):
-            found += [f"cgroup {root}/{d}" for d in dirs if d.startswith(prefixes)]
-            dirs[:] = []
-        elif root.count("/") > 5:
-            dirs[:] = []
-    with open("/proc/mounts") as f:
-        mounts = [line.split()[1] for line in f]
-    for d in state_dirs:
-        found += [f"mount {m}" for m in mounts if m == d or m.startswith(d + "/")]
-        if os.path.isdir(d):
-            for slot in os.listdir(d):
-                p = os.path.join(d, slot)
-                if os.path.isdir(p):
-                    found += [f"job dir {p}/{j}" for j in os.listdir(p)]
-    return found
-
-
-def state_dir(wid):
-    return os.path.join("/run/code-runner-test", wid)
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 def task_field(redis, tid, field):
@@ -550,12 +519,12 @@ def test_chaos(workdir):
             assert w.stop() == 0, w.id
         sysm.api.stop()
         harness.check_clean(sysm.api, *sysm.all_workers)
-        stale = leftovers(sorted(sysm.abandoned), [state_dir(i) for i in sysm.abandoned])
+        stale = worker_leftovers(sorted(sysm.abandoned), [state_dir(i) for i in sysm.abandoned])
         print(f"chaos: leftovers of {len(sysm.abandoned)} abandoned worker ids before their "
               f"restart: {len(stale)}")
         sysm.workers = []
         sysm.clean_abandoned()
-        left = leftovers(sysm.ids_used, [state_dir(i) for i in sysm.ids_used])
+        left = worker_leftovers(sysm.ids_used, [state_dir(i) for i in sysm.ids_used])
         assert not left, left[:20]
         print(f"chaos: jobs lost 0 (outside the documented window); leftovers 0 for "
               f"{len(sysm.ids_used)} worker ids")

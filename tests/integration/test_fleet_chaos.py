@@ -35,7 +35,8 @@ import harness
 import netns
 from harness import wait_until
 from sentinel_support import Group
-from test_chaos import leftovers, state_dir
+from harness import state_dir
+from support import worker_leftovers
 
 PREFIX = "test:"
 SECONDS = float(os.environ.get("FLEET_SECONDS", "60"))
@@ -379,7 +380,7 @@ def run_fleet(workdir, net):
         fleet.api.stop()
         harness.check_clean(fleet.api, *fleet.all_workers)
         ids = sorted({w.id for w in fleet.all_workers})
-        left = leftovers(ids, [state_dir(i) for i in ids] + [state_dir(i) + "-dup" for i in ids])
+        left = worker_leftovers(ids, [state_dir(i) for i in ids] + [state_dir(i) + "-dup" for i in ids])
         assert not left, left[:20]
     except BaseException as e:
         keep = f"/tmp/cr-fleet-{SEED}"
