@@ -213,9 +213,10 @@ def test_gvisor_runs_and_enforces_limits(sb):
     # our seccomp profile applies inside gVisor too (the engine registers runsc with
     # --oci-seccomp): the kernel log and io_uring are refused with EPERM
     assert lines[1:] == ["-1 1", "-1 1"], r
-    t0 = time.monotonic()
+    # Killed at its 2 s limit, not after some other bound: the step's own wall time (container
+    # set-up aside, which a loaded machine stretches) stays near the limit.
     r = sb.run("while True:\n    pass", timeout=2, env=env)
-    assert r["verdict"] == "time_limit" and time.monotonic() - t0 < 2 + 2
+    assert r["verdict"] == "time_limit" and 2000 <= r["wall_ms"] < 4000, r
     r = sb.run("x = []\nwhile True:\n    x.append(bytearray(10**7))", memory_mb=96, env=env)
     assert r["verdict"] == "memory_limit", r
 
