@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from api_support import VALGRIND, Api
-from sandbox_helpers import build_images
+from support import build_images
 
 PREFIX = "test:"
 
