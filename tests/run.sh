@@ -37,7 +37,8 @@ if [ ${#CTEST_ARGS[@]} -eq 0 ]; then
 fi
 # The compose test builds its own images from the sources (no sanitizers there): once is enough;
 # valgrind cannot run a sanitized binary; the multi-host chaos test (minutes) runs once, its code
-# paths are under ASan in test_sentinel, test_delivery and test_chaos.
+# paths are under ASan in test_sentinel, test_delivery and test_chaos (a shorter run there).
+CHAOS_SECONDS="${CHAOS_SECONDS:-60}" \
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
   run_suite "$ROOT/build-asan" \
   "integration/test_compose|integration/test_worker_valgrind|integration/test_fleet_chaos" \
