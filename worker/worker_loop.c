@@ -88,7 +88,8 @@ static char *run_job(const cfg *c, const lang_table *langs, const executor *ex, 
     double m0 = metrics_now();
     char *failure = NULL;
     json_t *res = job_run_keep(ex, be, c, &req, id, &failure, js);
-    metric_observe(M_JOB_DURATION, metrics_now() - m0, metrics_language_index(req.lang->id), 0);
+    if (*js) /* a sandbox was made: the job ran in it, whatever came of it */
+        metric_observe(M_JOB_DURATION, metrics_now() - m0, metrics_language_index(req.lang->id), 0);
     job_request_free(&req);
     char *text = NULL;
     if (res) {
