@@ -167,9 +167,12 @@ def test_prometheus_counts_what_ran(workdir, redis, start_api, start_worker):
         results.append(("FAILURE", ""))
         # A worker process killed while it runs a job: the supervisor gives the job back
         # (the reaper's requeue), restarts the process, and the job runs again and counts once.
+        setups = 'code_runner_sandbox_setup_seconds_count{language="python",executor="oci/builtin"}'
+        assert scraped(mport)[setups] == 8
         tid = api.submit(sleeper(2, "survived"))
         wid = wait_until(lambda: holder(redis, tid), timeout=60, what="the job to run")
         pid = wait_until(lambda: worker_process(w, wid), what="its worker process")
+        wait_until(lambda: scraped(mport)[setups] == 9, what="its sandbox")  # then it sleeps
         os.kill(pid, signal.SIGKILL)
         r = finished(api, tid)
         assert r["status"] == "SUCCESS" and r["result"]["output"] == "survived\n", r
