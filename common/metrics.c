@@ -479,13 +479,14 @@ bool metrics_authorized(const cfg *c, const char *authorization)
 
 int metrics_code_index(int http_status)
 {
-    const dim *m = &fixed_dims[DIM_CODE];
-    char s[16];
-    snprintf(s, sizeof s, "%d", http_status);
-    for (size_t i = 0; i + 1 < m->n; i++)
-        if (strcmp(m->values[i], s) == 0)
+    /* code_values as numbers (every reply is counted: no formatting on the hot path) */
+    static const int codes[] = {200, 400, 401, 404, 405, 408, 413, 431, 500, 501, 503};
+    _Static_assert(sizeof codes / sizeof *codes + 1 == sizeof code_values / sizeof *code_values,
+                   "code_values: one number per value, then other");
+    for (size_t i = 0; i < sizeof codes / sizeof *codes; i++)
+        if (codes[i] == http_status)
             return (int)i;
-    return (int)m->n - 1;
+    return (int)(sizeof codes / sizeof *codes);
 }
 
 int metrics_language_index(const char *lang_id)
