@@ -12,8 +12,8 @@
  * index per dimension, in the row's order:
  *     metric_inc(M_X, i...)        counter or gauge += 1         metric_add(M_X, v, i...)
  *     metric_set(M_X, v, i...)     gauge = v                      metric_observe(M_X, v, i...)
- * A new label dimension is one more DIM_* value here and a row in dims[] of metrics.c (or values
- * given at start-up with metrics_dim_values, as the language ids are).
+ * A new label dimension is one more DIM_* value here and a row in fixed_dims[] of metrics.c (or
+ * values given at start-up with metrics_dim_values, as the language ids are).
  *
  * How it works: every writer (an api event loop thread, the worker supervisor, each worker
  * process) owns a shard, an array holding every cell (one number) of the program's metrics that
@@ -25,6 +25,9 @@
  * that dies leaves its counts there and its replacement in the same slot adds to them. Counters
  * therefore only reset when the program restarts, as Prometheus expects. A thread or process that
  * attached no shard (tools, unit tests) makes every call a no-op.
+ * The registry is process-wide state (set up once at start-up, then only the cells change), the
+ * one exception to passing state by handle: counting happens in every layer, and a handle
+ * threaded through all of them would make each new counter a change to many signatures.
  *
  * API (start-up, in this order, before any thread or fork):
  *   metrics_dim_values(dim, values, n)  the values of a dimension known at start-up (routes,
