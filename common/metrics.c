@@ -73,23 +73,34 @@ static const char *const reap_reason_values[] = {"died", "stopped", "stale", "or
 static const char *const reap_action_values[] = {"requeued", "failed"};
 static const char *const warm_values[] = {"used", "discarded"};
 
-#define VALUES(v) v, sizeof v / sizeof *v
+/* A dimension of one label: its name, its fixed values, whether it is sparse; or its values given
+ * at start-up (metrics_dim_values). */
+#define DIM1(label, v, sp)                                                                         \
+    {                                                                                              \
+        .labels = {label}, .nlabels = 1, .values = v, .n = sizeof v / sizeof *v, .sparse = sp      \
+    }
+#define DIM_GIVEN(label, sp)                                                                       \
+    {                                                                                              \
+        .labels = {label}, .nlabels = 1, .values = NULL, .n = 0, .sparse = sp                      \
+    }
 static const dim fixed_dims[DIM_COUNT] = {
-    [DIM_ROUTE] = {{"route"}, 1, NULL, 0, false},
-    [DIM_CODE] = {{"code"}, 1, VALUES(code_values), true},
-    [DIM_REJECT] = {{"reason"}, 1, VALUES(reject_values)},
-    [DIM_CONNECTION] = {{"connection"}, 1, VALUES(connection_values)},
-    [DIM_LANGUAGE] = {{"language"}, 1, NULL, 0, true},
-    [DIM_EXECUTOR] = {{"executor"}, 1, NULL, 0},
-    [DIM_RESULT] = {{"status", "verdict"},
-                    2,
-                    result_values,
-                    sizeof result_values / 2 / sizeof(char *)},
-    [DIM_REAP_REASON] = {{"reason"}, 1, VALUES(reap_reason_values)},
-    [DIM_REAP_ACTION] = {{"outcome"}, 1, VALUES(reap_action_values)},
-    [DIM_WARM] = {{"outcome"}, 1, VALUES(warm_values)},
+    [DIM_ROUTE] = DIM_GIVEN("route", false),
+    [DIM_CODE] = DIM1("code", code_values, true),
+    [DIM_REJECT] = DIM1("reason", reject_values, false),
+    [DIM_CONNECTION] = DIM1("connection", connection_values, false),
+    [DIM_LANGUAGE] = DIM_GIVEN("language", true),
+    [DIM_EXECUTOR] = DIM_GIVEN("executor", false),
+    [DIM_RESULT] = {.labels = {"status", "verdict"},
+                    .nlabels = 2,
+                    .values = result_values,
+                    .n = sizeof result_values / 2 / sizeof *result_values,
+                    .sparse = false},
+    [DIM_REAP_REASON] = DIM1("reason", reap_reason_values, false),
+    [DIM_REAP_ACTION] = DIM1("outcome", reap_action_values, false),
+    [DIM_WARM] = DIM1("outcome", warm_values, false),
 };
-#undef VALUES
+#undef DIM1
+#undef DIM_GIVEN
 
 /* Where a row's cells are in a shard: ncombos label combinations (the last dimension varies
  * fastest) of width cells each: one number, or a histogram's buckets (+Inf last) then its sum. */
