@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/route_parse.h"
+#include "common/metrics.h"
+
 const char *reply_reason(int code)
 {
     switch (code) {
@@ -51,6 +54,17 @@ void reply_json(struct evhttp_request *req, int code, json_t *body)
     evbuffer_free(buf);
 }
 
+void reply_text(struct evhttp_request *req, int code, const char *content_type, const char *text,
+                size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+    if (!buf || evbuffer_add(buf, text, len) < 0)
+        abort(); /* out of memory */
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type);
+    evhttp_send_reply(req, code, reply_reason(code), buf);
+    evbuffer_free(buf);
+}
+
 void reply_error(struct evhttp_request *req, int code, const char *msg)
 {
     reply_json(req, code, json_pack("{s:s}", "error", msg));
@@ -89,6 +103,19 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
             msg = reply_reason(error);
         break;
     }
+    /* Counted like the handlers' answers (this runs on a loop's thread, which has its metrics
+     * shard). libevent forgets the URI before it answers a body over the limit, and POST
+     * /run-code is the only route that reads a body: a 413 to a POST is a refused submission. */
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    const char *id;
+    enum route r = path ? route_match(path, &id) : R_NONE;
+    bool too_large = error == 413 && evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+    if (too_large)
+        r = R_RUN;
+    metric_inc(M_HTTP_REQUESTS, (int)r, metrics_code_index(error));
+    if (too_large)
+        metric_inc(M_SUBMISSIONS_REJECTED, MV_REJECT_TOO_LARGE);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
     reply_error(req, error, msg);
 }

@@ -1,5 +1,6 @@
 /* JSON replies: every answer of the API goes out through here, with Content-Type
- * application/json; errors are {"error": "..."}. Each function sends exactly one reply. */
+ * application/json (GET /metrics: text); errors are {"error": "..."}. Each function sends
+ * exactly one reply. */
 #ifndef CR_API_HTTP_REPLY_H
 #define CR_API_HTTP_REPLY_H
 
@@ -8,6 +9,9 @@
 
 /* Send body (a reference stolen from the caller) with status code. */
 void reply_json(struct evhttp_request *req, int code, json_t *body);
+/* Send len bytes of text (copied) with status code and content_type. */
+void reply_text(struct evhttp_request *req, int code, const char *content_type, const char *text,
+                size_t len);
 /* Send {"error": msg} with status code. */
 void reply_error(struct evhttp_request *req, int code, const char *msg);
 /* The same with a Retry-After header (seconds): 503 for Redis down or a full queue. */

@@ -7,6 +7,7 @@
 #include "api/liveness.h"
 #include "api/request.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/redis_model.h"
 #include "common/util.h"
 
@@ -105,6 +106,7 @@ static void message_cb(redisAsyncContext *ac, void *r, void *priv)
             return;
         }
         loop->subscribed = true;
+        metric_set(M_REDIS_CONNECTED, 1, MV_CONN_SUBSCRIBER);
         log_debug("loop %d: subscribed to %s", loop->index, loop->done_channel);
         recheck_if_due(loop);
     } else if (strcmp(kind, "message") == 0 && probe) {
@@ -127,8 +129,10 @@ void longpoll_sub_up(aconn *rc, void *arg)
 void longpoll_down(aconn *rc, void *arg)
 {
     api_loop *loop = arg;
-    if (rc == loop->sub)
+    if (rc == loop->sub) {
         loop->subscribed = false;
+        metric_set(M_REDIS_CONNECTED, 0, MV_CONN_SUBSCRIBER);
+    }
     loop->recheck_needed = true;
 }
 

@@ -11,12 +11,22 @@
 
 #include "api/http_reply.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/redis_model.h"
 #include "common/util.h"
+
+/* The request no longer waits (answered, or its client gone): out of the long-polls gauge. */
+static void uncount_wait(req_ctx *x)
+{
+    if (x->wait_counted)
+        metric_add(M_LONGPOLLS, -1);
+    x->wait_counted = false;
+}
 
 static void request_free(req_ctx *x)
 {
     api_loop *loop = x->loop;
+    uncount_wait(x);
     if (x->prev)
         x->prev->next = x->next;
     else
@@ -73,24 +83,62 @@ static void reply_complete_cb(struct evhttp_request *req, void *arg)
     server_loop_check_drained(loop);
 }
 
-void request_reply(req_ctx *x, int code, json_t *body)
+/* Count the reply: by route and status code, and a refused submission by reason. */
+static void count_reply(const req_ctx *x, int code)
 {
-    if (!x->req) {
-        json_decref(body);
+    metric_inc(M_HTTP_REQUESTS, x->route, metrics_code_index(code));
+    if (!x->submission || code == 200)
         return;
-    }
+    int reason = code == 400   ? MV_REJECT_INVALID
+                 : code == 401 ? MV_REJECT_UNAUTHORIZED
+                 : code == 413 ? MV_REJECT_TOO_LARGE
+                 : code == 503 ? (x->queue_full ? MV_REJECT_QUEUE_FULL : MV_REJECT_UNAVAILABLE)
+                               : -1;
+    if (reason >= 0)
+        metric_inc(M_SUBMISSIONS_REJECTED, reason);
+}
+
+/* Everything a reply does before sending: end waiting, log, count; the request to answer (it is
+ * no longer x's), or NULL when x was answered already. */
+static struct evhttp_request *reply_begin(req_ctx *x, int code)
+{
+    if (!x->req)
+        return NULL;
     end_wait(x);
+    uncount_wait(x);
     struct evhttp_request *req = x->req;
     x->req = NULL;
     log_debug("loop %d: %s -> %d (%lld ms)%s", x->loop->index, x->what, code,
               (long long)(now_mono_ms() - x->started_ms), x->client_gone ? " client gone" : "");
+    count_reply(x, code);
     if (x->loop->stopping)
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
     if (evhttp_request_get_connection(req) && !x->client_gone) {
         x->loop->n_unsent++;
         evhttp_request_set_on_complete_cb(req, reply_complete_cb, x->loop);
     }
+    return req;
+}
+
+void request_reply(req_ctx *x, int code, json_t *body)
+{
+    struct evhttp_request *req = reply_begin(x, code);
+    if (!req) {
+        json_decref(body);
+        return;
+    }
     reply_json(req, code, body);
+    if (x->pending == 0)
+        request_free(x);
+}
+
+void request_reply_text(req_ctx *x, int code, const char *content_type, const char *text,
+                        size_t len)
+{
+    struct evhttp_request *req = reply_begin(x, code);
+    if (!req)
+        return;
+    reply_text(req, code, content_type, text, len);
     if (x->pending == 0)
         request_free(x);
 }
@@ -123,7 +171,10 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     req_ctx *x = arg;
     log_warn("loop %d: %s: no answer from redis in %d s", x->loop->index, x->what,
              x->loop->cfg->redis_timeout);
-    request_error_retry(x, 503, "redis did not answer in time", 1);
+    if (x->on_deadline)
+        x->on_deadline(x);
+    else
+        request_error_retry(x, 503, "redis did not answer in time", 1);
 }
 
 int request_command(req_ctx *x, redisCallbackFn *fn, int argc, const char **argv,
@@ -201,6 +252,7 @@ static void close_cb(struct evhttp_connection *evcon, void *arg)
     if (!req)
         return;
     x->client_gone = true;
+    uncount_wait(x);
     waiters_remove(x->loop->waiters, &x->w);
     if (x->timer)
         evtimer_del(x->timer);
@@ -229,6 +281,9 @@ void request_wait(req_ctx *x)
 {
     api_loop *loop = x->loop;
     waiters_add(loop->waiters, x->id, &x->w);
+    if (!x->wait_counted)
+        metric_add(M_LONGPOLLS, 1);
+    x->wait_counted = true;
     x->timer = evtimer_new(loop->base, wait_timeout_cb, x);
     struct evhttp_connection *evcon = evhttp_request_get_connection(x->req);
     if (!evcon)

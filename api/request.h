@@ -19,6 +19,9 @@
  *       pending): the wait of x->wait_ms begins; its end answers "still pending".
  *   request_reply(x, code, body)   send body (stolen) and end waiting; request_error/_retry for
  *       {"error"} bodies; request_unavailable for "redis unreachable" (503, Retry-After: 1).
+ *       request_reply_text sends len bytes of text (copied) with content_type instead.
+ *   Every reply is counted in the metrics (route and status code; a refused POST /run-code by
+ *   reason), and so is every request waiting (?wait=S) while it waits.
  *   request_hmget(x, fn)           HMGET task status result.
  *   task_classify(reply) / request_answer_task(x, reply)  read and answer an HMGET reply. */
 #ifndef CR_API_REQUEST_H
@@ -54,6 +57,13 @@ typedef struct req_ctx {
     struct event *deadline;      /* owned; 503 when Redis does not answer in time */
     int pending;                 /* Redis callbacks still to come with this as privdata */
     struct req_ctx *repl_next;   /* in loop->repl_waiting or repl_batch (replication.h) */
+    int route;                   /* enum route (route_parse.h), R_NONE until matched: metrics */
+    bool submission;             /* a POST /run-code: a refusal is counted by reason */
+    bool queue_full;             /* its 503 is MAX_QUEUE_LENGTH's, not Redis's */
+    bool wait_counted;           /* counted in the open long-polls gauge */
+    double enqueue_t0;           /* metrics_now() when the enqueue was first sent */
+    void (*on_deadline)(struct req_ctx *x); /* answers x when Redis is silent for REDIS_TIMEOUT;
+                                               NULL: 503 */
 } req_ctx;
 
 /* What an HMGET status result reply says about a task. */
@@ -72,6 +82,8 @@ bool request_callback(req_ctx *x);
 void request_wait(req_ctx *x);
 void request_wait_start(req_ctx *x);
 void request_reply(req_ctx *x, int code, json_t *body);
+void request_reply_text(req_ctx *x, int code, const char *content_type, const char *text,
+                        size_t len);
 void request_error(req_ctx *x, int code, const char *msg);
 void request_error_retry(req_ctx *x, int code, const char *msg, int retry_after);
 void request_unavailable(req_ctx *x);

@@ -19,11 +19,22 @@ enum route route_match(const char *path, const char **id)
         return R_HEALTH;
     if (strcmp(path, "/openapi.json") == 0)
         return R_OPENAPI;
+    if (strcmp(path, "/metrics") == 0)
+        return R_METRICS;
     if (strncmp(path, "/results/", 9) == 0) {
         *id = path + 9;
         return R_RESULTS;
     }
     return R_NONE;
+}
+
+const char *route_label(enum route r)
+{
+    static const char *const labels[R_COUNT] = {
+        [R_NONE] = "other",           [R_RUN] = "/run-code",  [R_RESULTS] = "/results/{task_id}",
+        [R_LANGUAGES] = "/languages", [R_HEALTH] = "/health", [R_OPENAPI] = "/openapi.json",
+        [R_METRICS] = "/metrics"};
+    return r < R_COUNT ? labels[r] : "other";
 }
 
 int route_parse_wait(const char *query, int *wait_ms)

@@ -5,6 +5,8 @@
  * API:
  *   route_match(path, &id)          the route of a decoded URI path; for /results/{id}, *id
  *                                   points into path (validate it with task_id_valid).
+ *   route_label(r)                  the route as its metrics label shows it ("/results/{task_id}",
+ *                                   "other" for R_NONE).
  *   route_parse_wait(query, &ms)    0 with *ms = 0 when query is NULL or has no wait; 0 with S
  *                                   seconds in ms for wait=S, S a number from 0 to
  *                                   ROUTE_MAX_WAIT_S; -1 otherwise (malformed query included).
@@ -26,9 +28,12 @@ enum route {
     R_LANGUAGES, /* /languages */
     R_HEALTH,    /* /health */
     R_OPENAPI,   /* /openapi.json */
+    R_METRICS,   /* /metrics */
+    R_COUNT
 };
 
 enum route route_match(const char *path, const char **id);
+const char *route_label(enum route r);
 int route_parse_wait(const char *query, int *wait_ms);
 bool route_bearer_ok(const char *header, char *const *keys, size_t n_keys);
 

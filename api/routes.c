@@ -13,6 +13,7 @@
 #include "api/route_parse.h"
 #include "common/job.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/redis_model.h"
 #include "common/util.h"
 
@@ -46,6 +47,7 @@ void routes_cmd_up(aconn *rc, void *arg)
 {
     (void)rc;
     api_loop *loop = arg;
+    metric_set(M_REDIS_CONNECTED, 1, MV_CONN_COMMAND);
     load_script(loop);
     longpoll_cmd_up(loop);
     server_loop_start_accepting(loop);
@@ -125,6 +127,7 @@ static void enqueue_cb(redisAsyncContext *ac, void *r, void *priv)
     }
     if (reply->integer == 0) {
         log_task(LOG_WARN, x->id, "queue full, request refused");
+        x->queue_full = true;
         request_error_retry(x, 503, "queue full, retry later", QUEUE_FULL_RETRY_AFTER);
         return;
     }
@@ -134,6 +137,7 @@ static void enqueue_cb(redisAsyncContext *ac, void *r, void *priv)
 
 void routes_enqueue_acknowledged(req_ctx *x)
 {
+    metric_observe(M_ENQUEUE_DURATION, metrics_now() - x->enqueue_t0);
     if (x->timer && !x->loop->stopping) {
         request_wait_start(x); /* acknowledged: the completion message or the timer answers */
         return;
@@ -192,6 +196,7 @@ static void run_code(req_ctx *x, struct evhttp_request *req)
     if (x->wait_ms > 0)
         request_wait(x); /* before the task exists, so its completion cannot be missed; the wait
                             itself starts only once Redis acknowledged the enqueue */
+    x->enqueue_t0 = metrics_now();
     if (send_enqueue(x) < 0)
         request_unavailable(x);
 }
@@ -287,6 +292,72 @@ static void openapi(req_ctx *x)
     request_reply(x, 200, doc);
 }
 
+/* ---- GET /metrics ---- */
+
+/* The exposition of this api (every event loop summed), and the queue's state from stats, a
+ * SCRIPT_QUEUE_STATS reply (NULL: Redis could not say; the queue's metrics are left out). */
+static void metrics_answer(req_ctx *x, const redisReply *stats)
+{
+    metrics_text t = {0};
+    metrics_render(&t);
+    if (stats && stats->type == REDIS_REPLY_ARRAY && stats->elements == 4 &&
+        stats->element[0]->type == REDIS_REPLY_INTEGER &&
+        stats->element[1]->type == REDIS_REPLY_STRING &&
+        stats->element[2]->type == REDIS_REPLY_INTEGER &&
+        stats->element[3]->type == REDIS_REPLY_INTEGER) {
+        long created;
+        double age = 0;
+        if (parse_long(stats->element[1]->str, 0, INT64_MAX / 2, &created) == 0 &&
+            now_wall_ms() > created)
+            age = (double)(now_wall_ms() - created) / 1000;
+        metrics_text_gauge(&t, "code_runner_queue_jobs", "Jobs waiting in the queue (fleet-wide)",
+                           (double)stats->element[0]->integer);
+        metrics_text_gauge(&t, "code_runner_queue_oldest_job_age_seconds",
+                           "Time the job taken next has waited since it was submitted, 0 when "
+                           "the queue is empty (fleet-wide)",
+                           age);
+        metrics_text_gauge(&t, "code_runner_processing_jobs",
+                           "Jobs taken by a registered worker process and not finished "
+                           "(fleet-wide)",
+                           (double)stats->element[2]->integer);
+        metrics_text_gauge(&t, "code_runner_registered_worker_processes",
+                           "Worker processes registered in Redis by their heartbeats (fleet-wide)",
+                           (double)stats->element[3]->integer);
+    } else if (stats) {
+        log_warn("loop %d: the queue's state for /metrics: %s", x->loop->index,
+                 stats->type == REDIS_REPLY_ERROR ? stats->str : "unexpected reply");
+    }
+    request_reply_text(x, 200, METRICS_CONTENT_TYPE, t.s ? t.s : "", t.len);
+    metrics_text_free(&t);
+}
+
+static void queue_stats_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    req_ctx *x = priv;
+    if (!request_callback(x))
+        return;
+    metrics_answer(x, r);
+}
+
+/* Redis silent for REDIS_TIMEOUT: the metrics without the queue's (rather than a 503, which
+ * would make the scrape fail and hide the api's own numbers when they matter most). */
+static void metrics_deadline(req_ctx *x)
+{
+    metrics_answer(x, NULL);
+}
+
+static void metrics(req_ctx *x)
+{
+    api_loop *loop = x->loop;
+    x->on_deadline = metrics_deadline;
+    cleanup_free char *workers = key_workers(loop->cfg->redis_prefix);
+    const char *argv[] = {"EVAL",  SCRIPT_QUEUE_STATS,     "2", loop->queue_key,
+                          workers, loop->cfg->redis_prefix};
+    if (!aconn_is_up(loop->cmd) || request_command(x, queue_stats_cb, 6, argv, NULL) < 0)
+        metrics_answer(x, NULL);
+}
+
 /* ---- routing ---- */
 
 void routes_handle(struct evhttp_request *req, void *arg)
@@ -299,12 +370,24 @@ void routes_handle(struct evhttp_request *req, void *arg)
     snprintf(x->what, sizeof x->what, "%s %s", method_name(m), path ? path : "?");
     const char *id = NULL;
     enum route r = path ? route_match(path, &id) : R_NONE;
+    x->route = (int)r;
+    x->submission = r == R_RUN && m == EVHTTP_REQ_POST;
     if (r == R_NONE) {
         request_error(x, 404, "no such route");
         return;
     }
-    /* /health (probes) and /openapi.json (the API's public description) need no key */
-    if (r != R_HEALTH && r != R_OPENAPI && !authorized(loop->cfg, req)) {
+    /* /health (probes) and /openapi.json (the API's public description) need no key; /metrics
+     * takes METRICS_TOKEN when it is set (scrapers need no key that can submit code) */
+    if (r == R_METRICS &&
+        !metrics_authorized(loop->cfg, evhttp_find_header(evhttp_request_get_input_headers(req),
+                                                          "Authorization"))) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+        request_error(x, 401,
+                      "missing or invalid token (Authorization: Bearer <METRICS_TOKEN, or an API "
+                      "key when it is unset>)");
+        return;
+    }
+    if (r != R_HEALTH && r != R_OPENAPI && r != R_METRICS && !authorized(loop->cfg, req)) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
         request_error(x, 401, "missing or invalid API key (Authorization: Bearer <key>)");
         return;
@@ -338,7 +421,11 @@ void routes_handle(struct evhttp_request *req, void *arg)
     case R_OPENAPI:
         openapi(x);
         return;
+    case R_METRICS:
+        metrics(x);
+        return;
     case R_NONE:
+    case R_COUNT:
         break;
     }
 }

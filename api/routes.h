@@ -4,8 +4,9 @@
  *   GET  /languages           the language table
  *   GET  /health              200 when Redis answers ROLE as a master, else 503
  *   GET  /openapi.json        the OpenAPI 3.1 document (api/openapi.json, built in)
+ *   GET  /metrics             Prometheus metrics of this api, and the queue's (common/metrics.h)
  * Unknown paths 404, wrong methods 405 with Allow, bad or missing API key 401 (all but /health
- * and /openapi.json).
+ * and /openapi.json; /metrics takes METRICS_TOKEN instead when it is set).
  *
  * API:
  *   routes_handle(req, loop)  evhttp's generic callback; every request ends in exactly one reply.

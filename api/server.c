@@ -15,8 +15,10 @@
 #include "api/liveness.h"
 #include "api/longpoll.h"
 #include "api/request.h"
+#include "api/route_parse.h"
 #include "api/routes.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/redis_model.h"
 #include "common/util.h"
 
@@ -70,6 +72,7 @@ static int bind_socket(const cfg *c)
 
 static void cmd_down(aconn *rc, void *arg)
 {
+    metric_set(M_REDIS_CONNECTED, 0, MV_CONN_COMMAND);
     longpoll_down(rc, arg);
 }
 
@@ -252,6 +255,7 @@ static void *loop_thread(void *arg)
 {
     api_loop *loop = arg;
     thread_loop = loop;
+    metrics_attach((size_t)loop->index); /* this loop's counters, summed at scrape time */
     event_base_dispatch(loop->base);
     loop_teardown(loop);
     return NULL;
@@ -277,6 +281,11 @@ api_server *server_create(const cfg *c, const lang_table *langs)
     s->cfg = c;
     s->listen_fd = bind_socket(c);
     s->n = c->api_threads;
+    const char *routes[R_COUNT];
+    for (int r = 0; r < R_COUNT; r++)
+        routes[r] = route_label((enum route)r);
+    metrics_dim_values(DIM_ROUTE, routes, R_COUNT);
+    metrics_init(METRICS_API, (size_t)s->n); /* a shard per event loop */
     s->loops = xcalloc((size_t)s->n, sizeof *s->loops);
     for (int i = 0; i < s->n; i++)
         loop_init(&s->loops[i], i, c, langs, s->listen_fd);
@@ -319,4 +328,5 @@ void server_free(api_server *s)
         return;
     free(s->loops);
     free(s);
+    metrics_free();
 }

@@ -82,6 +82,9 @@ static const option options[] = {
     INT("MAX_JOB_SECONDS", max_job_seconds, CFG_DEFAULT_MAX_JOB_SECONDS, 1, 7 * 86400),
     INT("REDIS_TIMEOUT", redis_timeout, CFG_DEFAULT_REDIS_TIMEOUT, 1, 300),
     INT("ORPHAN_SCAN_INTERVAL", orphan_scan_interval, CFG_DEFAULT_ORPHAN_SCAN_INTERVAL, 1, 86400),
+    INT("METRICS_PORT", metrics_port, CFG_DEFAULT_METRICS_PORT, 0, 65535),
+    STR("METRICS_HOST", metrics_host, CFG_DEFAULT_METRICS_HOST),
+    STR("METRICS_TOKEN", metrics_token, NULL), /* NULL: unset */
 };
 
 static int set_option(cfg *c, const option *o, const char *text, char *err, size_t errlen)

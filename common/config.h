@@ -43,6 +43,8 @@
 #define CFG_DEFAULT_REDIS_MASTER_NAME "mymaster"
 #define CFG_DEFAULT_CLIENT_TIMEOUT 60
 #define CFG_DEFAULT_LOG_LEVEL "info"
+#define CFG_DEFAULT_METRICS_PORT 0
+#define CFG_DEFAULT_METRICS_HOST "0.0.0.0"
 
 /* A host and port (a Redis Sentinel of REDIS_SENTINELS). */
 typedef struct cfg_endpoint {
@@ -103,6 +105,10 @@ typedef struct cfg {
     int orphan_scan_interval; /* ORPHAN_SCAN_INTERVAL seconds between scans for processing
                                * lists whose worker is not registered */
     int log_level;            /* LOG_LEVEL parsed to an enum log_level */
+    int metrics_port;         /* METRICS_PORT: the worker supervisor's GET /metrics, 0 = off */
+    char *metrics_host;       /* owned; METRICS_HOST, the address it listens on */
+    char *metrics_token;      /* owned; METRICS_TOKEN, the bearer token GET /metrics needs
+                               * (api and worker); NULL: the API keys, as on other routes */
 } cfg;
 
 int cfg_load(cfg *c, char *err, size_t errlen);

@@ -62,3 +62,14 @@ const char *const SCRIPT_FINISH =
     "redis.call('LREM', KEYS[2], 0, ARGV[1])\n"
     "redis.call('PUBLISH', KEYS[3], ARGV[1])\n"
     "return 1\n";
+
+const char *const SCRIPT_QUEUE_STATS =
+    "local created = false\n"
+    "local id = redis.call('LINDEX', KEYS[1], -1)\n"
+    "if id then created = redis.call('HGET', ARGV[1] .. 'task:' .. id, 'created_at') end\n"
+    "local workers = redis.call('ZRANGE', KEYS[2], 0, -1)\n"
+    "local processing = 0\n"
+    "for _, wid in ipairs(workers) do\n"
+    "  processing = processing + redis.call('LLEN', ARGV[1] .. 'processing:' .. wid)\n"
+    "end\n"
+    "return {redis.call('LLEN', KEYS[1]), created or '', processing, #workers}\n";

@@ -53,4 +53,11 @@ extern const char *const SCRIPT_ENQUEUE;
  * Returns 1 when written (and announced), 0 when the lease was lost (nothing written). */
 extern const char *const SCRIPT_FINISH;
 
+/* Read the queue's state for GET /metrics, changing nothing: cheap (the processing lists of
+ * registered worker processes are counted, one LLEN each).
+ * KEYS[1] queue key, KEYS[2] workers zset; ARGV[1] prefix
+ * Returns {queued jobs, created_at of the job taken next (the list's tail) or "" when none,
+ * jobs in processing lists, registered worker processes}. */
+extern const char *const SCRIPT_QUEUE_STATS;
+
 #endif

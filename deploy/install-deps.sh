@@ -9,6 +9,7 @@ PACKAGES=(
   redis-server redis-sentinel runc runsc debootstrap jq curl ca-certificates openssl
   iproute2 nftables
   python3 python3-pytest python3-jsonschema systemd
+  prometheus
 )
 # Tools the tests take whichever way the machine has them: Node.js and npm (the npm packages of
 # tests/npm: schemas and validators) and kubectl (renders deploy/k8s). Debian's packages when
@@ -31,7 +32,8 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The packaged redis-server and redis-sentinel services are not ours: code-runner (and its
-# tests) start their own instances.
-systemctl disable --now redis-server redis-sentinel >/dev/null 2>&1 || true
+# The packaged redis-server, redis-sentinel and prometheus services are not ours: code-runner
+# (and its tests) start their own instances (prometheus and promtool: tests/integration/
+# test_metrics.py).
+systemctl disable --now redis-server redis-sentinel prometheus >/dev/null 2>&1 || true
 echo "install-deps: done"

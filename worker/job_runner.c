@@ -19,6 +19,7 @@
 
 #include "common/b64.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/result.h"
 #include "common/util.h"
 #include "worker/main_class.h"
@@ -349,12 +350,14 @@ json_t *job_run_keep(const executor *ex, backend *be, const cfg *c, const job_re
      * sandbox, which borrows from it. */
     job_language *jl = main_class_adapt(req->lang, req);
     const language *lang = jl ? &jl->lang : req->lang;
+    double t0 = metrics_now();
     if (ex->prepare(be, lang, req, job_id, &sb, err, sizeof err) < 0) {
         *failure = xasprintf("sandbox preparation failed: %s", err);
         main_class_free(jl);
         log_task(LOG_ERROR, job_id, "%s", *failure);
         return NULL;
     }
+    metric_observe(M_SANDBOX_SETUP, metrics_now() - t0, metrics_language_index(req->lang->id), 0);
     job_sandbox *keep = xcalloc(1, sizeof *keep);
     keep->ex = ex;
     keep->sb = sb;

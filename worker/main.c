@@ -7,6 +7,7 @@
 #include "common/config.h"
 #include "common/languages.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/util.h"
 #include "worker/executor.h"
 #include "worker/identity.h"
@@ -34,6 +35,7 @@ int main(void)
         die("EXECUTOR: unknown executor '%s'", c.executor);
     bool is_child;
     int status = supervisor_run(&c, langs, ex, &is_child);
+    metrics_free(); /* made by the supervisor; every process returning here unmaps its view */
     lang_table_free(langs);
     cfg_free(&c);
     return status;

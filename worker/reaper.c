@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/redis_model.h"
 #include "common/util.h"
 #include "worker/heartbeat.h"
@@ -18,7 +19,7 @@
     "local t = redis.call('TIME')\n"                                                               \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                      \
     "local max = tonumber(ARGV[2])\n"                                                              \
-    "local moved = 0\n"                                                                            \
+    "local moved, failed = 0, 0\n"                                                                 \
     "local function requeue(wid, count)\n"                                                         \
     "  local plist = ARGV[1] .. 'processing:' .. wid\n"                                            \
     "  local ids = redis.call('LRANGE', plist, 0, -1)\n"                                           \
@@ -36,6 +37,7 @@
     "        redis.call('HDEL', tk, 'lease')\n"                                                    \
     "        redis.call('EXPIRE', tk, ARGV[3])\n"                                                  \
     "        redis.call('PUBLISH', KEYS[3], id)\n"                                                 \
+    "        failed = failed + 1\n"                                                                \
     "      else\n"                                                                                 \
     "        redis.call('HSET', tk, 'status', 'PENDING')\n"                                        \
     "        redis.call('HDEL', tk, 'lease', 'worker')\n"                                          \
@@ -53,7 +55,7 @@
 /* ARGV[4]: 1 when the death counts as an attempt, ARGV[5..]: worker ids. */
 static const char *const SCRIPT_REQUEUE =
     LUA_REQUEUE "for i = 5, #ARGV do requeue(ARGV[i], ARGV[4] == '1') end\n"
-                "return moved\n";
+                "return {moved, failed}\n";
 
 /* ARGV[4]: connected_since (ms), ARGV[5]: stale ms for workers that left none. At most 100
  * workers per call (the next tick takes the rest). */
@@ -64,7 +66,7 @@ static const char *const SCRIPT_REAP = LUA_REQUEUE
     "  local stale = tonumber(redis.call('HGET', KEYS[4], wid)) or def\n"
     "  if now - since >= stale then requeue(wid, true) end\n"
     "end\n"
-    "return moved\n";
+    "return {moved, failed}\n";
 
 /* ARGV[4]: connected_since (ms), ARGV[5]: our stale ms, ARGV[6..]: worker ids whose processing
  * list a SCAN found. A list without a registered worker is noted in orphans the first time and
@@ -91,11 +93,12 @@ static const char *const SCRIPT_ORPHANS =
                 "    end\n"
                 "  end\n"
                 "end\n"
-                "return moved\n";
+                "return {moved, failed}\n";
 
 #define ORPHAN_BATCH 100
 
-static long run(rconn *rc, const cfg *c, const char *script, const char *const *extra, size_t n)
+static long run(rconn *rc, const cfg *c, const char *script, const char *const *extra, size_t n,
+                long *failed)
 {
     cleanup_free char *workers = key_workers(c->redis_prefix);
     cleanup_free char *queue = key_queue(c->redis_prefix);
@@ -117,12 +120,25 @@ static long run(rconn *rc, const cfg *c, const char *script, const char *const *
     if (!r)
         return -1;
     long moved = -1;
-    if (r->type == REDIS_REPLY_INTEGER)
-        moved = (long)r->integer;
-    else
+    *failed = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER && r->element[1]->type == REDIS_REPLY_INTEGER) {
+        moved = (long)r->element[0]->integer;
+        *failed = (long)r->element[1]->integer;
+    } else {
         log_error("reaper script failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+    }
     freeReplyObject(r);
     return moved;
+}
+
+/* What a script gave back, in the metrics: requeued, and failed at TASK_MAX_ATTEMPTS. */
+static void count_given_back(int reason, long moved, long failed)
+{
+    if (moved <= 0)
+        return;
+    metric_add(M_REAPER_JOBS, (double)(moved - failed), reason, MV_REAPED_REQUEUED);
+    metric_add(M_REAPER_JOBS, (double)failed, reason, MV_REAPED_FAILED);
 }
 
 long reaper_requeue(rconn *rc, const cfg *c, const char *const *ids, size_t n, bool count)
@@ -132,7 +148,9 @@ long reaper_requeue(rconn *rc, const cfg *c, const char *const *ids, size_t n, b
     cleanup_free const char **extra = xcalloc(n + 1, sizeof *extra);
     extra[0] = count ? "1" : "0";
     memcpy(extra + 1, ids, n * sizeof *ids);
-    long moved = run(rc, c, SCRIPT_REQUEUE, extra, n + 1);
+    long failed;
+    long moved = run(rc, c, SCRIPT_REQUEUE, extra, n + 1, &failed);
+    count_given_back(count ? MV_REAP_DIED : MV_REAP_STOPPED, moved, failed);
     if (moved > 0)
         log_info("gave back %ld job(s) held by %s worker process(es)%s", moved,
                  count ? "dead" : "stopped", count ? "" : " (no attempt counted)");
@@ -145,7 +163,9 @@ long reaper_reap(rconn *rc, const cfg *c, int64_t connected_since)
     snprintf(since, sizeof since, "%lld", (long long)connected_since);
     snprintf(stale, sizeof stale, "%lld", (long long)heartbeat_stale_ms(c));
     const char *extra[] = {since, stale};
-    long moved = run(rc, c, SCRIPT_REAP, extra, 2);
+    long failed;
+    long moved = run(rc, c, SCRIPT_REAP, extra, 2, &failed);
+    count_given_back(MV_REAP_STALE, moved, failed);
     if (moved > 0)
         log_warn("reaper: gave back %ld job(s) of workers whose heartbeat went stale", moved);
     return moved;
@@ -177,7 +197,10 @@ static long orphan_batch(rconn *rc, const cfg *c, int64_t since, const char **wi
     extra[1] = s_stale;
     if (n)
         memcpy(extra + 2, wids, n * sizeof *wids);
-    return run(rc, c, SCRIPT_ORPHANS, extra, n + 2);
+    long failed;
+    long moved = run(rc, c, SCRIPT_ORPHANS, extra, n + 2, &failed);
+    count_given_back(MV_REAP_ORPHAN, moved, failed);
+    return moved;
 }
 
 long reaper_scan_orphans(rconn *rc, const cfg *c, int64_t connected_since)

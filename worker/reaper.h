@@ -25,7 +25,7 @@
  *                            then lost with its host); one seen so in two scans at least a stale
  *                            threshold apart is requeued (attempts count).
  * All return the number of jobs given back (requeued or failed), or -1 when Redis is
- * unreachable or a script failed. */
+ * unreachable or a script failed, and count them in code_runner_reaper_jobs_total. */
 #ifndef CR_REAPER_H
 #define CR_REAPER_H
 

@@ -18,10 +18,12 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/redis_model.h"
 #include "common/util.h"
 #include "worker/heartbeat.h"
 #include "worker/identity.h"
+#include "worker/metrics_http.h"
 #include "worker/reaper.h"
 #include "worker/rconn.h"
 #include "worker/worker_loop.h"
@@ -73,6 +75,7 @@ typedef struct supervisor {
     int64_t last_beat;       /* Redis's time of our last heartbeat */
     bool policy_checked;     /* maxmemory-policy looked at once */
     bool leftovers_checked;  /* ids "<WORKER_ID>-<k>" with k >= n given back once */
+    metrics_http *http;      /* owned; GET /metrics on METRICS_PORT, NULL when off */
 } supervisor;
 
 static void on_sigpipe(int sig)
@@ -139,6 +142,7 @@ static void free_state(supervisor *sv, bool unmap)
         free(sv->slots[i].id);
     free(sv->slots);
     rconn_free(sv->rc);
+    metrics_http_free(sv->http);
     if (sv->sfd >= 0)
         close(sv->sfd);
     if (sv->lock_fd >= 0)
@@ -157,6 +161,7 @@ static int become_worker(supervisor *sv, slot *s, pid_t parent)
     char name[16]; /* shown by ps and /proc/<pid>/comm: which slot this process is */
     snprintf(name, sizeof name, "cr-worker-%zu", (size_t)(s - sv->slots));
     prctl(PR_SET_NAME, name);
+    metrics_attach((size_t)(s - sv->slots) + 1); /* the slot's shard; the supervisor's is 0 */
     char *id = xstrdup(s->id);
     char token[IDENTITY_TOKEN_MAX];
     snprintf(token, sizeof token, "%s", sv->token);
@@ -190,6 +195,9 @@ static int spawn(supervisor *sv, slot *s, int *child_status)
         *child_status = become_worker(sv, s, parent);
         return 1;
     }
+    if (s->started_ms)
+        metric_inc(M_WORKER_RESTARTS);
+    metric_add(M_WORKER_PROCESSES, 1);
     s->pid = pid;
     s->started_ms = now_mono_ms();
     log_info("started worker process %s (pid %d)", s->id, (int)pid);
@@ -230,6 +238,8 @@ static void reap_children(supervisor *sv)
                    "worker process %s (pid %d) exited with status %d after %lld ms", s->id,
                    (int)pid, WEXITSTATUS(st), (long long)lived);
         s->pid = 0;
+        metric_add(M_WORKER_PROCESSES, -1);
+        metrics_reset_gauges((size_t)(s - sv->slots) + 1); /* it held no job any more */
         kill_leftovers(pid);
         if (sv->lost)
             continue; /* the id's sandboxes and lists are the new owner's: touch nothing */
@@ -422,6 +432,7 @@ static void tick(supervisor *sv)
     int64_t now = 0;
     char other[IDENTITY_TOKEN_MAX] = "";
     int r = heartbeat_beat(sv->rc, sv->c, sv->token, ids, k, &now, other, sizeof other);
+    metric_set(M_WORKER_REDIS_CONNECTED, r > 0);
     if (r < 0)
         return;
     if (r == 0) {
@@ -477,6 +488,29 @@ static int poll_timeout(const supervisor *sv)
     return wake > now ? (int)(wake - now) : 0;
 }
 
+/* The executor as the metrics label it: "<EXECUTOR>/<runtime>" (oci/builtin, docker/runsc). */
+static char *executor_label(const supervisor *sv)
+{
+    const char *rt =
+        strcmp(sv->ex->name, "docker") == 0 ? sv->c->docker_runtime : sv->c->oci_runtime;
+    const char *base = strrchr(rt, '/');
+    return xasprintf("%s/%s", sv->ex->name, base ? base + 1 : rt);
+}
+
+/* The host's metrics: a shard for the supervisor (0) and one per slot, in memory shared with
+ * the worker processes forked later; and the endpoint that serves them. */
+static void setup_metrics(supervisor *sv)
+{
+    cleanup_free char *label = executor_label(sv);
+    const char *ex[] = {label};
+    metrics_dim_values(DIM_EXECUTOR, ex, 1);
+    metrics_dim_languages(sv->langs);
+    metrics_init(METRICS_WORKER, sv->n + 1);
+    metrics_attach(0);
+    metric_set(M_WORKER_SLOTS, (double)sv->n);
+    sv->http = metrics_http_start(sv->c);
+}
+
 static int setup(supervisor *sv)
 {
     sv->lock_fd = take_lock(sv->c);
@@ -495,6 +529,7 @@ static int setup(supervisor *sv)
     sa.sa_handler = on_sigpipe; /* a handler, not SIG_IGN: exec'd programs get the default */
     sigaction(SIGPIPE, &sa, NULL);
     sv->n = (size_t)sv->c->worker_concurrency;
+    setup_metrics(sv);
     sv->slots = xcalloc(sv->n, sizeof *sv->slots);
     for (size_t i = 0; i < sv->n; i++) {
         slot *s = &sv->slots[i];
@@ -536,10 +571,14 @@ int supervisor_run(const cfg *c, const lang_table *langs, const executor *ex, bo
                 check_policy(&sv);
             if (sv.owned && !sv.leftovers_checked)
                 check_leftovers(&sv);
-        } else if (!sv.owned && !waiting_logged) {
-            log_info("waiting for redis to take WORKER_ID %s before starting worker processes",
-                     c->worker_id);
-            waiting_logged = true;
+        } else {
+            metric_set(M_WORKER_REDIS_CONNECTED, 0);
+            if (!sv.owned && !waiting_logged) {
+                log_info("waiting for redis to take WORKER_ID %s before starting worker "
+                         "processes",
+                         c->worker_id);
+                waiting_logged = true;
+            }
         }
         bool pending = give_back(&sv) < 0;
         if (sv.phase == PHASE_RUNNING && sv.owned) {
@@ -577,9 +616,14 @@ int supervisor_run(const cfg *c, const lang_table *langs, const executor *ex, bo
                 break;
             }
         }
-        struct pollfd pfd = {.fd = sv.sfd, .events = POLLIN};
-        if (poll(&pfd, 1, poll_timeout(&sv)) < 0 && errno != EINTR)
+        struct pollfd pfd[1 + METRICS_HTTP_MAX_POLLFDS] = {{.fd = sv.sfd, .events = POLLIN}};
+        size_t npfd = 1 + metrics_http_pollfds(sv.http, pfd + 1, METRICS_HTTP_MAX_POLLFDS);
+        int timeout = poll_timeout(&sv), http_timeout = metrics_http_timeout_ms(sv.http);
+        if (http_timeout >= 0 && http_timeout < timeout)
+            timeout = http_timeout;
+        if (poll(pfd, (nfds_t)npfd, timeout) < 0 && errno != EINTR)
             die("poll: %s", strerror(errno));
+        metrics_http_handle(sv.http, pfd + 1, npfd - 1); /* scrapes: never blocks */
     }
     log_info("supervisor %s stopped", c->worker_id);
     free_state(&sv, true);

@@ -14,6 +14,7 @@
 
 #include "common/job.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/util.h"
 #include "worker/heartbeat.h"
 #include "worker/job_runner.h"
@@ -58,14 +59,16 @@ static char *failure_json(const char *msg)
     return text;
 }
 
-/* Run a claimed job; returns the result text (caller frees) and sets *status. *js gets what is
- * left to tear down (caller passes it to job_sandbox_destroy), NULL when nothing is; *lang the
- * job's language (from langs), NULL when the request was invalid. */
+/* Run a claimed job; returns the result text (caller frees) and sets *status and, for SUCCESS,
+ * *v the verdict. *js gets what is left to tear down (caller passes it to job_sandbox_destroy),
+ * NULL when nothing is; *lang the job's language (from langs), NULL when the request was
+ * invalid. */
 static char *run_job(const cfg *c, const lang_table *langs, const executor *ex, backend *be,
-                     const char *id, const char *request, task_status *status, job_sandbox **js,
-                     const language **lang)
+                     const char *id, const char *request, task_status *status, verdict *v,
+                     job_sandbox **js, const language **lang)
 {
     *status = TASK_FAILURE;
+    *v = VERDICT_OK;
     *js = NULL;
     *lang = NULL;
     if (!request) {
@@ -82,11 +85,18 @@ static char *run_job(const cfg *c, const lang_table *langs, const executor *ex, 
     log_task(LOG_INFO, id, "running %s job", req.lang->id);
     *lang = req.lang;
     int64_t t0 = now_mono_ms();
+    double m0 = metrics_now();
     char *failure = NULL;
     json_t *res = job_run_keep(ex, be, c, &req, id, &failure, js);
+    if (*js) /* a sandbox was made: the job ran in it, whatever came of it */
+        metric_observe(M_JOB_DURATION, metrics_now() - m0, metrics_language_index(req.lang->id), 0);
     job_request_free(&req);
     char *text = NULL;
     if (res) {
+        const char *vs = json_string_value(json_object_get(res, "verdict"));
+        for (int k = 0; vs && k <= VERDICT_WRONG_ANSWER; k++)
+            if (strcmp(vs, verdict_str((verdict)k)) == 0)
+                *v = (verdict)k;
         text = json_dumps(res, JSON_COMPACT);
         json_decref(res);
     }
@@ -223,6 +233,7 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex,
         }
         if (got == 0)
             continue;
+        metric_set(M_WORKER_BUSY_SLOTS, 1); /* until the next take */
         if (stop_requested) {
             if (queue_release(rc, c, wid, id) == 0)
                 log_task(LOG_INFO, id, "stopping: job put back on the queue");
@@ -235,11 +246,15 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex,
         int claimed = claim_retrying(rc, c, wid, token, id, lease, &request);
         if (claimed == 1) {
             task_status st;
+            verdict v;
             job_sandbox *js = NULL;
             const language *lang;
-            char *result = run_job(c, langs, ex, be, id, request, &st, &js, &lang);
+            char *result = run_job(c, langs, ex, be, id, request, &st, &v, &js, &lang);
             if (finish_retrying(rc, c, wid, id, lease, st, result) == 0)
                 announced = 0; /* we were presumed dead and reaped: announce ourselves again */
+            else /* counted once written: a lost lease means another worker's result counts */
+                metric_inc(M_JOBS, metrics_language_index(lang ? lang->id : NULL),
+                           metrics_result_index(st, v));
             free(result);
             job_sandbox_destroy(js); /* answered: the teardown delays only the next job */
             if (lang && ex->prestart && !stop_requested)
@@ -247,6 +262,7 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex,
         }
         free(request);
         free(id);
+        metric_set(M_WORKER_BUSY_SLOTS, 0);
         if (claimed == QUEUE_NOT_OWNER) {
             status = lost_ownership(wid);
             break;

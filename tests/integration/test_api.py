@@ -1,5 +1,6 @@
 """The api against a real redis-server: routes, validation, the atomic enqueue, expiry, queue
-limit, long-polls, authentication, Redis outages, shutdown and start-up errors.
+limit, long-polls, authentication, Redis outages, shutdown and start-up errors, and what GET
+/metrics counts of all that.
 Run with CR_API_VALGRIND=1 to run every api under valgrind and fail on leaks or errors."""
 import base64
 import json
@@ -13,6 +14,7 @@ import time
 import pytest
 
 import harness
+import metrics_support
 from api_support import SLOW, SUCCESS, VALGRIND, Api, finish, raw_get, read_response
 
 PY = {"language": "python", "code": "print('hi')"}
@@ -405,6 +407,143 @@ def test_auth(start_api):
         assert status == 200 and data["status"] == "PENDING"
         assert api.request("GET", "/languages", headers=auth)[0] == 200
     assert api.request("GET", "/health")[0] == 200
+
+
+# ---- GET /metrics ----
+
+def metrics_of(api, headers=None):
+    """The api's exposition, checked by promtool, as {series: value}."""
+    status, text, h = metrics_support.scrape("127.0.0.1", api.port, headers)
+    assert status == 200, text
+    assert h["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    metrics_support.check_exposition(text)
+    return metrics_support.parse(text)
+
+
+def requests_of(m, route, code):
+    return m.get(f'code_runner_http_requests_total{{route="{route}",code="{code}"}}')
+
+
+def test_metrics_count_requests_refusals_and_the_queue(start_api, redis):
+    """Every answer counted by route and status code over two event loops, each refusal of a
+    submission by its reason, each acknowledged enqueue in the latency histogram; the queue read
+    from Redis at scrape time."""
+    api = start_api(API_THREADS=2, MAX_QUEUE_LENGTH=3, MAX_BODY_BYTES=2048)
+    ids = [api.submit(PY) for _ in range(3)]
+    assert api.request("POST", "/run-code", body=PY)[0] == 503  # queue full
+    assert api.request("POST", "/run-code", body="{nope")[0] == 400
+    assert api.request("POST", "/run-code?wait=99", body=PY)[0] == 400
+    big = {"language": "python", "code": "x" * 4096}
+    assert api.request("POST", "/run-code", body=big)[0] == 413  # libevent's, by Content-Length
+    for _ in range(2):
+        assert api.request("GET", "/results/2b1e6e0e-8d36-4a0c-9f5c-0f6f4d5c1a11")[0] == 404
+    assert api.request("GET", f"/results/{ids[0]}")[0] == 200
+    assert api.request("DELETE", "/health")[0] == 405
+    assert api.request("GET", "/nope")[0] == 404
+    # A worker registered with one job in its processing list; the next job waited 10 s.
+    redis.cmd("ZADD", "test:workers", int(time.time() * 1000) + 60000, "w-0")
+    redis.cmd("RPUSH", "test:processing:w-0", "2b1e6e0e-8d36-4a0c-9f5c-0f6f4d5c1a12")
+    tail = redis.cmd("LINDEX", "test:queue", -1)
+    redis.cmd("HSET", f"test:task:{tail}", "created_at", int(time.time() * 1000) - 10000)
+    harness.wait_until(lambda: metrics_of(api).get(
+        'code_runner_redis_connected{connection="subscriber"}') == 1, timeout=5 * SLOW,
+        what="both connections of both loops to be up")
+    m = metrics_of(api)
+    assert requests_of(m, "/run-code", 200) == 3
+    assert requests_of(m, "/run-code", 503) == 1
+    assert requests_of(m, "/run-code", 400) == 2
+    assert requests_of(m, "/run-code", 413) == 1
+    assert requests_of(m, "/results/{task_id}", 404) == 2
+    assert requests_of(m, "/results/{task_id}", 200) == 1
+    assert requests_of(m, "/health", 405) == 1
+    assert requests_of(m, "other", 404) == 1
+    assert requests_of(m, "/languages", 200) == 0  # a code seen elsewhere shows on every route
+    assert requests_of(m, "/run-code", 401) is None  # a code never sent is not shown
+    rejected = {r: m[f'code_runner_submissions_rejected_total{{reason="{r}"}}']
+                for r in ("invalid", "unauthorized", "too_large", "queue_full", "unavailable")}
+    assert rejected == {"invalid": 2, "unauthorized": 0, "too_large": 1, "queue_full": 1,
+                        "unavailable": 0}
+    assert m["code_runner_enqueue_duration_seconds_count"] == 3
+    assert m['code_runner_enqueue_duration_seconds_bucket{le="+Inf"}'] == 3
+    assert 0 < m["code_runner_enqueue_duration_seconds_sum"] < 3 * SLOW
+    assert m['code_runner_redis_connected{connection="command"}'] == 1
+    assert m["code_runner_longpolls"] == 0
+    assert m["code_runner_queue_jobs"] == 3
+    assert 10 <= m["code_runner_queue_oldest_job_age_seconds"] < 10 + 5 * SLOW
+    assert m["code_runner_processing_jobs"] == 1
+    assert m["code_runner_registered_worker_processes"] == 1
+    # The scrapes themselves are counted (the last one after it answered).
+    assert requests_of(metrics_of(api), "/metrics", 200) >= 2
+
+
+def test_metrics_long_polls_gauge(api, redis):
+    """The open long-polls: up when requests wait, down when one is answered, when its client
+    goes away and when its wait runs out."""
+    ids = [api.submit(PY) for _ in range(3)]
+    socks = [raw_get(api.port, f"/results/{i}?wait=30") for i in ids]
+    short = raw_get(api.port, f"/results/{ids[0]}?wait={2 * SLOW}")
+    harness.wait_until(lambda: metrics_of(api)["code_runner_longpolls"] == 4, timeout=5 * SLOW,
+                       what="4 open long-polls")
+    finish(redis, ids[1], "SUCCESS", SUCCESS)
+    assert read_response(socks[1])[0] == 200
+    harness.wait_until(lambda: metrics_of(api)["code_runner_longpolls"] == 3, timeout=5 * SLOW,
+                       what="3 open long-polls")
+    socks[2].close()
+    harness.wait_until(lambda: metrics_of(api)["code_runner_longpolls"] == 2, timeout=5 * SLOW,
+                       what="2 open long-polls once a client went away")
+    assert read_response(short) == (200, {"status": "PENDING", "result": None})
+    harness.wait_until(lambda: metrics_of(api)["code_runner_longpolls"] == 1, timeout=5 * SLOW,
+                       what="1 open long-poll once a wait ran out")
+    finish(redis, ids[0], "SUCCESS", SUCCESS)
+    assert read_response(socks[0])[0] == 200
+    assert metrics_of(api)["code_runner_longpolls"] == 0
+    for s in socks + [short]:
+        s.close()
+
+
+def test_metrics_without_redis(api, redis):
+    """Redis down: /metrics still answers, says so, and leaves the queue out; the refused
+    submissions are counted as unavailable. Redis hung: the answer comes within REDIS_TIMEOUT."""
+    harness.wait_until(lambda: "code_runner_queue_jobs" in metrics_of(api), timeout=5 * SLOW,
+                       what="the queue's metrics")
+    redis.kill()
+    harness.wait_until(lambda: api.request("GET", "/health")[0] == 503, timeout=5 * SLOW,
+                       what="/health to report 503")
+    assert api.request("POST", "/run-code", body=PY)[0] == 503
+    m = metrics_of(api)
+    assert m['code_runner_redis_connected{connection="command"}'] == 0
+    assert "code_runner_queue_jobs" not in m
+    assert m['code_runner_submissions_rejected_total{reason="unavailable"}'] == 1
+    assert requests_of(m, "/health", 503) >= 1
+    redis.start()
+    harness.wait_until(lambda: metrics_of(api).get("code_runner_queue_jobs") == 0,
+                       timeout=10 * SLOW, what="the api to reconnect")
+    os.kill(redis.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        m = metrics_of(api)
+        assert time.monotonic() - t0 < 5 + 2 * SLOW
+        assert "code_runner_queue_jobs" not in m and "code_runner_longpolls" in m
+    finally:
+        os.kill(redis.proc.pid, signal.SIGCONT)
+
+
+def test_metrics_token(start_api):
+    """With METRICS_TOKEN, /metrics takes that token and no API key, and the token submits
+    nothing; without it, /metrics takes the API keys like every other route."""
+    api = start_api(API_KEYS="key-one", METRICS_TOKEN="scrape-me")
+    for headers in [{}, {"Authorization": "Bearer key-one"}, {"Authorization": "Bearer scrape"}]:
+        status, data, h = api.request("GET", "/metrics", headers=headers)
+        assert status == 401 and "METRICS_TOKEN" in data["error"], headers
+        assert h["WWW-Authenticate"] == "Bearer"
+    assert api.request("POST", "/run-code", body=PY,
+                       headers={"Authorization": "Bearer scrape-me"})[0] == 401
+    m = metrics_of(api, {"Authorization": "Bearer scrape-me"})
+    assert m['code_runner_submissions_rejected_total{reason="unauthorized"}'] == 1
+    assert requests_of(m, "/metrics", 401) == 3
+    keyed = start_api(API_KEYS="key-one")
+    assert keyed.request("GET", "/metrics")[0] == 401
+    metrics_of(keyed, {"Authorization": "Bearer key-one"})
 
 
 # ---- Redis outages ----

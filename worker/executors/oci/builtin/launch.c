@@ -38,6 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/metrics.h"
 #include "common/util.h"
 #include "worker/executors/oci/builtin/launch_fs.h"
 #include "worker/sandbox/cgroup.h"
@@ -558,6 +559,7 @@ int launch_warm_go(launch_warm *w, const oci_spec_params *sp, launched *out, int
     close(w->err_rd);
     free(w->cgroup_rel);
     free(w);
+    metric_inc(M_WARM_CONTAINERS, MV_WARM_USED);
     return 0;
 }
 
@@ -565,6 +567,7 @@ void launch_warm_discard(launch_warm *w)
 {
     if (!w)
         return;
+    metric_inc(M_WARM_CONTAINERS, MV_WARM_DISCARDED); /* every other end of one is a use */
     abandon(w->l, w->pid, w->pidfd, w->cgroup_rel);
     close_fd(&w->go_fd), close_fd(&w->err_rd);
     close_fd(&w->stdio[0]), close_fd(&w->stdio[1]), close_fd(&w->stdio[2]);
