@@ -82,6 +82,8 @@ static const option options[] = {
     INT("MAX_JOB_SECONDS", max_job_seconds, CFG_DEFAULT_MAX_JOB_SECONDS, 1, 7 * 86400),
     INT("REDIS_TIMEOUT", redis_timeout, CFG_DEFAULT_REDIS_TIMEOUT, 1, 300),
     INT("ORPHAN_SCAN_INTERVAL", orphan_scan_interval, CFG_DEFAULT_ORPHAN_SCAN_INTERVAL, 1, 86400),
+    /* at most 2e9 + WORKER_CONCURRENCY (1024): every slot's uid is a valid, positive uid_t */
+    INT("SANDBOX_UID_BASE", sandbox_uid_base, CFG_DEFAULT_SANDBOX_UID_BASE, 1, 2000000000),
 };
 
 static int set_option(cfg *c, const option *o, const char *text, char *err, size_t errlen)

@@ -43,6 +43,7 @@
 #define CFG_DEFAULT_REDIS_MASTER_NAME "mymaster"
 #define CFG_DEFAULT_CLIENT_TIMEOUT 60
 #define CFG_DEFAULT_LOG_LEVEL "info"
+#define CFG_DEFAULT_SANDBOX_UID_BASE 60000
 
 /* A host and port (a Redis Sentinel of REDIS_SENTINELS). */
 typedef struct cfg_endpoint {
@@ -103,6 +104,8 @@ typedef struct cfg {
     int orphan_scan_interval; /* ORPHAN_SCAN_INTERVAL seconds between scans for processing
                                * lists whose worker is not registered */
     int log_level;            /* LOG_LEVEL parsed to an enum log_level */
+    int sandbox_uid_base;     /* SANDBOX_UID_BASE: worker process k runs its programs as uid and
+                               * gid SANDBOX_UID_BASE + k, one user per concurrent slot */
 } cfg;
 
 int cfg_load(cfg *c, char *err, size_t errlen);

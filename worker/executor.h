@@ -63,8 +63,11 @@ typedef struct executor {
     const char *name; /* "oci", "docker" */
     /* Once per worker process after fork: check the runtime and image store, set up the state
      * *out that every later call takes (shutdown frees it). worker_id names this process
-     * (leftover cleanup and container names use it); c is borrowed and outlives *out. */
-    int (*init)(const cfg *c, const char *worker_id, backend **out, char *err, size_t errlen);
+     * (leftover cleanup and container names use it); slot is its index among the supervisor's
+     * processes, 0 to WORKER_CONCURRENCY - 1 (its programs run as uid SANDBOX_UID_BASE + slot,
+     * see worker/sandbox/policy.h); c is borrowed and outlives *out. */
+    int (*init)(const cfg *c, const char *worker_id, int slot, backend **out, char *err,
+                size_t errlen);
     /* Remove whatever a dead process named worker_id left (containers, cgroups, mounts,
      * workspaces). Called by the supervisor at start-up and after a worker process died. */
     void (*cleanup_stale)(const cfg *c, const char *worker_id);

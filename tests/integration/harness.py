@@ -3,6 +3,7 @@ temporary directory, and talks HTTP to the API with the standard library only.""
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -328,6 +329,9 @@ class Worker(Program):
     def __init__(self, workdir, redis, host=None, **env):
         self.host = host
         env.setdefault("WORKER_ID", f"w{free_port()}")
+        # A sandbox user range of its own (slot k runs as base + k): workers of tests running
+        # side by side never share a user, nor its per-user kernel budgets.
+        env.setdefault("SANDBOX_UID_BASE", 100_000_000 + 64 * random.randrange(1 << 20))
         env.setdefault("STATE_DIR", os.path.join("/run/code-runner-test", env["WORKER_ID"]))
         self.env = base_env(redis, **env)
         self.id = self.env["WORKER_ID"]

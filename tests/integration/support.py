@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import pathlib
+import random
 import subprocess
 import time
 import uuid
@@ -151,6 +152,13 @@ def files_under(path):
     return [os.path.join(d, n) for d, dirs, files in os.walk(path) for n in dirs + files]
 
 
+def uid_base():
+    """A SANDBOX_UID_BASE of its own for one worker or sandbox_cli identity (slots 0-15 above
+    it), so that tests running side by side on this machine never share a sandbox user (and with
+    it the per-user kernel budgets the tests exhaust on purpose)."""
+    return 200000 + 16 * random.randrange(1 << 20)
+
+
 # ---- sandbox_cli ----
 
 class CliSandbox:
@@ -161,8 +169,10 @@ class CliSandbox:
     def __init__(self, language="python", **env):
         self.worker = "t" + uuid.uuid4().hex[:10]
         self.language = language
+        self.uid = uid_base()  # the sandbox user of slot 0, which sandbox_cli runs as
         self.env = dict(os.environ, WORKER_ID=self.worker, IMAGES_DIR=str(IMAGES_DIR),
-                        LANGUAGES_FILE=str(LANGUAGES_FILE), LOG_LEVEL="warn")
+                        LANGUAGES_FILE=str(LANGUAGES_FILE), LOG_LEVEL="warn",
+                        SANDBOX_UID_BASE=str(self.uid))
         self.env.update(env)
 
     def request(self, code, **fields):

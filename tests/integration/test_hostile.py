@@ -7,6 +7,7 @@ corpus's images imported by images/docker-import.sh."""
 import contextlib
 import json
 import pathlib
+import re
 import secrets
 import select
 import shutil
@@ -148,6 +149,8 @@ def stack(request):
         s = Stack(workdir, backend)
         yield s
         assert s.stop() == 0
+        # a non-zero exit, a sanitizer report or a lost worker process fails the module
+        harness.check_clean(s.api, s.worker)
         assert not s.runtime_containers()
     harness.remove_workdir(workdir)
 
@@ -182,8 +185,14 @@ def test_hostile(stack, case):
         tasks = [stack.api.submit({"language": case["language"],
                                    "code": stack.host.fill((HOSTILE / case["file"]).read_text())})
                  for _ in range(2)]
-        for t in tasks:
-            check(case, stack.api.wait_result(t, timeout=120), stack)
+        results = [stack.api.wait_result(t, timeout=120) for t in tasks]
+        for res in results:
+            check(case, res, stack)
+        if case.get("slot_uids"):  # the two ran at once, one in each slot, each as its user
+            base = int(stack.worker.env["SANDBOX_UID_BASE"])
+            uids = {int(re.search(r"^uid (\d+)$", r["result"]["output"], re.M).group(1))
+                    for r in results}
+            assert uids == {base, base + 1}, (uids, base)
     else:
         check(case, stack.run(case), stack)
     if case.get("then"):

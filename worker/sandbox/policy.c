@@ -23,6 +23,11 @@ const char *const sandbox_readonly_paths[] = {
     "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
 };
 
+uid_t sandbox_uid(const cfg *c, int slot)
+{
+    return (uid_t)c->sandbox_uid_base + (uid_t)slot;
+}
+
 long sandbox_cpu_quota_us(double cpus)
 {
     long quota = (long)(cpus * SANDBOX_CPU_PERIOD_US);

@@ -1,7 +1,7 @@
 /* The docker executor backend (see docker.h and worker/executor.h), over the Engine API.
  *
  * Per job (names: <base> = cr-docker-<worker>-<job>, each id with [^A-Za-z0-9_-] as '_'):
- *   volume     <base>        a local-driver tmpfs volume (size WORKSPACE_MB, uid 65534): the
+ *   volume     <base>        a local-driver tmpfs volume (size WORKSPACE_MB, the slot's uid): the
  *                            workspace at /workspace in every container of the job;
  *   holder     <base>-ws     a container that only sleeps, started in prepare and removed in
  *                            destroy: a tmpfs volume is unmounted, and its files lost, whenever
@@ -75,6 +75,7 @@ struct backend {
     cgroup_host cg;        /* the host's cgroup layout */
     bool cgroups;          /* step cgroups can be read on this host */
     bool gvisor;           /* the runtime is runsc: its own threads count against PidsLimit */
+    uid_t uid;             /* the slot's sandbox user (uid = gid), owner of the workspaces */
 };
 
 /* s with every character outside [A-Za-z0-9_-] replaced by '_' (s is returned). Fits Docker
@@ -278,11 +279,13 @@ static int check_engine(backend *be, char *err, size_t errlen)
     return rc;
 }
 
-static int docker_init(const cfg *c, const char *worker_id, backend **out, char *err, size_t errlen)
+static int docker_init(const cfg *c, const char *worker_id, int slot, backend **out, char *err,
+                       size_t errlen)
 {
     *out = NULL;
     cleanup_ptr(backend) backend *be = xcalloc(1, sizeof *be);
     be->c = c;
+    be->uid = sandbox_uid(c, slot);
     be->worker_id = xstrdup(worker_id);
     cgroup_host_probe(&be->cg);
     if (docker_client_create(c->docker_host, &be->client, err, errlen) < 0 ||
@@ -391,7 +394,7 @@ CLEANUP_FUNC(sandbox, docker_destroy)
 static int make_workspace(sandbox *sb, int size_mb, char *err, size_t errlen)
 {
     backend *be = sb->be;
-    json_t *vol = docker_spec_volume(sb->base, size_mb, be->worker_id, sb->job_id);
+    json_t *vol = docker_spec_volume(sb->base, size_mb, be->uid, be->worker_id, sb->job_id);
     int rc = call(be->client, "POST", "/volumes/create", vol, 201, 200,
                   "cannot create the workspace volume", NULL, err, errlen);
     json_decref(vol);
@@ -399,9 +402,10 @@ static int make_workspace(sandbox *sb, int size_mb, char *err, size_t errlen)
         return -1;
     sb->volume = xstrdup(sb->base);
     cleanup_free char *hname = name_of(be->worker_id, sb->job_id, "-ws");
-    if (create_container(be->client, hname, sb->image,
-                         docker_spec_holder(sb->image, sb->volume, be->worker_id, sb->job_id),
-                         &sb->holder, err, errlen) < 0)
+    if (create_container(
+            be->client, hname, sb->image,
+            docker_spec_holder(sb->image, sb->volume, be->uid, be->worker_id, sb->job_id),
+            &sb->holder, err, errlen) < 0)
         return -1;
     cleanup_free char *start = xasprintf("/containers/%s/start", sb->holder);
     return call(be->client, "POST", start, NULL, 204, 304, "cannot start the workspace container",
@@ -426,11 +430,10 @@ static int docker_prepare(backend *be, const language *lang, const job_request *
     if (make_workspace(sb, be->c->workspace_mb, err, errlen) < 0)
         return -1;
     docker_tar t = {0};
-    docker_tar_add(&t, lang->source_file, req->code, req->code_len, FILE_MODE, SANDBOX_UID,
-                   SANDBOX_GID);
+    docker_tar_add(&t, lang->source_file, req->code, req->code_len, FILE_MODE, be->uid, be->uid);
     for (size_t i = 0; i < req->nfiles; i++)
         docker_tar_add(&t, req->files[i].name, req->files[i].content, req->files[i].len, FILE_MODE,
-                       SANDBOX_UID, SANDBOX_GID);
+                       be->uid, be->uid);
     if (put_archive(be->client, sb->holder, &t, err, errlen) < 0)
         return -1;
     *out = steal_pointer(&sb);
@@ -561,8 +564,7 @@ static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, s
 
     if (stdin_len > 0) {
         docker_tar t = {0};
-        docker_tar_add(&t, DOCKER_STDIN_NAME, stdin_data, stdin_len, FILE_MODE, SANDBOX_UID,
-                       SANDBOX_GID);
+        docker_tar_add(&t, DOCKER_STDIN_NAME, stdin_data, stdin_len, FILE_MODE, be->uid, be->uid);
         if (put_archive(be->client, sb->holder, &t, err, errlen) < 0)
             return -1;
     }
@@ -577,6 +579,7 @@ static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, s
         .cgroup_parent = cg_parent,
         .worker_id = be->worker_id,
         .job_id = sb->job_id,
+        .uid = be->uid,
         .memory_mb = lim->memory_mb,
         .pids = lim->pids + (be->gvisor ? GVISOR_TASKS : 0),
         .cpus = lim->cpus,

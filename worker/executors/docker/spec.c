@@ -5,6 +5,8 @@
  * on; the holder keeps Docker's profile. */
 #include "spec.h"
 
+#include <stdio.h>
+
 #include "common/util.h"
 #include "worker/sandbox/env.h"
 #include "worker/sandbox/policy.h"
@@ -50,9 +52,11 @@ static json_t *workspace_mount(const char *volume)
 
 /* What every container of ours has: user, network, labels, hardening. */
 static json_t *common_body(const char *image, json_t *cmd, char *const *env, const char *volume,
-                           const char *worker_id, const char *job_id, int memory_mb, int pids,
-                           double cpus)
+                           uid_t uid, const char *worker_id, const char *job_id, int memory_mb,
+                           int pids, double cpus)
 {
+    char user[32];
+    snprintf(user, sizeof user, "%u:%u", (unsigned)uid, (unsigned)uid);
     json_int_t mem = (json_int_t)memory_mb * 1024 * 1024;
     json_int_t nano = (json_int_t)(cpus * 1e9);
     /* clang-format off */
@@ -61,7 +65,7 @@ static json_t *common_body(const char *image, json_t *cmd, char *const *env, con
         " s:{s:s, s:o, s:b, s:[s], s:[s], s:I, s:I, s:I, s:I, s:s, s:{s:s}}}",
         "Image", image,
         "Cmd", cmd,
-        "User", SANDBOX_USER,
+        "User", user,
         "WorkingDir", DOCKER_WORKSPACE,
         "Hostname", SANDBOX_HOSTNAME,
         "Labels", docker_spec_labels(worker_id, job_id),
@@ -84,8 +88,8 @@ static json_t *common_body(const char *image, json_t *cmd, char *const *env, con
 
 json_t *docker_spec_step(const docker_step_params *p)
 {
-    json_t *body = common_body(p->image, command(p), p->env, p->volume, p->worker_id, p->job_id,
-                               p->memory_mb, p->pids, p->cpus);
+    json_t *body = common_body(p->image, command(p), p->env, p->volume, p->uid, p->worker_id,
+                               p->job_id, p->memory_mb, p->pids, p->cpus);
     json_t *hc = json_object_get(body, "HostConfig");
     json_int_t tmp = (json_int_t)p->tmp_mb * 1024 * 1024;
     cleanup_free char *tmpfs = xasprintf("rw,exec,nosuid,nodev,mode=1777,size=%dm", p->tmp_mb);
@@ -109,19 +113,20 @@ json_t *docker_spec_step(const docker_step_params *p)
     return body;
 }
 
-json_t *docker_spec_holder(const char *image, const char *volume, const char *worker_id,
+json_t *docker_spec_holder(const char *image, const char *volume, uid_t uid, const char *worker_id,
                            const char *job_id)
 {
     /* The engine's default runtime: the holder only sleeps, it never touches the files. */
     json_t *cmd = json_pack("[s,s]", "sleep", "infinity");
-    return common_body(image, cmd, NULL, volume, worker_id, job_id, HOLDER_MEMORY_MB, HOLDER_PIDS,
-                       0.1);
+    return common_body(image, cmd, NULL, volume, uid, worker_id, job_id, HOLDER_MEMORY_MB,
+                       HOLDER_PIDS, 0.1);
 }
 
-json_t *docker_spec_volume(const char *name, int size_mb, const char *worker_id, const char *job_id)
+json_t *docker_spec_volume(const char *name, int size_mb, uid_t uid, const char *worker_id,
+                           const char *job_id)
 {
-    cleanup_free char *o = xasprintf("size=%dm,uid=%d,gid=%d,mode=0755,nosuid,nodev", size_mb,
-                                     SANDBOX_UID, SANDBOX_GID);
+    cleanup_free char *o = xasprintf("size=%dm,uid=%u,gid=%u,mode=0755,nosuid,nodev", size_mb,
+                                     (unsigned)uid, (unsigned)uid);
     return json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:o}", "Name", name, "Driver", "local",
                      "DriverOpts", "type", "tmpfs", "device", "tmpfs", "o", o, "Labels",
                      docker_spec_labels(worker_id, job_id));

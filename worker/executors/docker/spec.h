@@ -4,14 +4,17 @@
  *
  * API (each returns a new reference the caller owns):
  *   docker_spec_step(&params)                 POST /containers/create body of one step
- *   docker_spec_holder(image, volume, w, j)   body of the container keeping the volume mounted
- *   docker_spec_volume(name, size_mb, w, j)   POST /volumes/create body: a size-capped tmpfs
+ *   docker_spec_holder(image, volume, uid, w, j)  body of the container keeping the volume
+ *                                             mounted
+ *   docker_spec_volume(name, size_mb, uid, w, j)  POST /volumes/create body: a size-capped
+ *                                             tmpfs owned by uid
  *   docker_spec_labels(w, j)                  the labels object */
 #ifndef CR_DOCKER_SPEC_H
 #define CR_DOCKER_SPEC_H
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #define DOCKER_WORKSPACE "/workspace"
 /* Where a step's stdin bytes are put (in the workspace) when it has any. */
@@ -33,6 +36,7 @@ typedef struct docker_step_params {
     const char *cgroup_parent; /* HostConfig.CgroupParent, NULL for the engine's default */
     const char *worker_id;     /* labels */
     const char *job_id;
+    uid_t uid;     /* User uid:gid (worker/sandbox/policy.h) */
     int memory_mb; /* Memory = MemorySwap */
     int pids;      /* PidsLimit */
     double cpus;   /* NanoCpus = cpus * 1e9 */
@@ -40,9 +44,9 @@ typedef struct docker_step_params {
 } docker_step_params;
 
 json_t *docker_spec_step(const docker_step_params *p);
-json_t *docker_spec_holder(const char *image, const char *volume, const char *worker_id,
+json_t *docker_spec_holder(const char *image, const char *volume, uid_t uid, const char *worker_id,
                            const char *job_id);
-json_t *docker_spec_volume(const char *name, int size_mb, const char *worker_id,
+json_t *docker_spec_volume(const char *name, int size_mb, uid_t uid, const char *worker_id,
                            const char *job_id);
 json_t *docker_spec_labels(const char *worker_id, const char *job_id);
 

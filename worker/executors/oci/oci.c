@@ -44,6 +44,7 @@ struct backend {
     char worker[NAME_MAX_LEN]; /* sanitized worker id: every container and directory of the
                                 * process carries it */
     char init[PATH_MAX];       /* host path of cr-init, beside the running binary */
+    uid_t uid;                 /* the slot's sandbox user (uid = gid): owns the workspaces */
     cgroup_host cg;            /* the host's cgroup layout */
     launcher *launcher;        /* owned; the builtin runtime (OCI_RUNTIME=builtin), else NULL */
     /* The container started ahead for the next job (oci_prestart, builtin runtime): at most
@@ -136,7 +137,8 @@ static int find_init(char init[PATH_MAX], char *err, size_t errlen)
 static void oci_shutdown(backend *be);
 CLEANUP_FUNC(backend, oci_shutdown)
 
-static int oci_init(const cfg *c, const char *worker_id, backend **out, char *err, size_t errlen)
+static int oci_init(const cfg *c, const char *worker_id, int slot, backend **out, char *err,
+                    size_t errlen)
 {
     *out = NULL;
     /* Containers' init processes become our children when the runtime CLI exits, so that we
@@ -148,6 +150,7 @@ static int oci_init(const cfg *c, const char *worker_id, backend **out, char *er
     signal(SIGPIPE, SIG_IGN); /* a program closing its stdin must not kill the worker */
     cleanup_ptr(backend) backend *be = xcalloc(1, sizeof *be);
     be->c = c;
+    be->uid = sandbox_uid(c, slot);
     cgroup_host_probe(&be->cg);
     if (find_init(be->init, err, errlen) < 0)
         return -1;
@@ -279,18 +282,18 @@ static int fill_workspace(sandbox *sb, const language *lang, const job_request *
                           size_t errlen)
 {
     if (!sb->warm &&
-        fs_mount_workspace(sb->workspace, sb->be->c->workspace_mb, SANDBOX_UID, err, errlen) < 0)
+        fs_mount_workspace(sb->workspace, sb->be->c->workspace_mb, sb->be->uid, err, errlen) < 0)
         return -1;
     cleanup_fd int fd = open(sb->workspace, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "open %s: %s", sb->workspace, strerror(errno));
         return -1;
     }
-    if (fs_write_new(fd, lang->source_file, req->code, req->code_len, SANDBOX_UID, err, errlen) < 0)
+    if (fs_write_new(fd, lang->source_file, req->code, req->code_len, sb->be->uid, err, errlen) < 0)
         return -1;
     for (size_t i = 0; i < req->nfiles; i++)
         if (fs_write_new(fd, req->files[i].name, req->files[i].content, req->files[i].len,
-                         SANDBOX_UID, err, errlen) < 0)
+                         sb->be->uid, err, errlen) < 0)
             return -1;
     return 0;
 }
@@ -373,7 +376,7 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
     if (st_fd < 0)
         snprintf(err, errlen, "open %s: %s", sb->status_dir, strerror(errno));
     /* a container started ahead has its status file bound already */
-    else if (warm || fs_write_new(st_fd, name, "", 0, SANDBOX_UID, err, errlen) == 0) {
+    else if (warm || fs_write_new(st_fd, name, "", 0, be->uid, err, errlen) == 0) {
         oci_spec_params p = {.argv = argv,
                              .env = sb->env,
                              .init = be->init,
@@ -382,6 +385,7 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
                              .rootfs = sb->rootfs,
                              .workspace = sb->workspace,
                              .cgroup_path = cgroup,
+                             .uid = be->uid,
                              .memory_mb = lim->memory_mb,
                              .pids = lim->pids,
                              .cpus = lim->cpus,
@@ -427,13 +431,14 @@ static int start_ahead(backend *be, const language *lang, char *err, size_t errl
     cleanup_free char *cgroup = xasprintf("%s/cr-%s-warm%s-0", CGROUP_PARENT, be->worker, nonce);
     cleanup_fd int st_fd = -1;
     if (!be->ahead.rootfs || mkdir(be->ahead.dir, 0711) < 0 ||
-        fs_mount_workspace(ws, c->workspace_mb, SANDBOX_UID, err, errlen) < 0 ||
+        fs_mount_workspace(ws, c->workspace_mb, be->uid, err, errlen) < 0 ||
         fs_mount_workspace(st, 1, 0, err, errlen) < 0 ||
         (st_fd = open(st, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-        fs_write_new(st_fd, "0", "", 0, SANDBOX_UID, err, errlen) < 0)
+        fs_write_new(st_fd, "0", "", 0, be->uid, err, errlen) < 0)
         return -1;
     oci_spec_params p = {.init = be->init,
                          .status = status,
+                         .uid = be->uid,
                          .rootfs = be->ahead.rootfs,
                          .workspace = ws,
                          .tmp_mb = c->workspace_mb};

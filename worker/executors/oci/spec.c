@@ -47,7 +47,7 @@ static json_t *process(const oci_spec_params *p)
     return json_pack(
         "{s:b, s:{s:i, s:i, s:[]}, s:o, s:s, s:o,"
         " s:{s:[], s:[], s:[], s:[], s:[]}, s:[o,o,o], s:b, s:i}",
-        "terminal", 0, "user", "uid", SANDBOX_UID, "gid", SANDBOX_GID, "additionalGids", "args",
+        "terminal", 0, "user", "uid", (int)p->uid, "gid", (int)p->uid, "additionalGids", "args",
         argv_array(p->argv), "cwd", "/workspace", "env", sandbox_env_json(p->env), "capabilities",
         "bounding", "effective", "inheritable", "permitted", "ambient", "rlimits",
         rlimit("RLIMIT_NOFILE", SANDBOX_NOFILE), rlimit("RLIMIT_CORE", 0),

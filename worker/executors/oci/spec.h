@@ -1,5 +1,5 @@
 /* The OCI runtime-spec config.json of one sandbox step: read-only image rootfs, workspace bound
- * at /workspace, size-capped /tmp, fresh namespaces (no network), uid 65534 without
+ * at /workspace, size-capped /tmp, fresh namespaces (no network), the slot's uid without
  * capabilities, no_new_privs, seccomp, masked /proc paths, rlimits and cgroup limits; the
  * program runs under cr-init (bound into /dev, a tmpfs of the container: the image stays as is).
  *
@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #define OCI_INIT_PATH "/dev/.cr/init"     /* where cr-init is, in the container */
 #define OCI_STATUS_PATH "/dev/.cr/status" /* where cr-init reports how the program ended */
@@ -26,6 +27,7 @@ typedef struct oci_spec_params {
     const char *rootfs;      /* host path of the image's rootfs, mounted read-only */
     const char *workspace;   /* host path of the job's workspace, bound rw at /workspace */
     const char *cgroup_path; /* linux.cgroupsPath, "/code-runner/<container id>" */
+    uid_t uid;               /* the program's uid and gid (worker/sandbox/policy.h) */
     int memory_mb;           /* memory cap; memory+swap is capped at the same value */
     int pids;                /* pids.max */
     bool guest_kernel;       /* gVisor: pids counts in the guest (RLIMIT_NPROC, which its kernel

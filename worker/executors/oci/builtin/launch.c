@@ -164,19 +164,18 @@ static int set_limit(int resource, rlim_t value)
     return setrlimit(resource, &r);
 }
 
-/* Root with every capability becomes uid/gid 65534 with none: bounding set and ambient set
- * emptied while we still may, then the ids (which clears permitted and effective), then the
- * inheritable set, which a change of uid keeps. */
-static int drop_privileges(int last_cap)
+/* Root with every capability becomes the slot's user (uid = gid) with none: bounding set and
+ * ambient set emptied while we still may, then the ids (which clears permitted and effective),
+ * then the inheritable set, which a change of uid keeps. */
+static int drop_privileges(int last_cap, uid_t uid)
 {
-    if (setgroups(0, NULL) < 0 || setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) < 0)
+    if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0)
         return -1;
     for (int cap = 0; cap <= last_cap; cap++)
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
             return -1;
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
-        prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 ||
-        setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) < 0)
+        prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 || setresuid(uid, uid, uid) < 0)
         return -1;
     struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
     struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {{0}};
@@ -269,7 +268,7 @@ static _Noreturn void child_main(const child_args *a)
     if (set_limit(RLIMIT_NOFILE, SANDBOX_NOFILE) < 0 || set_limit(RLIMIT_CORE, 0) < 0 ||
         set_limit(RLIMIT_FSIZE, (rlim_t)sp->tmp_mb * 1024 * 1024) < 0)
         child_fail_errno(a, "setrlimit");
-    if (drop_privileges(a->l->last_cap) < 0)
+    if (drop_privileges(a->l->last_cap, sp->uid) < 0)
         child_fail_errno(a, "dropping privileges");
     /* cleared by the change of credentials: set again */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)

@@ -2,7 +2,7 @@
  * runtime process. Same sandbox as oci/spec.c describes to runc: clone3 into fresh pid, mount,
  * network (loopback only, up), ipc, uts and cgroup namespaces; a cgroup with the memory, swap,
  * pids and CPU limits made by worker/sandbox/cgroup_limits.c; the file system of launch_fs.c;
- * rlimits, oom_score_adj 1000, uid/gid 65534 without supplementary groups, every capability
+ * rlimits, oom_score_adj 1000, the slot's uid/gid without supplementary groups, every capability
  * dropped (bounding, ambient, inheritable), no_new_privs, the seccomp filter of
  * worker/sandbox/seccomp.c; then exec of cr-init, which runs the program. Why: a Go runtime per
  * step cost ~50 ms of CPU and wall time (tests/bench/README.md); this costs a few.
