@@ -31,6 +31,8 @@
 /* Limits of one step. */
 typedef struct exec_limits {
     int timeout_ms;      /* wall clock; killed after it (timed_out) */
+    long cpu_time_ms;    /* CPU time of all its processes together; killed past it (timed_out),
+                          * and each process by RLIMIT_CPU (SIGXCPU); <= 0: none */
     int memory_mb;       /* memory cap, swap included */
     int pids;            /* task (process + thread) limit */
     double cpus;         /* CPU quota in cores */
@@ -41,7 +43,7 @@ typedef struct exec_limits {
 typedef struct step_result {
     int exit_code;       /* exit status, or 128+signal when killed by a signal */
     int signal;          /* signal number that killed it, 0 when it exited */
-    bool timed_out;      /* killed at the wall-clock limit */
+    bool timed_out;      /* killed at the wall-clock or the CPU-time limit */
     bool oom_killed;     /* the memory cap was hit (OOM kill or memory.failcnt/events) */
     bool output_limited; /* killed because stdout or stderr went over the cap */
     char *out;           /* owned; captured stdout (at most output_limit bytes) */

@@ -80,6 +80,21 @@ class Host:
         self.udp.close()
 
 
+WORKSPACE_MB = 16  # the stack's workspace and /tmp size
+
+
+def expected_rlimits(case):
+    """What rlimits.py must print: every limit as the configuration makes it (-1: unlimited)."""
+    pids = languages()[case["language"]]["limits"]["run"]["pids"]
+    timeout = case["timeout"]
+    return {"NOFILE": (1024, 1024), "NPROC": (pids, pids), "CORE": (0, 0),
+            "FSIZE": (WORKSPACE_MB << 20, WORKSPACE_MB << 20), "STACK": (8 << 20, -1),
+            "MEMLOCK": (8 << 20, 8 << 20), "MSGQUEUE": (819200, 819200),
+            "SIGPENDING": (4096, 4096), "RTPRIO": (0, 0), "NICE": (0, 0),
+            "CPU": (timeout, timeout + 1), "AS": (-1, -1), "DATA": (-1, -1), "RSS": (-1, -1),
+            "RTTIME": (-1, -1)}
+
+
 class Stack:
     """redis-server + api + worker for one backend, with a secret in the worker's environment."""
 
@@ -92,7 +107,7 @@ class Stack:
             self.api = harness.Api(workdir, self.redis, MAX_QUEUE_LENGTH=1000)
             self.worker = harness.Worker(workdir, self.redis, WORKER_CONCURRENCY=2,
                                          HEARTBEAT_INTERVAL=1, OUTPUT_LIMIT_BYTES=65536,
-                                         WORKSPACE_MB=16, CR_TEST_SECRET=self.host.secret,
+                                         WORKSPACE_MB=WORKSPACE_MB, CR_TEST_SECRET=self.host.secret,
                                          **backend)
         except BaseException:
             self.stop()  # what did start (a missing binary must not leave Redis running)
@@ -174,6 +189,10 @@ def check(case, res, stack):
         assert r["truncated"] is True, r
     if case.get("base64_output"):
         assert r.get("base64") is True, r
+    if case.get("rlimits"):
+        seen = {m.group(1): (int(m.group(2)), int(m.group(3)))
+                for m in re.finditer(r"^RLIMIT (\w+) (-?\d+) (-?\d+)$", out, re.M)}
+        assert seen == expected_rlimits(case), out
 
 
 RUN_ALONE = [c for c in CASES if not c.get("after_only")]

@@ -141,6 +141,24 @@ def test_infinite_loop_is_time_limit(sb):
     assert r["time_ms"] <= 1000  # CPU quota: 0.5 core
 
 
+def test_cpu_time_limit_counts_every_process(tmp_path, runtime):
+    """A step with more than a core's quota may spend no more CPU time than its time limit, all
+    its processes together: four spinning processes are killed once they have spent it, before
+    the wall clock ends the step whenever this machine gives them more than one core."""
+    table = json.loads((pathlib.Path(__file__).parents[2] / "images" / "languages.json").read_text())
+    for lang in table["languages"]:
+        if lang["id"] == "python":
+            lang["limits"]["run"]["cpus"] = 4
+    (tmp_path / "languages.json").write_text(json.dumps(table))
+    s = Sandbox(tmp_path / "sb", languages_file=tmp_path / "languages.json", runtime=runtime)
+    r = s.run("import os\nos.fork()\nos.fork()\nwhile True: pass", timeout=5)
+    assert r["verdict"] == "time_limit" and r["signal"] == "SIGKILL", r
+    # checked every 100 ms: the host's cores overshoot by a few hundred ms at most (without the
+    # check, they spend 5 s of CPU per core this machine lends them in the 5 s of wall clock)
+    assert r["time_ms"] <= 5000 + 700, r
+    s.assert_clean()
+
+
 def test_sleep_is_time_limit(sb):
     r = sb.run("import time\nprint('start', flush=True)\ntime.sleep(60)", timeout=1)
     assert r["verdict"] == "time_limit"

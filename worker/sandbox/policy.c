@@ -2,6 +2,7 @@
 #include "policy.h"
 
 #include <stddef.h>
+#include <string.h>
 
 const char *const sandbox_masked_paths[] = {
     "/proc/acpi",
@@ -26,6 +27,34 @@ const char *const sandbox_readonly_paths[] = {
 uid_t sandbox_uid(const cfg *c, int slot)
 {
     return (uid_t)c->sandbox_uid_base + (uid_t)slot;
+}
+
+size_t sandbox_rlimits(const sandbox_rlimit_params *p, sandbox_rlimit out[SANDBOX_NRLIMITS])
+{
+    const rlim_t inf = RLIM_INFINITY;
+    rlim_t cpu_s = p->cpu_time_ms > 0 ? (rlim_t)((p->cpu_time_ms + 999) / 1000) : inf;
+    rlim_t fsize = (rlim_t)p->tmp_mb << 20;
+    const sandbox_rlimit all[SANDBOX_NRLIMITS] = {
+        {RLIMIT_NOFILE, "RLIMIT_NOFILE", "nofile", SANDBOX_NOFILE, SANDBOX_NOFILE},
+        {RLIMIT_NPROC, "RLIMIT_NPROC", "nproc", (rlim_t)p->pids, (rlim_t)p->pids},
+        {RLIMIT_CORE, "RLIMIT_CORE", "core", 0, 0},
+        {RLIMIT_FSIZE, "RLIMIT_FSIZE", "fsize", fsize, fsize},
+        {RLIMIT_STACK, "RLIMIT_STACK", "stack", SANDBOX_STACK, inf},
+        {RLIMIT_MEMLOCK, "RLIMIT_MEMLOCK", "memlock", SANDBOX_MEMLOCK, SANDBOX_MEMLOCK},
+        {RLIMIT_MSGQUEUE, "RLIMIT_MSGQUEUE", "msgqueue", SANDBOX_MSGQUEUE, SANDBOX_MSGQUEUE},
+        {RLIMIT_SIGPENDING, "RLIMIT_SIGPENDING", "sigpending", SANDBOX_SIGPENDING,
+         SANDBOX_SIGPENDING},
+        {RLIMIT_RTPRIO, "RLIMIT_RTPRIO", "rtprio", 0, 0},
+        {RLIMIT_NICE, "RLIMIT_NICE", "nice", 0, 0},
+        {RLIMIT_CPU, "RLIMIT_CPU", "cpu", cpu_s, cpu_s == inf ? inf : cpu_s + 1},
+        {RLIMIT_AS, "RLIMIT_AS", NULL, inf, inf},
+        {RLIMIT_DATA, "RLIMIT_DATA", "data", inf, inf},
+        {RLIMIT_RSS, "RLIMIT_RSS", "rss", inf, inf},
+        {RLIMIT_LOCKS, "RLIMIT_LOCKS", "locks", inf, inf},
+        {RLIMIT_RTTIME, "RLIMIT_RTTIME", "rttime", inf, inf},
+    };
+    memcpy(out, all, sizeof all);
+    return SANDBOX_NRLIMITS;
 }
 
 long sandbox_cpu_quota_us(double cpus)

@@ -26,8 +26,8 @@
  * the container and is read after it is removed; otherwise both are reported as 0.
  * gVisor (runsc): PidsLimit is the host cgroup's, which holds gVisor's own threads, so it is
  * raised by GVISOR_TASKS; the program's processes live inside gVisor and are bounded there by
- * the memory cap. Runtimes that do not report OOM kills: a SIGKILL with peak memory at 95% of
- * the cap counts as memory_limit. */
+ * RLIMIT_NPROC (gVisor keeps it per sandbox) and the memory cap. Runtimes that do not report OOM
+ * kills: a SIGKILL with peak memory at 95% of the cap counts as memory_limit. */
 #include "docker.h"
 
 #include <ctype.h>
@@ -581,8 +581,10 @@ static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, s
         .job_id = sb->job_id,
         .uid = be->uid,
         .memory_mb = lim->memory_mb,
-        .pids = lim->pids + (be->gvisor ? GVISOR_TASKS : 0),
+        .pids = lim->pids,
+        .host_pids = lim->pids + (be->gvisor ? GVISOR_TASKS : 0),
         .cpus = lim->cpus,
+        .cpu_time_ms = lim->cpu_time_ms,
         .tmp_mb = sb->tmp_mb,
     };
     docker_mux mux = {.cap = lim->output_limit};

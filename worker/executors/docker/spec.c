@@ -21,9 +21,24 @@ json_t *docker_spec_labels(const char *worker_id, const char *job_id)
                      worker_id, DOCKER_LABEL_JOB, job_id);
 }
 
-static json_t *ulimit(const char *name, json_int_t v)
+/* Every rlimit Docker can set (worker/sandbox/policy.h), -1 meaning unlimited. */
+static json_t *ulimits(const docker_step_params *p)
 {
-    return json_pack("{s:s, s:I, s:I}", "Name", name, "Soft", v, "Hard", v);
+    sandbox_rlimit rl[SANDBOX_NRLIMITS];
+    size_t n = sandbox_rlimits(&(sandbox_rlimit_params){.pids = p->pids,
+                                                        .tmp_mb = p->tmp_mb,
+                                                        .cpu_time_ms = p->cpu_time_ms},
+                               rl);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (!rl[i].docker)
+            continue;
+        json_int_t soft = rl[i].soft == RLIM_INFINITY ? -1 : (json_int_t)rl[i].soft;
+        json_int_t hard = rl[i].hard == RLIM_INFINITY ? -1 : (json_int_t)rl[i].hard;
+        json_array_append_new(
+            a, json_pack("{s:s, s:I, s:I}", "Name", rl[i].docker, "Soft", soft, "Hard", hard));
+    }
+    return a;
 }
 
 /* argv as given, or wrapped so that its stdin is the file the step's input was put in:
@@ -89,16 +104,14 @@ static json_t *common_body(const char *image, json_t *cmd, char *const *env, con
 json_t *docker_spec_step(const docker_step_params *p)
 {
     json_t *body = common_body(p->image, command(p), p->env, p->volume, p->uid, p->worker_id,
-                               p->job_id, p->memory_mb, p->pids, p->cpus);
+                               p->job_id, p->memory_mb, p->host_pids, p->cpus);
     json_t *hc = json_object_get(body, "HostConfig");
     json_int_t tmp = (json_int_t)p->tmp_mb * 1024 * 1024;
     cleanup_free char *tmpfs = xasprintf("rw,exec,nosuid,nodev,mode=1777,size=%dm", p->tmp_mb);
     json_object_set_new(hc, "Runtime", json_string(p->runtime));
     json_object_set_new(hc, "Tmpfs", json_pack("{s:s}", "/tmp", tmpfs));
     json_object_set_new(hc, "ShmSize", json_integer(tmp));
-    json_object_set_new(hc, "Ulimits",
-                        json_pack("[o,o,o]", ulimit("nofile", SANDBOX_NOFILE), ulimit("core", 0),
-                                  ulimit("fsize", tmp)));
+    json_object_set_new(hc, "Ulimits", ulimits(p));
     json_object_set_new(hc, "OomScoreAdj", json_integer(SANDBOX_OOM_SCORE_ADJ));
     /* the engine's init (docker-init) is PID 1, not the program: as in the oci backend, the
      * program's own signals are not ignored, orphans are reaped, the exit is 128+signal */

@@ -36,11 +36,13 @@ typedef struct docker_step_params {
     const char *cgroup_parent; /* HostConfig.CgroupParent, NULL for the engine's default */
     const char *worker_id;     /* labels */
     const char *job_id;
-    uid_t uid;     /* User uid:gid (worker/sandbox/policy.h) */
-    int memory_mb; /* Memory = MemorySwap */
-    int pids;      /* PidsLimit */
-    double cpus;   /* NanoCpus = cpus * 1e9 */
-    int tmp_mb;    /* size of /tmp and /dev/shm, and the file size limit */
+    uid_t uid;        /* User uid:gid (worker/sandbox/policy.h) */
+    int memory_mb;    /* Memory = MemorySwap */
+    int pids;         /* RLIMIT_NPROC */
+    int host_pids;    /* PidsLimit: pids, plus gVisor's own threads under runsc */
+    long cpu_time_ms; /* RLIMIT_CPU (worker/sandbox/policy.h); 0: none */
+    double cpus;      /* NanoCpus = cpus * 1e9 */
+    int tmp_mb;       /* size of /tmp and /dev/shm, and the file size limit */
 } docker_step_params;
 
 json_t *docker_spec_step(const docker_step_params *p);

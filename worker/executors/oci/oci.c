@@ -389,6 +389,7 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
                              .memory_mb = lim->memory_mb,
                              .pids = lim->pids,
                              .cpus = lim->cpus,
+                             .cpu_time_ms = lim->cpu_time_ms,
                              .tmp_mb = be->c->workspace_mb};
         launch_params lp = {.spec = &p, .cgroup_rel = cgroup + 1};
         rc = builtin ? 0 : oci_spec_write(bundle, &p, err, errlen);
@@ -401,6 +402,7 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
                            .stdin_data = stdin_data,
                            .stdin_len = stdin_data ? stdin_len : 0,
                            .timeout_ms = lim->timeout_ms,
+                           .cpu_time_ms = lim->cpus > 1 ? lim->cpu_time_ms : 0,
                            .output_limit = lim->output_limit,
                            .status_path = status,
                            .launcher = be->launcher,

@@ -3,8 +3,11 @@
  * capabilities, no_new_privs, seccomp, masked /proc paths, rlimits and cgroup limits; the
  * program runs under cr-init (bound into /dev, a tmpfs of the container: the image stays as is).
  *
- *   oci_spec_build(&p)                         the document (new reference, caller owns)
- *   oci_spec_write(bundle_dir, &p, err, len)   write bundle_dir/config.json; 0/-1 */
+ *   oci_spec_build(&p)                         the document (new reference, caller owns); an
+ *                                              unlimited rlimit is -1 there (jansson has no
+ *                                              unsigned 64-bit numbers)
+ *   oci_spec_write(bundle_dir, &p, err, len)   write bundle_dir/config.json, unlimited rlimits
+ *                                              as 2^64 - 1 (RLIM_INFINITY); 0/-1 */
 #ifndef CR_OCI_SPEC_H
 #define CR_OCI_SPEC_H
 
@@ -29,10 +32,11 @@ typedef struct oci_spec_params {
     const char *cgroup_path; /* linux.cgroupsPath, "/code-runner/<container id>" */
     uid_t uid;               /* the program's uid and gid (worker/sandbox/policy.h) */
     int memory_mb;           /* memory cap; memory+swap is capped at the same value */
-    int pids;                /* pids.max */
+    int pids;                /* pids.max and RLIMIT_NPROC */
     bool guest_kernel;       /* gVisor: pids counts in the guest (RLIMIT_NPROC, which its kernel
                               * keeps per sandbox), the host's pids.max only backs it up */
     double cpus;             /* CPU quota in cores (period 100 ms) */
+    long cpu_time_ms;        /* CPU-time limit: RLIMIT_CPU (worker/sandbox/policy.h); 0: none */
     int tmp_mb;              /* size of the /tmp and /dev/shm tmpfs, and RLIMIT_FSIZE */
 } oci_spec_params;
 

@@ -52,6 +52,9 @@
 
 #define SETUP_TIMEOUT_MS 10000 /* a container not exec'd by then is killed */
 #define COMMAND_MAX (1 << 20)  /* bytes of argv + environment sent to a waiting container */
+#define LAUNCH_AHEAD_PIDS                                                                          \
+    (1 << 22) /* RLIMIT_NPROC of a container waiting for its step: the                             \
+               * kernel's most (PID_MAX_LIMIT); the step lowers it */
 
 /* The builtin runtime of one worker process: made by launch_init, read-only while it starts
  * containers (each container's first process gets it as it is at the clone), freed by
@@ -106,6 +109,8 @@ typedef struct child_args {
     int cgroup_fd; /* v2: the cgroup, entered by clone3; -1: v1, the child moves itself */
     int go_fd;     /* >= 0: started ahead of its step: wait here for the command to run
                     * (command_message) after everything else is set up; -1: argv, envp */
+    sandbox_rlimit rlimits[SANDBOX_NRLIMITS]; /* the step's (started ahead: no task or CPU
+                                               * limit yet; the command brings the step's) */
 } child_args;
 
 static _Noreturn void child_fail(const child_args *a, const char *msg)
@@ -153,15 +158,21 @@ static int loopback_up(void)
     return rc;
 }
 
-/* Soft and hard limit to value, or to the current hard limit when that is lower (valgrind
- * keeps a few descriptors above the limit it shows). */
-static int set_limit(int resource, rlim_t value)
+/* Every rlimit of the list (worker/sandbox/policy.h). RLIMIT_NOFILE goes no higher than the
+ * current hard limit when that is lower (valgrind keeps a few descriptors above the limit it
+ * shows). As root this may raise limits; as the sandbox user (a container started ahead, once
+ * it has its step) it only lowers them. */
+static int apply_rlimits(const sandbox_rlimit *rl, size_t n)
 {
-    struct rlimit r;
-    if (getrlimit(resource, &r) == 0 && r.rlim_max != RLIM_INFINITY && r.rlim_max < value)
-        value = r.rlim_max;
-    r = (struct rlimit){.rlim_cur = value, .rlim_max = value};
-    return setrlimit(resource, &r);
+    for (size_t i = 0; i < n; i++) {
+        struct rlimit r = {.rlim_cur = rl[i].soft, .rlim_max = rl[i].hard}, now;
+        if (rl[i].resource == RLIMIT_NOFILE && getrlimit(RLIMIT_NOFILE, &now) == 0 &&
+            now.rlim_max < r.rlim_max)
+            r.rlim_cur = r.rlim_max = now.rlim_max;
+        if (setrlimit(rl[i].resource, &r) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* Root with every capability becomes the slot's user (uid = gid) with none: bounding set and
@@ -196,17 +207,25 @@ static bool read_full(int fd, void *buf, size_t n)
     return true;
 }
 
-/* The waiting child's command (see command_message); exits quietly when the parent closes
- * the pipe without one (the container was discarded). */
+/* The waiting child's command (see command_message): the step's rlimits applied, argv and
+ * envp returned; exits quietly when the parent closes the pipe without one (the container was
+ * discarded). */
 static void receive_command(const child_args *a, char ***argv, char ***envp)
 {
     uint32_t head[3];
-    if (!read_full(a->go_fd, head, sizeof head))
+    struct rlimit lims[SANDBOX_NRLIMITS];
+    if (!read_full(a->go_fd, head, sizeof head) || !read_full(a->go_fd, lims, sizeof lims))
         _exit(0);
-    if (head[0] < sizeof head || head[0] > COMMAND_MAX || head[1] == 0 ||
+    if (head[0] < sizeof head + sizeof lims || head[0] > COMMAND_MAX || head[1] == 0 ||
         head[1] + head[2] > COMMAND_MAX / 2)
         child_fail(a, "malformed command");
-    size_t body = head[0] - sizeof head;
+    sandbox_rlimit rl[SANDBOX_NRLIMITS];
+    memcpy(rl, a->rlimits, sizeof rl);
+    for (size_t i = 0; i < SANDBOX_NRLIMITS; i++)
+        rl[i].soft = lims[i].rlim_cur, rl[i].hard = lims[i].rlim_max;
+    if (apply_rlimits(rl, SANDBOX_NRLIMITS) < 0)
+        child_fail_errno(a, "setrlimit");
+    size_t body = head[0] - sizeof head - sizeof lims;
     char *buf = malloc(body + 1), *p = buf, *end = buf + body;
     char **v = malloc((head[1] + head[2] + 2) * sizeof *v);
     if (!buf || !v)
@@ -265,8 +284,7 @@ static _Noreturn void child_main(const child_args *a)
         child_fail_errno(a, "sethostname");
     if (loopback_up() < 0)
         child_fail_errno(a, "loopback");
-    if (set_limit(RLIMIT_NOFILE, SANDBOX_NOFILE) < 0 || set_limit(RLIMIT_CORE, 0) < 0 ||
-        set_limit(RLIMIT_FSIZE, (rlim_t)sp->tmp_mb * 1024 * 1024) < 0)
+    if (apply_rlimits(a->rlimits, SANDBOX_NRLIMITS) < 0)
         child_fail_errno(a, "setrlimit");
     if (drop_privileges(a->l->last_cap, sp->uid) < 0)
         child_fail_errno(a, "dropping privileges");
@@ -376,6 +394,15 @@ static pid_t clone_container(int *cgroup_fd, int *pidfd)
     return pid;
 }
 
+/* The step's rlimits (worker/sandbox/policy.h). */
+static void step_rlimits(const oci_spec_params *sp, sandbox_rlimit rl[SANDBOX_NRLIMITS])
+{
+    sandbox_rlimits(&(sandbox_rlimit_params){.pids = sp->pids,
+                                             .tmp_mb = sp->tmp_mb,
+                                             .cpu_time_ms = sp->cpu_time_ms},
+                    rl);
+}
+
 /* The step's limits in cgroup terms. */
 static cgroup_limits limits_of(const oci_spec_params *sp)
 {
@@ -442,6 +469,7 @@ int launch_start(const launcher *l, const launch_params *lp, launched *out, char
                     .argv = argv_vector(lp->spec->argv),
                     .envp = env_vector(lp->spec->env),
                     .go_fd = -1};
+    step_rlimits(lp->spec, a.rlimits);
     pid_t pid;
     int pidfd, err_rd;
     int rc = spawn(&a, &lim, &pid, &pidfd, &err_rd, err, errlen);
@@ -487,6 +515,11 @@ int launch_warm_start(const launcher *l, const launch_params *lp, launch_warm **
     launch_params child_lp = *lp;
     child_lp.fd0 = in[0], child_lp.fd1 = out_[1], child_lp.fd2 = er[1];
     child_args a = {.l = l, .lp = &child_lp, .go_fd = go[0]};
+    /* no task or CPU-time limit until the step brings its own (a lower one: the waiting child
+     * has dropped the privilege to raise any) */
+    oci_spec_params ahead = *lp->spec;
+    ahead.pids = LAUNCH_AHEAD_PIDS, ahead.cpu_time_ms = 0;
+    step_rlimits(&ahead, a.rlimits);
     pid_t pid;
     int pidfd, err_rd;
     if (spawn(&a, NULL, &pid, &pidfd, &err_rd, err, errlen) < 0)
@@ -508,19 +541,25 @@ const char *launch_warm_cgroup(const launch_warm *w)
     return w->cgroup_rel;
 }
 
-/* The command for the waiting child: u32 total size, u32 argc, u32 envc, then the strings of
- * argv (cr-init first) and envp, each NUL-terminated. */
-static char *command_message(char *const argv[], char *const envp[], size_t *len)
+/* The command for the waiting child: u32 total size, u32 argc, u32 envc, the step's rlimits
+ * (struct rlimit, in sandbox_rlimits' order), then the strings of argv (cr-init first) and
+ * envp, each NUL-terminated. */
+static char *command_message(char *const argv[], char *const envp[],
+                             const sandbox_rlimit rl[SANDBOX_NRLIMITS], size_t *len)
 {
     uint32_t argc = 0, envc = 0;
-    size_t size = 3 * sizeof(uint32_t);
+    struct rlimit lims[SANDBOX_NRLIMITS];
+    size_t size = 3 * sizeof(uint32_t) + sizeof lims;
     for (; argv[argc]; argc++)
         size += strlen(argv[argc]) + 1;
     for (; envp[envc]; envc++)
         size += strlen(envp[envc]) + 1;
-    char *m = xmalloc(size), *w = m + 3 * sizeof(uint32_t);
+    for (size_t i = 0; i < SANDBOX_NRLIMITS; i++)
+        lims[i] = (struct rlimit){.rlim_cur = rl[i].soft, .rlim_max = rl[i].hard};
+    char *m = xmalloc(size), *w = m + 3 * sizeof(uint32_t) + sizeof lims;
     uint32_t head[3] = {(uint32_t)size, argc, envc};
     memcpy(m, head, sizeof head);
+    memcpy(m + sizeof head, lims, sizeof lims);
     for (uint32_t i = 0; i < argc; i++)
         w = stpcpy(w, argv[i]) + 1;
     for (uint32_t i = 0; i < envc; i++)
@@ -535,8 +574,10 @@ int launch_warm_go(launch_warm *w, const oci_spec_params *sp, launched *out, int
     *out = (launched){.pid = 0, .pidfd = -1};
     cgroup_limits lim = limits_of(sp);
     char **argv = argv_vector(sp->argv), **envp = env_vector(sp->env);
+    sandbox_rlimit rl[SANDBOX_NRLIMITS];
+    step_rlimits(sp, rl);
     size_t len;
-    char *msg = command_message(argv, envp, &len);
+    char *msg = command_message(argv, envp, rl, &len);
     free(argv);
     free_vector(envp);
     int rc = cgroup_limits_set(w->l->cg, w->cgroup_rel, &lim, err, errlen);
