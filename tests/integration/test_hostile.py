@@ -189,6 +189,14 @@ def check(case, res, stack):
         assert r["truncated"] is True, r
     if case.get("base64_output"):
         assert r.get("base64") is True, r
+    if case.get("cgroup_limits"):  # each limit shown is the step's, as configured
+        limits = languages()[case["language"]]["limits"]["run"]
+        want = {"memory.limit_in_bytes": limits["memory_mb"] << 20,
+                "memory.max": limits["memory_mb"] << 20, "pids.max": limits["pids"],
+                "cpu.cfs_quota_us": int(limits["cpus"] * 100000),
+                "cpu.max": int(limits["cpus"] * 100000)}
+        for m in re.finditer(r"^cgroup (\S+) (\S+)$", out, re.M):
+            assert int(m.group(2)) == want[m.group(1)], (m.group(0), want)
     if case.get("rlimits"):
         seen = {m.group(1): (int(m.group(2)), int(m.group(3)))
                 for m in re.finditer(r"^RLIMIT (\w+) (-?\d+) (-?\d+)$", out, re.M)}

@@ -1,12 +1,17 @@
-/* The kernel paths every sandbox masks or makes read-only, and the CPU quota (see policy.h). */
+/* The sandbox user, rlimits, the kernel paths every sandbox masks or makes read-only, and the CPU
+ * quota (see policy.h). */
 #include "policy.h"
 
 #include <stddef.h>
 #include <string.h>
 
+/* Docker's, runc's and containerd's (Kubernetes) default lists, with /proc/interrupts (thermal
+ * event counts: a side channel; runtimes mask it since 2025), podman's /sys/dev/block and
+ * /sys/fs/selinux, and the kernel's debug and security file systems. */
 const char *const sandbox_masked_paths[] = {
     "/proc/acpi",
     "/proc/asound",
+    "/proc/interrupts",
     "/proc/kcore",
     "/proc/keys",
     "/proc/latency_stats",
@@ -16,6 +21,8 @@ const char *const sandbox_masked_paths[] = {
     "/proc/scsi",
     "/sys/firmware",
     "/sys/devices/virtual/powercap",
+    "/sys/dev/block",
+    "/sys/fs/selinux",
     "/sys/kernel/debug",
     "/sys/kernel/security",
     NULL,

@@ -1,8 +1,8 @@
 /* Container and volume bodies of the docker backend (see spec.h). The limits mirror the oci
  * backend's config.json (oci/spec.c): the same policy (worker/sandbox/policy.h: uid, rlimits,
- * OOM score), env, /tmp, and the same seccomp profile (worker/sandbox/seccomp.c) for the steps:
- * Docker's default one allows ptrace and, before Engine 25, io_uring. Docker's masked paths stay
- * on; the holder keeps Docker's profile. */
+ * OOM score, masked and read-only paths), env, /tmp, and the same seccomp profile
+ * (worker/sandbox/seccomp.c) for the steps: Docker's default one allows ptrace and, before
+ * Engine 25, io_uring. The holder keeps Docker's defaults. */
 #include "spec.h"
 
 #include <stdio.h>
@@ -19,6 +19,14 @@ json_t *docker_spec_labels(const char *worker_id, const char *job_id)
 {
     return json_pack("{s:s, s:s, s:s}", DOCKER_LABEL_SERVICE, "worker", DOCKER_LABEL_WORKER,
                      worker_id, DOCKER_LABEL_JOB, job_id);
+}
+
+static json_t *string_array(const char *const *v)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; v[i]; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
 }
 
 /* Every rlimit Docker can set (worker/sandbox/policy.h), -1 meaning unlimited. */
@@ -113,6 +121,9 @@ json_t *docker_spec_step(const docker_step_params *p)
     json_object_set_new(hc, "ShmSize", json_integer(tmp));
     json_object_set_new(hc, "Ulimits", ulimits(p));
     json_object_set_new(hc, "OomScoreAdj", json_integer(SANDBOX_OOM_SCORE_ADJ));
+    /* ours in place of the engine's defaults (older engines mask less) */
+    json_object_set_new(hc, "MaskedPaths", string_array(sandbox_masked_paths));
+    json_object_set_new(hc, "ReadonlyPaths", string_array(sandbox_readonly_paths));
     /* the engine's init (docker-init) is PID 1, not the program: as in the oci backend, the
      * program's own signals are not ignored, orphans are reaped, the exit is 128+signal */
     json_object_set_new(hc, "Init", json_true());

@@ -159,7 +159,7 @@ static int oci_init(const cfg *c, const char *worker_id, int slot, backend **out
     if (make_dir(c->state_dir, 0711, err, errlen) < 0 || make_dir(mine, 0700, err, errlen) < 0)
         return -1;
     const char *version[] = {"--version", NULL};
-    if (is_builtin(c) ? launch_init(&be->cg, &be->launcher, err, errlen) < 0
+    if (is_builtin(c) ? launch_init(&be->cg, be->init, &be->launcher, err, errlen) < 0
                       : oci_runtime_call(c->oci_runtime, version, false, NULL, err, errlen) < 0)
         return -1;
     struct stat st;

@@ -54,6 +54,15 @@ static void note_v1(const struct mntent *e, char *data, size_t size)
     }
 }
 
+/* Whether dir is where one of the hierarchies a container joins is mounted. */
+static bool joined(const cgroup_host *cg, const char *dir)
+{
+    for (size_t i = 0; i < CGROUP_V1_N; i++)
+        if (cg->v1[i] && strcmp(cg->v1[i], dir) == 0)
+            return true;
+    return false;
+}
+
 int launch_fs_scan(const cgroup_host *cg, launch_fs_hierarchies *hs, char *err, size_t errlen)
 {
     *hs = (launch_fs_hierarchies){.n = 0};
@@ -69,15 +78,17 @@ int launch_fs_scan(const cgroup_host *cg, launch_fs_hierarchies *hs, char *err, 
     struct mntent m, *e;
     char buf[4096];
     while ((e = getmntent_r(f, &m, buf, sizeof buf)) && hs->n < LAUNCH_FS_MAX_HIERARCHIES) {
-        bool v1 = strcmp(e->mnt_type, "cgroup") == 0, v2 = strcmp(e->mnt_type, "cgroup2") == 0;
+        /* only the hierarchies a container joins (memory, pids, cpu, cpuacct): any other one,
+         * and the hybrid layout's cgroup2, would show the worker's cgroup there, host-wide
+         * files (cpu.stat, pressure) of the root on most hosts */
         const char *name = e->mnt_dir + strlen("/sys/fs/cgroup/");
-        if ((!v1 && !v2) || strncmp(e->mnt_dir, "/sys/fs/cgroup/", 15) != 0 || !*name ||
-            strchr(name, '/') || strlen(name) >= sizeof hs->h[0].name)
+        if (strcmp(e->mnt_type, "cgroup") != 0 || !joined(cg, e->mnt_dir) ||
+            strncmp(e->mnt_dir, "/sys/fs/cgroup/", 15) != 0 || !*name || strchr(name, '/') ||
+            strlen(name) >= sizeof hs->h[0].name)
             continue;
-        hs->h[hs->n].v2 = v2;
+        hs->h[hs->n].v2 = false;
         snprintf(hs->h[hs->n].name, sizeof hs->h[hs->n].name, "%s", name);
-        if (v1)
-            note_v1(e, hs->h[hs->n].data, sizeof hs->h[hs->n].data);
+        note_v1(e, hs->h[hs->n].data, sizeof hs->h[hs->n].data);
         hs->n++;
     }
     endmntent(f);
@@ -134,7 +145,7 @@ static int make_dir(const launch_fs *fs, const char *rel, mode_t mode, char *err
 }
 
 /* /dev: a small tmpfs with null, zero, full, random, urandom and tty, the usual links, devpts,
- * shm, mqueue, and cr-init with its status file. */
+ * shm, mqueue, and cr-init's status file. */
 static int build_dev(const launch_fs *fs, char *err, size_t errlen)
 {
     static const struct {
@@ -170,10 +181,7 @@ static int build_dev(const launch_fs *fs, char *err, size_t errlen)
                  errlen) < 0 ||
         make_dir(fs, CR_DIR, 0755, err, errlen) < 0)
         return -1;
-    if (bind_at(fs, OCI_INIT_PATH, fs->init, MS_RDONLY | MS_NOSUID | MS_NODEV, err, errlen) < 0 ||
-        bind_at(fs, OCI_STATUS_PATH, fs->status, MS_NOSUID | MS_NODEV | MS_NOEXEC, err, errlen) < 0)
-        return -1;
-    return 0;
+    return bind_at(fs, OCI_STATUS_PATH, fs->status, MS_NOSUID | MS_NODEV | MS_NOEXEC, err, errlen);
 }
 
 /* /sys read-only, and under /sys/fs/cgroup the container's own cgroups (the namespace roots
