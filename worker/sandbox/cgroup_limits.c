@@ -50,7 +50,8 @@ static bool join_path(char dir[PATH_MAX], const char *root, const char *rel)
     return snprintf(dir, PATH_MAX, "%s/%s", root, rel) < PATH_MAX;
 }
 
-/* mkdir every missing component of root/rel (the parent "code-runner" is shared). */
+/* mkdir every missing component of root/rel (the parent "code-runner" is shared); the last one
+ * must be new: a cgroup that exists already is someone else's, never joined. */
 static int make_dirs(const char *root, const char *rel, char *err, size_t errlen)
 {
     char dir[PATH_MAX];
@@ -62,7 +63,7 @@ static int make_dirs(const char *root, const char *rel, char *err, size_t errlen
         bool last = *p == '\0';
         if (*p == '/' || last) {
             *p = '\0';
-            if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+            if (mkdir(dir, 0755) < 0 && (errno != EEXIST || last)) {
                 snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
                 return -1;
             }
@@ -126,9 +127,13 @@ static int create_v1(const cgroup_host *h, const char *rel, const cgroup_limits 
     if (v1_roots(h, roots, err, errlen) < 0)
         return -1;
     size_t made = 0;
-    for (; made < NJOINED; made++)
-        if (make_dirs(roots[made], rel, err, errlen) < 0)
+    for (; made < NJOINED; made++) {
+        bool again = false; /* co-mounted with an earlier one ("cpu,cpuacct"): made already */
+        for (size_t j = 0; j < made; j++)
+            again = again || strcmp(roots[j], roots[made]) == 0;
+        if (!again && make_dirs(roots[made], rel, err, errlen) < 0)
             break;
+    }
     if (made == NJOINED && (!lim || set_v1(roots, rel, lim, err, errlen) == 0))
         return 0;
     remove_made(roots, made, rel);

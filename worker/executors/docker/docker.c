@@ -21,7 +21,7 @@
  * with stdin /dev/null), so images need /bin/sh, as every Debian-based image has.
  * Exit: State.ExitCode; an exit code 129..192 is reported as killed by signal code-128.
  * CPU time and peak memory: when the engine is local with the cgroupfs driver, each step
- * container gets its own cgroup parent /code-runner-docker/<worker>.<job>-<n>, whose
+ * container gets its own cgroup parent /code-runner-docker/<worker>.<random id>-<n>, whose
  * accounting (cpuacct.usage / memory.max_usage_in_bytes, or v2 cpu.stat / memory.peak) outlives
  * the container and is read after it is removed; otherwise both are reported as 0.
  * gVisor (runsc): PidsLimit is the host cgroup's, which holds gVisor's own threads, so it is
@@ -64,6 +64,7 @@ struct sandbox {
     char *holder;     /* owned; id of the holder container, NULL until created */
     int tmp_mb;       /* size of the workspace and of /tmp */
     unsigned steps;   /* steps run so far */
+    char id[33];      /* 128 random bits, new for every prepare: names the steps' cgroups */
 };
 
 /* The docker backend of one worker process: made by docker_init (which checks the engine and
@@ -305,12 +306,13 @@ static bool has_prefix(const char *name, const void *arg)
     return strncmp(name, arg, strlen(arg)) == 0;
 }
 
-/* The cgroup (below CGROUP_TOP) of a step: "<worker>.<job>-<n>"; ids sanitised, so the '.'
- * ends the worker part and "<worker>." is the prefix of all a worker's cgroups. */
-static char *step_cgroup(const char *worker_id, const char *job_id, unsigned n)
+/* The cgroup (below CGROUP_TOP) of a step: "<worker>.<id>-<n>", id the sandbox's random one (no
+ * step of any attempt at any job shares a cgroup with another, nor finds an old one's); the
+ * worker id sanitised, so the '.' ends it and "<worker>." is the prefix of all its cgroups. */
+static char *step_cgroup(const char *worker_id, const char *id, unsigned n)
 {
-    cleanup_free char *w = sanitize(xstrdup(worker_id)), *j = sanitize(xstrdup(job_id));
-    return xasprintf("%s.%s-%u", w, j, n);
+    cleanup_free char *w = sanitize(xstrdup(worker_id));
+    return xasprintf("%s.%s-%u", w, id, n);
 }
 
 /* Remove every container (first) or volume (then) labelled with worker_id. */
@@ -423,6 +425,7 @@ static int docker_prepare(backend *be, const language *lang, const job_request *
     cleanup_ptr(sandbox) sandbox *sb = xcalloc(1, sizeof *sb);
     sb->be = be;
     sb->job_id = xstrdup(job_id);
+    random_hex(sb->id, (sizeof sb->id - 1) / 2);
     sb->base = name_of(be->worker_id, job_id, "");
     sb->image = xasprintf("code-runner/%s:latest", lang->image);
     sb->env = lang->env;
@@ -557,7 +560,7 @@ static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, s
     char suffix[16];
     snprintf(suffix, sizeof suffix, "-%u", n);
     cleanup_free char *name = name_of(be->worker_id, sb->job_id, suffix);
-    cleanup_free char *cg_name = step_cgroup(be->worker_id, sb->job_id, n);
+    cleanup_free char *cg_name = step_cgroup(be->worker_id, sb->id, n);
     cleanup_free char *cg_rel = xasprintf(CGROUP_TOP "/%s", cg_name);
     cleanup_free char *cg_parent = be->cgroups ? xasprintf("/%s", cg_rel) : NULL;
     cleanup_free char *id = NULL;

@@ -2,9 +2,12 @@
  * crun, runsc, kata-runtime) from a bundle we write, no daemon; or, with OCI_RUNTIME=builtin,
  * started by the worker itself (builtin/launch.h) from the same inputs. Names, so that a dead
  * worker's leftovers can be found again by cleanup_stale:
- *   container  cr-<worker>-<job8><nonce>-<n>  cgroup  /code-runner/<container>
- *              (the nonce is new for every attempt at a job, so a runtime's state left by a
- *              worker killed mid-create can never clash with the retry)
+ *   container  cr-<worker>-<id>-<n>            cgroup  /code-runner/<container>
+ *              (id: 128 random bits, new for every attempt at a job, so no two containers ever
+ *              share a name or a cgroup: a runtime's state or a cgroup left by a worker killed
+ *              mid-create never clashes with a retry; the builtin runtime makes the cgroup
+ *              exclusively, and fails rather than join one that exists)
+ *   ahead      cr-<worker>-warm<id>-0          a container started ahead of the next job
  *   job dir    STATE_DIR/<worker>/<job>/       workspace tmpfs ws/, bundles s<n>/,
  *                                              status tmpfs st/ (cr-init's report, st/<n>)
  * Every container runs the program under cr-init (worker/init/cr_init.c), found next to the
@@ -34,6 +37,7 @@
 
 #define CGROUP_PARENT "code-runner"
 #define NAME_MAX_LEN 64
+#define OCI_ID_HEX 32       /* hex digits of a container's random id: 128 bits */
 #define LIST_TRIES 20       /* "<rt> list" attempts in cleanup_stale */
 #define LIST_RETRY_US 50000 /* pause between them */
 
@@ -53,7 +57,7 @@ struct backend {
     struct {
         launch_warm *w; /* owned; NULL: none */
         char *rootfs;   /* owned; the image rootfs it binds, symlinks resolved */
-        char *dir;      /* owned; STATE_DIR/<worker>/warm<nonce>: ws/ and st/ mounted, st/0 made */
+        char *dir;      /* owned; STATE_DIR/<worker>/warm<id>: ws/ and st/ mounted, st/0 made */
     } ahead;
 };
 
@@ -61,17 +65,17 @@ struct backend {
  * used by oci_run once per step (a bundle dir and a container each, both gone when the step
  * returns), freed by oci_destroy (workspace unmounted, job dir removed). */
 struct sandbox {
-    backend *be;            /* borrowed; the backend that made it (outlives it) */
-    char job[NAME_MAX_LEN]; /* sanitized job id */
-    char *dir;              /* owned; STATE_DIR/<worker>/<job> */
-    char *workspace;        /* owned; <dir>/ws, a tmpfs while the sandbox lives */
-    char *status_dir;       /* owned; <dir>/st, a small tmpfs holding each step's status file */
-    char *rootfs;           /* owned; IMAGES_DIR/<image>/rootfs, symlinks resolved */
-    char *const *env;       /* borrowed from the language (outlives the sandbox): step env */
-    char nonce[5];          /* 4 hex digits, new for every prepare: keeps container ids unique */
-    int steps;              /* steps run so far; numbers the next container */
-    launch_warm *warm;      /* owned until step 0 takes it: the container started ahead for
-                             * this job's first step (builtin runtime), or NULL */
+    backend *be;             /* borrowed; the backend that made it (outlives it) */
+    char job[NAME_MAX_LEN];  /* sanitized job id */
+    char *dir;               /* owned; STATE_DIR/<worker>/<job> */
+    char *workspace;         /* owned; <dir>/ws, a tmpfs while the sandbox lives */
+    char *status_dir;        /* owned; <dir>/st, a small tmpfs holding each step's status file */
+    char *rootfs;            /* owned; IMAGES_DIR/<image>/rootfs, symlinks resolved */
+    char *const *env;        /* borrowed from the language (outlives the sandbox): step env */
+    char id[OCI_ID_HEX + 1]; /* random, new for every prepare: keeps container ids unique */
+    int steps;               /* steps run so far; numbers the next container */
+    launch_warm *warm;       /* owned until step 0 takes it: the container started ahead for
+                              * this job's first step (builtin runtime), or NULL */
 };
 
 static bool is_builtin(const cfg *c)
@@ -307,7 +311,7 @@ static int oci_prepare(backend *be, const language *lang, const job_request *req
     sb->be = be;
     sb->env = lang->env;
     sanitize(job_id, sb->job);
-    random_hex(sb->nonce, (sizeof sb->nonce - 1) / 2);
+    random_hex(sb->id, OCI_ID_HEX / 2);
     /* Runtimes want the rootfs without symlinks; images are switched by symlink (build.sh):
      * resolving it here also pins this job to one version of the image. */
     cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
@@ -354,13 +358,11 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
 {
     const backend *be = sb->be;
     int n = sb->steps++;
-    char job8[9];
-    snprintf(job8, sizeof job8, "%.8s", sb->job);
     /* step 0 only: handed to oci_step_run, which consumes it */
     cleanup_ptr(launch_warm) launch_warm *warm = steal_pointer(&sb->warm);
     cleanup_free char *cgroup =
         warm ? xasprintf("/%s", launch_warm_cgroup(warm))
-             : xasprintf("/%s/cr-%s-%s%s-%d", CGROUP_PARENT, be->worker, job8, sb->nonce, n);
+             : xasprintf("/%s/cr-%s-%s-%d", CGROUP_PARENT, be->worker, sb->id, n);
     const char *id = strrchr(cgroup, '/') + 1;
     cleanup_free char *bundle = xasprintf("%s/s%d", sb->dir, n);
     char name[16];
@@ -423,14 +425,14 @@ static int start_ahead(backend *be, const language *lang, char *err, size_t errl
 {
     const cfg *c = be->c;
     cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
-    char nonce[5];
-    random_hex(nonce, (sizeof nonce - 1) / 2);
+    char id[OCI_ID_HEX + 1];
+    random_hex(id, OCI_ID_HEX / 2);
     be->ahead.rootfs = realpath(image, NULL);
-    be->ahead.dir = xasprintf("%s/%s/warm%s", c->state_dir, be->worker, nonce);
+    be->ahead.dir = xasprintf("%s/%s/warm%s", c->state_dir, be->worker, id);
     cleanup_free char *ws = xasprintf("%s/ws", be->ahead.dir);
     cleanup_free char *st = xasprintf("%s/st", be->ahead.dir);
     cleanup_free char *status = xasprintf("%s/0", st);
-    cleanup_free char *cgroup = xasprintf("%s/cr-%s-warm%s-0", CGROUP_PARENT, be->worker, nonce);
+    cleanup_free char *cgroup = xasprintf("%s/cr-%s-warm%s-0", CGROUP_PARENT, be->worker, id);
     cleanup_fd int st_fd = -1;
     if (!be->ahead.rootfs || mkdir(be->ahead.dir, 0711) < 0 ||
         fs_mount_workspace(ws, c->workspace_mb, be->uid, err, errlen) < 0 ||
