@@ -6,7 +6,10 @@
  * are refused with EPERM; clone with a namespace flag is EPERM, socket is allowed for unix,
  * inet, inet6 and netlink and EAFNOSUPPORT for packet, vsock and key sockets; every other
  * number, whatever the kernel adds later (statmount, listmount, open_tree_attr, ...), is
- * ENOSYS, which is also what libc's fallbacks expect (clone3 falls back to clone).
+ * ENOSYS, which is also what libc's fallbacks expect (clone3 falls back to clone). Docker 20.10
+ * drops defaultErrnoRet: there a call the kernel knows but the profile does not name gets
+ * EPERM (a number newer than any the profile names still gets runc's ENOSYS), so clone3 has a
+ * rule of its own in the JSON (the BPF's default is ENOSYS already).
  *
  *   sandbox_seccomp_json(guest_kernel) new reference (caller owns). guest_kernel: for gVisor
  *                           (runsc --oci-seccomp), which answers every refused call with
