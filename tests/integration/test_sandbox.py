@@ -9,6 +9,7 @@ CR_BUILD_DIR, CR_SOURCE_DIR, optional IMAGES_DIR, OCI_RUNTIMES (comma-separated,
 "builtin,runc,runsc"), CR_SANDBOX_CLI (path of the binary)."""
 
 import json
+import math
 import os
 import pathlib
 import shutil
@@ -156,6 +157,47 @@ def test_cpu_time_limit_counts_every_process(tmp_path, runtime):
     # checked every 100 ms: the host's cores overshoot by a few hundred ms at most (without the
     # check, they spend 5 s of CPU per core this machine lends them in the 5 s of wall clock)
     assert r["time_ms"] <= 5000 + 700, r
+    s.assert_clean()
+
+
+CPU_VIEW = """
+import json, os, subprocess
+print(json.dumps({
+    "cpu_count": os.cpu_count(), "affinity": sorted(os.sched_getaffinity(0)),
+    "cpuinfo": sum(1 for l in open("/proc/cpuinfo") if l.startswith("processor")),
+    "stat": sum(1 for l in open("/proc/stat") if l[:3] == "cpu" and l[3].isdigit()),
+    "nproc": int(subprocess.run(["nproc"], capture_output=True, text=True).stdout),
+    "sys": sorted(os.listdir("/sys/devices/system/cpu"))}))
+"""
+
+
+@pytest.mark.parametrize("cores", [0.5, 2])
+def test_cpu_view(tmp_path, runtime, cores):
+    """A step with a quota of c cores runs on ceil(c) CPUs, its slot's own share of the
+    worker's (slot k starts at the (k * n)th), and sees those only: /sys/devices/system/cpu
+    (os.cpu_count()), /proc/cpuinfo, /proc/stat, its affinity (nproc). gVisor numbers them from
+    0 in its own kernel."""
+    table = json.loads((pathlib.Path(__file__).parents[2] / "images" / "languages.json").read_text())
+    for lang in table["languages"]:
+        if lang["id"] == "python":
+            lang["limits"]["run"]["cpus"] = cores
+    (tmp_path / "languages.json").write_text(json.dumps(table))
+    s = Sandbox(tmp_path / "sb", languages_file=tmp_path / "languages.json", runtime=runtime)
+    host = sorted(os.sched_getaffinity(0))
+    n = min(math.ceil(cores), len(host))
+    for slot in (0, 1):
+        p = s.call(s.request(CPU_VIEW), args=("--slot", str(slot), "-"))
+        assert p.returncode == 0, p
+        r = json.loads(p.stdout)
+        assert r["verdict"] == "ok", r
+        seen = json.loads(r["output"])
+        mine = sorted(host[(slot * n + i) % len(host)] for i in range(n))
+        if runtime == "runsc":  # gVisor's kernel has CPUs 0..n-1
+            mine = list(range(n))
+        assert seen["affinity"] == mine, (seen, mine)
+        assert seen["cpu_count"] == seen["cpuinfo"] == seen["stat"] == seen["nproc"] == n, seen
+        others = {"online", "possible", "present"} | ({"offline"} if runtime != "runsc" else set())
+        assert set(seen["sys"]) == {f"cpu{c}" for c in mine} | others, seen
     s.assert_clean()
 
 

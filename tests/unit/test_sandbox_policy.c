@@ -1,5 +1,6 @@
 /* Unit tests for worker/sandbox: the slot's user, every rlimit's value, the seccomp profile's
- * shape, and a container cgroup made exclusively (a real cgroup of this host: needs root). */
+ * shape, a step's CPUs and CPU files, and a container cgroup made exclusively (a real cgroup of
+ * this host: needs root). */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -8,6 +9,7 @@
 #include "common/util.h"
 #include "worker/sandbox/cgroup.h"
 #include "worker/sandbox/cgroup_limits.h"
+#include "worker/sandbox/cpus.h"
 #include "worker/sandbox/policy.h"
 #include "worker/sandbox/seccomp.h"
 
@@ -86,6 +88,35 @@ int main(void)
     char err[256] = "";
     check(sandbox_seccomp_bpf(&prog, err, sizeof err) == 0 && prog.len > 10);
     free(prog.filter);
+
+    test("a step's CPUs: its slot's share, and what it sees of them");
+    sandbox_cpus_host ch = {.n = 4, .cpu = {0, 2, 3, 5}};
+    ch.cpuinfo = xstrdup("processor\t: 0\nmodel name\t: x\n\nprocessor\t: 2\nmodel name\t: x\n\n"
+                         "processor\t: 3\nmodel name\t: x\n\nprocessor\t: 5\nmodel name\t: x\n\n");
+    ch.stat = xstrdup("cpu  10 0 10 0 0 0 0 0 0 0\ncpu0 1 0 1 0 0 0 0 0 0 0\n"
+                      "cpu2 2 0 2 0 0 0 0 0 0 0\ncpu3 3 0 3 7 0 0 0 0 0 0\n"
+                      "cpu5 4 0 4 0 0 0 0 0 0 0\nintr 5 1 2\nbtime 1700000000\n");
+    check(sandbox_cpus_count(&ch, 0.5) == 1 && sandbox_cpus_count(&ch, 1) == 1);
+    check(sandbox_cpus_count(&ch, 1.01) == 2 && sandbox_cpus_count(&ch, 64) == 4);
+    sandbox_cpu_view v;
+    sandbox_cpus_view(&ch, 1, 0.5, &v); /* slot 1, one CPU: the second of the worker's */
+    check(v.n == 1 && CPU_ISSET(2, &v.set) && CPU_COUNT(&v.set) == 1);
+    check_str(v.list, "2\n");
+    check_str(v.cpuinfo, "processor\t: 2\nmodel name\t: x\n\n");
+    check_str(v.stat, "cpu  2 0 2 0 0 0 0 0 0 0\ncpu2 2 0 2 0 0 0 0 0 0 0\nintr 5 1 2\n"
+                      "btime 1700000000\n");
+    sandbox_cpus_view_clear(&v);
+    sandbox_cpus_view(&ch, 1, 2, &v); /* slot 1, two CPUs: the third and fourth */
+    check_str(v.list, "3,5\n");
+    check(strstr(v.stat, "cpu  7 0 7 7 0") == v.stat && !strstr(v.stat, "cpu0"));
+    sandbox_cpus_view_clear(&v);
+    sandbox_cpus_view(&ch, 1, 3, &v); /* slot 1, three CPUs, from the fourth: wraps round */
+    check_str(v.list, "0,2,5\n");
+    sandbox_cpus_view_clear(&v);
+    sandbox_cpus_view(&ch, 0, 3, &v);
+    check_str(v.list, "0,2-3\n");
+    sandbox_cpus_view_clear(&v);
+    sandbox_cpus_clear(&ch);
 
     test("a container's cgroup is made exclusively");
     cgroup_host h;

@@ -2,12 +2,17 @@
  * quota (see policy.h). */
 #include "policy.h"
 
+#include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Docker's, runc's and containerd's (Kubernetes) default lists, with /proc/interrupts (thermal
  * event counts: a side channel; runtimes mask it since 2025), podman's /sys/dev/block and
- * /sys/fs/selinux, and the kernel's debug and security file systems. */
+ * /sys/fs/selinux, and the kernel's debug and security file systems. The per-CPU
+ * thermal_throttle directories the runtimes mask too are gone with the host's
+ * /sys/devices/system/cpu, which no container sees (cpus.h; gVisor has its own). */
 const char *const sandbox_masked_paths[] = {
     "/proc/acpi",
     "/proc/asound",
@@ -30,6 +35,24 @@ const char *const sandbox_masked_paths[] = {
 const char *const sandbox_readonly_paths[] = {
     "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
 };
+
+int sandbox_init_path(char init[PATH_MAX], char *err, size_t errlen)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        snprintf(err, errlen, "readlink /proc/self/exe: %s", strerror(errno));
+        return -1;
+    }
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    *slash = '\0';
+    if (snprintf(init, PATH_MAX, "%s/cr-init", exe) >= PATH_MAX || access(init, X_OK) < 0) {
+        snprintf(err, errlen, "%s: not found (cr-init is installed beside the worker)", init);
+        return -1;
+    }
+    return 0;
+}
 
 uid_t sandbox_uid(const cfg *c, int slot)
 {

@@ -6,6 +6,7 @@
 #ifndef CR_SANDBOX_POLICY_H
 #define CR_SANDBOX_POLICY_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -59,6 +60,10 @@ typedef struct sandbox_rlimit_params {
  * raised priority), CPU the CPU-time limit; AS, DATA, RSS, LOCKS and RTTIME unlimited. Fills
  * out and returns SANDBOX_NRLIMITS. */
 size_t sandbox_rlimits(const sandbox_rlimit_params *p, sandbox_rlimit out[SANDBOX_NRLIMITS]);
+
+/* cr-init, the PID 1 of every sandbox (worker/init/cr_init.c), beside the running executable
+ * (the worker, or a test tool): its path into init; 0, or -1 (err) when it is not there. */
+int sandbox_init_path(char init[PATH_MAX], char *err, size_t errlen);
 
 /* Kernel interfaces a program must not read (masked: an empty read-only tmpfs over a
  * directory, /dev/null over a file) or write (read-only), NULL-terminated. Paths the kernel

@@ -31,12 +31,21 @@
 #include "docker.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "worker/sandbox/cgroup.h"
+#include "worker/sandbox/cgroup_limits.h"
+#include "worker/sandbox/cpus.h"
 #include "worker/sandbox/policy.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -70,13 +79,20 @@ struct sandbox {
 /* The docker backend of one worker process: made by docker_init (which checks the engine and
  * the runtime), used by every job of the process one at a time, freed by docker_shutdown. */
 struct backend {
-    const cfg *c;          /* borrowed configuration; outlives the backend */
-    docker_client *client; /* owned; its control connection stays open between jobs */
-    char *worker_id;       /* owned */
-    cgroup_host cg;        /* the host's cgroup layout */
-    bool cgroups;          /* step cgroups can be read on this host */
-    bool gvisor;           /* the runtime is runsc: its own threads count against PidsLimit */
-    uid_t uid;             /* the slot's sandbox user (uid = gid), owner of the workspaces */
+    const cfg *c;            /* borrowed configuration; outlives the backend */
+    docker_client *client;   /* owned; its control connection stays open between jobs */
+    char *worker_id;         /* owned */
+    cgroup_host cg;          /* the host's cgroup layout */
+    bool cgroups;            /* step cgroups can be read on this host */
+    bool gvisor;             /* the runtime is runsc: its own threads count against PidsLimit */
+    uid_t uid;               /* the slot's sandbox user (uid = gid), owner of the workspaces */
+    int slot;                /* which share of the worker's CPUs its steps run on */
+    sandbox_cpus_host cpus;  /* the worker's CPUs (the engine's, when it is local) */
+    sandbox_cpu_view *views; /* owned array: views[n - 1] for a step on n CPUs, made on first
+                              * use (.list NULL until then) */
+    char *files;             /* owned; STATE_DIR/docker-<worker>, holding cpu-view/<n>/, when the
+                              * engine sees this process's files (it can bind them); else NULL */
+    char init[PATH_MAX];     /* with files: cr-init, bound as the steps' PID 1 ("": not found) */
 };
 
 /* s with every character outside [A-Za-z0-9_-] replaced by '_' (s is returned). Fits Docker
@@ -192,13 +208,42 @@ static int put_archive(docker_client *dc, const char *id, docker_tar *t, char *e
 
 /* --- init and cleanup ------------------------------------------------------------------- */
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)ftw;
+    if (flag == FTW_DP ? rmdir(path) : unlink(path))
+        log_warn("docker: cannot remove %s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Remove the tree at dir (files and directories the backend wrote; links are not followed). */
+static void remove_tree(const char *dir)
+{
+    if (access(dir, F_OK) == 0)
+        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* STATE_DIR/docker-<worker id>: where a worker process of this backend keeps its files. */
+static char *files_dir(const cfg *c, const char *worker_id)
+{
+    cleanup_free char *w = sanitize(xstrdup(worker_id));
+    return xasprintf("%s/docker-%s", c->state_dir, w);
+}
+
 static void docker_shutdown(backend *be)
 {
     if (!be)
         return;
     docker_client_free(be->client);
+    if (be->files)
+        remove_tree(be->files);
+    free(be->files);
     free(be->worker_id);
     cgroup_host_clear(&be->cg);
+    for (int i = 0; be->views && i < be->cpus.n; i++)
+        sandbox_cpus_view_clear(&be->views[i]);
+    free(be->views);
+    sandbox_cpus_clear(&be->cpus);
     free(be);
 }
 CLEANUP_FUNC(backend, docker_shutdown)
@@ -280,6 +325,80 @@ static int check_engine(backend *be, char *err, size_t errlen)
     return rc;
 }
 
+/* Whether the engine at DOCKER_HOST sees this process's files at the same paths, so that it
+ * can bind them into containers: it listens on a local socket, its process is visible here
+ * (SO_PEERCRED), and dir seen from its root is the same directory as here. Not so for a remote
+ * engine, nor for a worker in a container of its own (docker-compose). */
+static bool engine_sees(const char *docker_host, const char *dir)
+{
+    if (strncmp(docker_host, "unix://", 7) != 0)
+        return false;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (snprintf(a.sun_path, sizeof a.sun_path, "%s", docker_host + 7) >= (int)sizeof a.sun_path)
+        return false;
+    cleanup_fd int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct ucred peer = {0};
+    socklen_t len = sizeof peer;
+    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) < 0 ||
+        getsockopt(s, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0 || peer.pid <= 0)
+        return false;
+    char theirs[PATH_MAX];
+    struct stat st_mine, st_theirs;
+    return snprintf(theirs, sizeof theirs, "/proc/%d/root%s", (int)peer.pid, dir) <
+               (int)sizeof theirs &&
+           stat(dir, &st_mine) == 0 && stat(theirs, &st_theirs) == 0 &&
+           st_mine.st_dev == st_theirs.st_dev && st_mine.st_ino == st_theirs.st_ino;
+}
+
+/* be->files and be->init when the engine sees our files; else neither (logged). */
+static void share_files(backend *be)
+{
+    const cfg *c = be->c;
+    cleanup_free char *dir = files_dir(c, be->worker_id);
+    remove_tree(dir); /* a dead process's, with the same worker id */
+    if ((mkdir(c->state_dir, 0711) < 0 && errno != EEXIST) || mkdir(dir, 0700) < 0) {
+        log_warn("docker: cannot make %s: %s", dir, strerror(errno));
+        return;
+    }
+    if (!engine_sees(c->docker_host, dir)) {
+        log_info("docker: the engine at %s does not see this process's files: steps see every "
+                 "CPU of its host in /sys and /proc (their affinity is right), and run under "
+                 "the engine's docker-init",
+                 c->docker_host);
+        rmdir(dir);
+        return;
+    }
+    char err[512];
+    if (sandbox_init_path(be->init, err, sizeof err) < 0) {
+        log_warn("docker: %s: steps run under the engine's docker-init", err);
+        be->init[0] = '\0';
+    }
+    be->files = steal_pointer(&dir);
+}
+
+/* The CPU view of a step with a quota of cores (borrowed from be), made on first use, its files
+ * written when the engine binds them; NULL (err) when they cannot be. */
+static const sandbox_cpu_view *cpu_view(backend *be, double cores, char *err, size_t errlen)
+{
+    int n = sandbox_cpus_count(&be->cpus, cores);
+    sandbox_cpu_view *v = &be->views[n - 1];
+    if (v->list)
+        return v;
+    sandbox_cpus_view(&be->cpus, be->slot, cores, v);
+    if (be->files) {
+        cleanup_free char *top = xasprintf("%s/cpu-view", be->files);
+        cleanup_free char *dir = xasprintf("%s/%d", top, n);
+        if ((mkdir(top, 0755) < 0 && errno != EEXIST) ||
+            sandbox_cpus_write(v, dir, err, errlen) < 0) {
+            if (!*err)
+                snprintf(err, errlen, "mkdir %s: %s", top, strerror(errno));
+            sandbox_cpus_view_clear(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
 static int docker_init(const cfg *c, const char *worker_id, int slot, backend **out, char *err,
                        size_t errlen)
 {
@@ -287,11 +406,15 @@ static int docker_init(const cfg *c, const char *worker_id, int slot, backend **
     cleanup_ptr(backend) backend *be = xcalloc(1, sizeof *be);
     be->c = c;
     be->uid = sandbox_uid(c, slot);
+    be->slot = slot;
     be->worker_id = xstrdup(worker_id);
     cgroup_host_probe(&be->cg);
+    sandbox_cpus_probe(&be->cpus);
+    be->views = xcalloc((size_t)be->cpus.n, sizeof *be->views);
     if (docker_client_create(c->docker_host, &be->client, err, errlen) < 0 ||
         check_engine(be, err, errlen) < 0)
         return -1;
+    share_files(be);
     *out = steal_pointer(&be);
     return 0;
 }
@@ -363,6 +486,8 @@ static void docker_cleanup_stale(const cfg *c, const char *worker_id)
     }
     remove_labelled(dc, "containers", worker_id);
     remove_labelled(dc, "volumes", worker_id);
+    cleanup_free char *files = files_dir(c, worker_id);
+    remove_tree(files);
     if (docker_client_local(dc)) {
         cleanup_free char *w = sanitize(xstrdup(worker_id));
         cleanup_free char *prefix = xasprintf("%s.", w);
@@ -571,6 +696,11 @@ static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, s
         if (put_archive(be->client, sb->holder, &t, err, errlen) < 0)
             return -1;
     }
+    const sandbox_cpu_view *view = cpu_view(be, lim->cpus, err, errlen);
+    if (!view)
+        return -1;
+    cleanup_free char *view_files =
+        be->files && !be->gvisor ? xasprintf("%s/cpu-view/%d", be->files, view->n) : NULL;
     docker_step_params p = {
         .image = sb->image,
         .argv = argv,
@@ -588,10 +718,18 @@ static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, s
         .host_pids = lim->pids + (be->gvisor ? GVISOR_TASKS : 0),
         .cpus = lim->cpus,
         .cpu_time_ms = lim->cpu_time_ms,
+        .cpus_view = view,
+        .cpuset = !be->gvisor || be->cgroups || be->cg.v2,
+        .cpus_dir = view_files,
+        .init = be->files && be->init[0] ? be->init : NULL,
         .tmp_mb = sb->tmp_mb,
     };
     docker_mux mux = {.cap = lim->output_limit};
-    int rc = create_container(be->client, name, sb->image, docker_spec_step(&p), &id, err, errlen);
+    /* cgroup v1: the step's parent cgroup with its parent's cpuset, made here (exclusively):
+     * gVisor does not fill it and could not set the step's cpuset below an empty one */
+    int rc = be->cgroups ? cgroup_limits_cpuset_parent(&be->cg, cg_rel, err, errlen) : 0;
+    if (rc == 0)
+        rc = create_container(be->client, name, sb->image, docker_spec_step(&p), &id, err, errlen);
     if (rc == 0)
         rc = run_container(be->client, id, lim, &mux, res, err, errlen);
     docker_stream_close(be->client);

@@ -6,6 +6,7 @@
 #include "spec.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "common/util.h"
 #include "worker/sandbox/env.h"
@@ -54,6 +55,8 @@ static json_t *ulimits(const docker_step_params *p)
 static json_t *command(const docker_step_params *p)
 {
     json_t *a = json_array();
+    if (p->init)
+        json_array_append_new(a, json_string(DOCKER_INIT));
     if (p->stdin_file) {
         json_array_append_new(a, json_string("/bin/sh"));
         json_array_append_new(a, json_string("-c"));
@@ -64,6 +67,13 @@ static json_t *command(const docker_step_params *p)
     for (size_t i = 0; p->argv[i]; i++)
         json_array_append_new(a, json_string(p->argv[i]));
     return a;
+}
+
+/* A read-only bind mount of host path src at target. */
+static json_t *bind(const char *src, const char *target)
+{
+    return json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind", "Source", src, "Target", target,
+                     "ReadOnly", 1);
 }
 
 /* The workspace volume mounted at DOCKER_WORKSPACE. */
@@ -124,9 +134,29 @@ json_t *docker_spec_step(const docker_step_params *p)
     /* ours in place of the engine's defaults (older engines mask less) */
     json_object_set_new(hc, "MaskedPaths", string_array(sandbox_masked_paths));
     json_object_set_new(hc, "ReadonlyPaths", string_array(sandbox_readonly_paths));
-    /* the engine's init (docker-init) is PID 1, not the program: as in the oci backend, the
-     * program's own signals are not ignored, orphans are reaped, the exit is 128+signal */
-    json_object_set_new(hc, "Init", json_true());
+    /* an init is PID 1, not the program: as in the oci backend, the program's own signals are
+     * not ignored, orphans are reaped, the exit is 128+signal. cr-init when the engine can bind
+     * it (it is not dumpable: the program cannot rewrite it), else the engine's docker-init */
+    json_object_set_new(hc, "Init", json_boolean(!p->init));
+    json_t *mounts = json_object_get(hc, "Mounts");
+    if (p->init)
+        json_array_append_new(mounts, bind(p->init, DOCKER_INIT));
+    if (p->cpus_view && p->cpuset) {
+        char cpus[256];
+        snprintf(cpus, sizeof cpus, "%.*s", (int)strcspn(p->cpus_view->list, "\n"),
+                 p->cpus_view->list);
+        json_object_set_new(hc, "CpusetCpus", json_string(cpus));
+    }
+    if (p->cpus_dir) { /* what the step sees of its CPUs */
+        cleanup_free char *sys = xasprintf("%s/sys", p->cpus_dir);
+        cleanup_free char *cpuinfo = xasprintf("%s/cpuinfo", p->cpus_dir);
+        cleanup_free char *stat = xasprintf("%s/stat", p->cpus_dir);
+        json_array_append_new(mounts, bind(sys, "/sys/devices/system/cpu"));
+        if (p->cpus_view->cpuinfo)
+            json_array_append_new(mounts, bind(cpuinfo, "/proc/cpuinfo"));
+        if (p->cpus_view->stat)
+            json_array_append_new(mounts, bind(stat, "/proc/stat"));
+    }
     json_t *profile = sandbox_seccomp_json(p->gvisor);
     cleanup_free char *doc = json_dumps(profile, JSON_COMPACT);
     json_decref(profile);

@@ -10,6 +10,8 @@
  *   ahead      cr-<worker>-warm<id>-0          a container started ahead of the next job
  *   job dir    STATE_DIR/<worker>/<job>/       workspace tmpfs ws/, bundles s<n>/,
  *                                              status tmpfs st/ (cr-init's report, st/<n>)
+ *   CPU view   STATE_DIR/<worker>/cpu-view/<n>/  what a step on n CPUs sees of them (runc,
+ *                                              crun, kata bind it; '-': no job dir's name)
  * Every container runs the program under cr-init (worker/init/cr_init.c), found next to the
  * running binary. */
 #include "oci.h"
@@ -33,6 +35,7 @@
 #include "worker/executors/oci/spec.h"
 #include "worker/executors/oci/step.h"
 #include "worker/sandbox/cgroup.h"
+#include "worker/sandbox/cpus.h"
 #include "worker/sandbox/policy.h"
 
 #define CGROUP_PARENT "code-runner"
@@ -49,7 +52,12 @@ struct backend {
                                 * process carries it */
     char init[PATH_MAX];       /* host path of cr-init, beside the running binary */
     uid_t uid;                 /* the slot's sandbox user (uid = gid): owns the workspaces */
+    int slot;                  /* which share of the worker's CPUs its steps run on */
     cgroup_host cg;            /* the host's cgroup layout */
+    sandbox_cpus_host cpus;    /* the worker's CPUs, the host's CPU files (cpus.h) */
+    sandbox_cpu_view *views;   /* owned array: views[n - 1] the view of a step on n CPUs (n
+                                * up to cpus.n), made (and for a runtime that binds them,
+                                * written) on first use; .list NULL until then */
     launcher *launcher;        /* owned; the builtin runtime (OCI_RUNTIME=builtin), else NULL */
     /* The container started ahead for the next job (oci_prestart, builtin runtime): at most
      * one, in the image of the job before; the next job in that image adopts it with its
@@ -58,6 +66,7 @@ struct backend {
         launch_warm *w; /* owned; NULL: none */
         char *rootfs;   /* owned; the image rootfs it binds, symlinks resolved */
         char *dir;      /* owned; STATE_DIR/<worker>/warm<id>: ws/ and st/ mounted, st/0 made */
+        int ncpus;      /* the CPUs it runs on and sees: its first step's must be as many */
     } ahead;
 };
 
@@ -119,25 +128,6 @@ static int make_dir(const char *path, mode_t mode, char *err, size_t errlen)
     return 0;
 }
 
-/* cr-init beside the running executable (the worker, or a test tool), into init. */
-static int find_init(char init[PATH_MAX], char *err, size_t errlen)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) {
-        snprintf(err, errlen, "readlink /proc/self/exe: %s", strerror(errno));
-        return -1;
-    }
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    *slash = '\0';
-    if (snprintf(init, PATH_MAX, "%s/cr-init", exe) >= PATH_MAX || access(init, X_OK) < 0) {
-        snprintf(err, errlen, "%s: not found (cr-init is installed beside the worker)", init);
-        return -1;
-    }
-    return 0;
-}
-
 static void oci_shutdown(backend *be);
 CLEANUP_FUNC(backend, oci_shutdown)
 
@@ -155,8 +145,11 @@ static int oci_init(const cfg *c, const char *worker_id, int slot, backend **out
     cleanup_ptr(backend) backend *be = xcalloc(1, sizeof *be);
     be->c = c;
     be->uid = sandbox_uid(c, slot);
+    be->slot = slot;
     cgroup_host_probe(&be->cg);
-    if (find_init(be->init, err, errlen) < 0)
+    sandbox_cpus_probe(&be->cpus);
+    be->views = xcalloc((size_t)be->cpus.n, sizeof *be->views);
+    if (sandbox_init_path(be->init, err, errlen) < 0)
         return -1;
     sanitize(worker_id, be->worker);
     cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, be->worker);
@@ -255,6 +248,44 @@ static void ahead_discard(backend *be)
     be->ahead.w = NULL, be->ahead.rootfs = be->ahead.dir = NULL;
 }
 
+/* STATE_DIR/<worker>/cpu-view, or one CPU count's directory below it (n > 0). Caller frees. */
+static char *view_dir(const backend *be, int n)
+{
+    return n > 0 ? xasprintf("%s/%s/cpu-view/%d", be->c->state_dir, be->worker, n)
+                 : xasprintf("%s/%s/cpu-view", be->c->state_dir, be->worker);
+}
+
+/* Whether the runtime binds the CPU view's files from the host: runc, crun, kata; gVisor has
+ * its own /proc and /sys, which show the cpuset's CPUs; the builtin runtime writes them in the
+ * container. */
+static bool binds_view(const backend *be)
+{
+    return !be->launcher && !oci_runtime_is_gvisor(be->c->oci_runtime);
+}
+
+/* The view of a step with a quota of cores (borrowed from be), made on first use; NULL (err)
+ * when its files cannot be written. */
+static const sandbox_cpu_view *cpu_view(backend *be, double cores, char *err, size_t errlen)
+{
+    int n = sandbox_cpus_count(&be->cpus, cores);
+    sandbox_cpu_view *v = &be->views[n - 1];
+    if (v->list)
+        return v;
+    sandbox_cpus_view(&be->cpus, be->slot, cores, v);
+    if (binds_view(be)) {
+        cleanup_free char *top = view_dir(be, 0), *dir = view_dir(be, n);
+        fs_remove_tree(dir); /* a dead process's, with the same worker id */
+        if ((mkdir(top, 0755) < 0 && errno != EEXIST) ||
+            sandbox_cpus_write(v, dir, err, errlen) < 0) {
+            if (!*err)
+                snprintf(err, errlen, "mkdir %s: %s", top, strerror(errno));
+            sandbox_cpus_view_clear(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
 static void oci_shutdown(backend *be)
 {
     if (!be)
@@ -262,7 +293,21 @@ static void oci_shutdown(backend *be)
     ahead_discard(be);
     launch_free(be->launcher);
     cgroup_host_clear(&be->cg);
+    if (binds_view(be)) {
+        cleanup_free char *dir = view_dir(be, 0);
+        fs_remove_tree(dir);
+    }
+    for (int i = 0; be->views && i < be->cpus.n; i++)
+        sandbox_cpus_view_clear(&be->views[i]);
+    free(be->views);
+    sandbox_cpus_clear(&be->cpus);
     free(be);
+}
+
+/* The CPU quota of a job's first step in lang: its compile step's, or its run's. */
+static double first_step_cores(const language *lang)
+{
+    return lang->compile_argv ? lang->compile.cpus : lang->run.cpus;
 }
 
 static void oci_destroy(sandbox *sb)
@@ -321,7 +366,8 @@ static int oci_prepare(backend *be, const language *lang, const job_request *req
         snprintf(err, errlen, "image %s is not built (%s missing)", lang->image, image);
         return -1;
     }
-    if (be->ahead.w && strcmp(be->ahead.rootfs, sb->rootfs) == 0) {
+    if (be->ahead.w && strcmp(be->ahead.rootfs, sb->rootfs) == 0 &&
+        be->ahead.ncpus == sandbox_cpus_count(&be->cpus, first_step_cores(lang))) {
         /* adopt the container started ahead, with its directory and mounts */
         sb->warm = steal_pointer(&be->ahead.w);
         sb->dir = steal_pointer(&be->ahead.dir);
@@ -333,7 +379,7 @@ static int oci_prepare(backend *be, const language *lang, const job_request *req
         *out = steal_pointer(&sb);
         return 0;
     }
-    ahead_discard(be); /* another image (or none): its container would never be used */
+    ahead_discard(be); /* another image or CPU count (or none): it would never be used */
     cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, be->worker);
     sb->dir = xasprintf("%s/%s", mine, sb->job);
     sb->workspace = xasprintf("%s/ws", sb->dir);
@@ -356,8 +402,12 @@ static int oci_prepare(backend *be, const language *lang, const job_request *req
 static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size_t stdin_len,
                    const exec_limits *lim, step_result *res, char *err, size_t errlen)
 {
-    const backend *be = sb->be;
+    backend *be = sb->be;
     int n = sb->steps++;
+    const sandbox_cpu_view *view = cpu_view(be, lim->cpus, err, errlen);
+    if (!view)
+        return -1;
+    cleanup_free char *view_files = binds_view(be) ? view_dir(be, view->n) : NULL;
     /* step 0 only: handed to oci_step_run, which consumes it */
     cleanup_ptr(launch_warm) launch_warm *warm = steal_pointer(&sb->warm);
     cleanup_free char *cgroup =
@@ -392,6 +442,8 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
                              .pids = lim->pids,
                              .cpus = lim->cpus,
                              .cpu_time_ms = lim->cpu_time_ms,
+                             .cpus_view = view,
+                             .cpus_dir = view_files,
                              .tmp_mb = be->c->workspace_mb};
         launch_params lp = {.spec = &p, .cgroup_rel = cgroup + 1};
         rc = builtin ? 0 : oci_spec_write(bundle, &p, err, errlen);
@@ -424,6 +476,10 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
 static int start_ahead(backend *be, const language *lang, char *err, size_t errlen)
 {
     const cfg *c = be->c;
+    const sandbox_cpu_view *view = cpu_view(be, first_step_cores(lang), err, errlen);
+    if (!view)
+        return -1;
+    be->ahead.ncpus = view->n;
     cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
     char id[OCI_ID_HEX + 1];
     random_hex(id, OCI_ID_HEX / 2);
@@ -443,6 +499,7 @@ static int start_ahead(backend *be, const language *lang, char *err, size_t errl
     oci_spec_params p = {.init = be->init,
                          .status = status,
                          .uid = be->uid,
+                         .cpus_view = view,
                          .rootfs = be->ahead.rootfs,
                          .workspace = ws,
                          .tmp_mb = c->workspace_mb};

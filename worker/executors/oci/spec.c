@@ -99,6 +99,19 @@ static json_t *mounts(const oci_spec_params *p)
      * heap and threads from the memory and CPU limits they find there. */
     json_array_append_new(
         m, mount_entry("/sys/fs/cgroup", "cgroup", "cgroup", "nosuid,noexec,nodev,relatime,ro"));
+    if (p->cpus_dir) { /* what the step sees of its CPUs (worker/sandbox/cpus.h) */
+        cleanup_free char *sys = xasprintf("%s/sys", p->cpus_dir);
+        cleanup_free char *cpuinfo = xasprintf("%s/cpuinfo", p->cpus_dir);
+        cleanup_free char *stat = xasprintf("%s/stat", p->cpus_dir);
+        json_array_append_new(
+            m, mount_entry("/sys/devices/system/cpu", "bind", sys, "rbind,ro,nosuid,nodev,noexec"));
+        if (p->cpus_view->cpuinfo)
+            json_array_append_new(
+                m, mount_entry("/proc/cpuinfo", "bind", cpuinfo, "bind,ro,nosuid,nodev,noexec"));
+        if (p->cpus_view->stat)
+            json_array_append_new(
+                m, mount_entry("/proc/stat", "bind", stat, "bind,ro,nosuid,nodev,noexec"));
+    }
     json_array_append_new(m, mount_entry("/tmp", "tmpfs", "tmpfs", tmp));
     json_array_append_new(m,
                           mount_entry("/workspace", "bind", p->workspace, "rbind,rw,nosuid,nodev"));
@@ -109,10 +122,18 @@ static json_t *resources(const oci_spec_params *p)
 {
     json_int_t mem = (json_int_t)p->memory_mb * 1024 * 1024;
     json_int_t quota = sandbox_cpu_quota_us(p->cpus);
-    return json_pack("{s:[{s:b, s:s}], s:{s:I, s:I}, s:{s:i}, s:{s:I, s:I}}", "devices", "allow", 0,
-                     "access", "rwm", "memory", "limit", mem, "swap", mem, "pids", "limit",
-                     p->guest_kernel ? p->pids * GUEST_TASK_COST + GUEST_BASE_TASKS : p->pids,
-                     "cpu", "quota", quota, "period", (json_int_t)SANDBOX_CPU_PERIOD_US);
+    char cpus[256] = "";
+    if (p->cpus_view) /* the list without its newline */
+        snprintf(cpus, sizeof cpus, "%.*s", (int)strcspn(p->cpus_view->list, "\n"),
+                 p->cpus_view->list);
+    json_t *r =
+        json_pack("{s:[{s:b, s:s}], s:{s:I, s:I}, s:{s:i}, s:{s:I, s:I}}", "devices", "allow", 0,
+                  "access", "rwm", "memory", "limit", mem, "swap", mem, "pids", "limit",
+                  p->guest_kernel ? p->pids * GUEST_TASK_COST + GUEST_BASE_TASKS : p->pids, "cpu",
+                  "quota", quota, "period", (json_int_t)SANDBOX_CPU_PERIOD_US);
+    if (*cpus) /* a cpuset: the affinity mask the program finds */
+        json_object_set_new(json_object_get(r, "cpu"), "cpus", json_string(cpus));
+    return r;
 }
 
 static json_t *linux_section(const oci_spec_params *p)

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "worker/sandbox/cpus.h"
+
 #define OCI_INIT_PATH "/dev/.cr/init"     /* where cr-init is, in the container */
 #define OCI_STATUS_PATH "/dev/.cr/status" /* where cr-init reports how the program ended */
 
@@ -37,7 +39,12 @@ typedef struct oci_spec_params {
                               * keeps per sandbox), the host's pids.max only backs it up */
     double cpus;             /* CPU quota in cores (period 100 ms) */
     long cpu_time_ms;        /* CPU-time limit: RLIMIT_CPU (worker/sandbox/policy.h); 0: none */
-    int tmp_mb;              /* size of the /tmp and /dev/shm tmpfs, and RLIMIT_FSIZE */
+    const sandbox_cpu_view *cpus_view; /* the CPUs it runs on (linux.resources.cpu.cpus) and
+                                        * what it sees of them (worker/sandbox/cpus.h) */
+    const char *cpus_dir; /* host directory of cpus_view's files (sandbox_cpus_write), bound
+                           * at /sys/devices/system/cpu, /proc/cpuinfo and /proc/stat; NULL:
+                           * not bound (gVisor shows the cpuset's CPUs itself) */
+    int tmp_mb;           /* size of the /tmp and /dev/shm tmpfs, and RLIMIT_FSIZE */
 } oci_spec_params;
 
 json_t *oci_spec_build(const oci_spec_params *p);

@@ -312,13 +312,17 @@ static _Noreturn void child_main(const child_args *a)
                     .workspace = sp->workspace,
                     .status = sp->status,
                     .tmp_mb = sp->tmp_mb,
-                    .cgroups = &a->l->cgroups};
+                    .cgroups = &a->l->cgroups,
+                    .cpus = sp->cpus_view};
     if (launch_fs_build(&fs, msg, sizeof msg) < 0)
         child_fail(a, msg);
     if (sethostname(SANDBOX_HOSTNAME, strlen(SANDBOX_HOSTNAME)) < 0)
         child_fail_errno(a, "sethostname");
     if (loopback_up() < 0)
         child_fail_errno(a, "loopback");
+    /* the CPUs it runs on: what sched_getaffinity, nproc and OpenMP count */
+    if (sp->cpus_view && sched_setaffinity(0, sizeof sp->cpus_view->set, &sp->cpus_view->set) < 0)
+        child_fail_errno(a, "sched_setaffinity");
     if (apply_rlimits(a->rlimits, SANDBOX_NRLIMITS) < 0)
         child_fail_errno(a, "setrlimit");
     if (drop_privileges(a->l->last_cap, sp->uid) < 0)

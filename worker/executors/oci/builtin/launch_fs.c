@@ -211,6 +211,73 @@ static int build_sys(const launch_fs *fs, char *err, size_t errlen)
                     errlen);
 }
 
+/* A new file rel (in the container's tree) holding text, read-only for all. */
+static int put_file(const launch_fs *fs, const char *rel, const char *text, char *err,
+                    size_t errlen)
+{
+    char p[PATH_MAX];
+    int fd = open(at(p, fs, rel), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+    if (fd < 0)
+        return fail(err, errlen, "create", p);
+    size_t len = strlen(text), done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, text + done, len - done);
+        if (n <= 0) {
+            close(fd);
+            return fail(err, errlen, "write", p);
+        }
+        done += (size_t)n;
+    }
+    close(fd);
+    return 0;
+}
+
+/* What the step sees of its CPUs (worker/sandbox/cpus.h): a small tmpfs over
+ * /sys/devices/system/cpu holding online, possible, present, offline and an empty cpuN
+ * directory per CPU, read-only; /proc/cpuinfo and /proc/stat bound from files of /dev/.cr. */
+static int build_cpus(const launch_fs *fs, char *err, size_t errlen)
+{
+    const sandbox_cpu_view *v = fs->cpus;
+    const char *dir = "/sys/devices/system/cpu";
+    static const char *const lists[] = {"online", "possible", "present"};
+    char rel[PATH_MAX];
+    if (mount_at(fs, dir, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=64k",
+                 err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
+        snprintf(rel, sizeof rel, "%s/%s", dir, lists[i]);
+        if (put_file(fs, rel, v->list, err, errlen) < 0)
+            return -1;
+    }
+    snprintf(rel, sizeof rel, "%s/offline", dir);
+    if (put_file(fs, rel, "\n", err, errlen) < 0)
+        return -1;
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        snprintf(rel, sizeof rel, "%s/cpu%d", dir, c);
+        if (CPU_ISSET(c, &v->set) && make_dir(fs, rel, 0755, err, errlen) < 0)
+            return -1;
+    }
+    if (mount_at(fs, dir, NONE, NONE, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                 "mode=755,size=64k", err, errlen) < 0)
+        return -1;
+    static const char *const procs[][2] = {{CR_DIR "/cpuinfo", "/proc/cpuinfo"},
+                                           {CR_DIR "/stat", "/proc/stat"}};
+    const char *texts[] = {v->cpuinfo, v->stat};
+    for (size_t i = 0; i < 2; i++) {
+        char src[PATH_MAX], dst[PATH_MAX];
+        if (!texts[i])
+            continue; /* the host's could not be read: left as it is */
+        if (put_file(fs, procs[i][0], texts[i], err, errlen) < 0)
+            return -1;
+        at(src, fs, procs[i][0]), at(dst, fs, procs[i][1]);
+        if (mount(src, dst, NONE, MS_BIND, NULL) < 0 ||
+            mount(NONE, dst, NONE,
+                  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+            return fail(err, errlen, "bind", dst);
+    }
+    return 0;
+}
+
 /* Masked: an empty read-only tmpfs over a directory, /dev/null over a file. Read-only: bound
  * onto themselves, then remounted read-only. Paths the kernel does not have are skipped. */
 static int protect_kernel_paths(const launch_fs *fs, char *err, size_t errlen)
@@ -254,6 +321,7 @@ int launch_fs_build(const launch_fs *fs, char *err, size_t errlen)
     if (mount_at(fs, "/proc", "proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL, err, errlen) <
             0 ||
         build_dev(fs, err, errlen) < 0 || build_sys(fs, err, errlen) < 0 ||
+        (fs->cpus && build_cpus(fs, err, errlen) < 0) ||
         mount_at(fs, "/tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, tmp, err, errlen) < 0)
         return -1;
     /* the workspace tmpfs is nosuid,nodev on the host; a bind keeps those flags */

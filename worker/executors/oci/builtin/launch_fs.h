@@ -3,7 +3,8 @@
  * rootfs bound read-only (nosuid, nodev), /proc, a /dev tmpfs with the six usual device nodes,
  * devpts, /dev/shm, mqueue, cr-init's status file under /dev/.cr (cr-init itself is executed
  * from a sealed memfd: no host path of it appears in the container), read-only /sys with the
- * container's own cgroups under /sys/fs/cgroup (the hierarchies it joined, nothing else), a
+ * container's own cgroups under /sys/fs/cgroup (the hierarchies it joined, nothing else), its
+ * CPUs only under /sys/devices/system/cpu and in /proc/cpuinfo and /proc/stat, a
  * size-capped /tmp, the workspace at /workspace, the masked and read-only kernel paths of
  * worker/sandbox/policy.h; then pivot_root into it and the host's tree detached. The same view an
  * OCI runtime makes from oci/spec.c's config.json.
@@ -22,6 +23,7 @@
 #include <stddef.h>
 
 #include "worker/sandbox/cgroup.h"
+#include "worker/sandbox/cpus.h"
 
 #define LAUNCH_FS_MAX_HIERARCHIES 16
 
@@ -45,6 +47,9 @@ typedef struct launch_fs {
     const char *status;                   /* host path of this step's status file */
     int tmp_mb;                           /* size of /tmp and /dev/shm */
     const launch_fs_hierarchies *cgroups; /* the host's, mounted at /sys/fs/cgroup */
+    const sandbox_cpu_view *cpus;         /* what it sees of its CPUs: a tmpfs of its files at
+                                           * /sys/devices/system/cpu, /proc/cpuinfo and
+                                           * /proc/stat from files in /dev/.cr */
 } launch_fs;
 
 int launch_fs_scan(const cgroup_host *cg, launch_fs_hierarchies *hs, char *err, size_t errlen);
