@@ -12,6 +12,8 @@ import subprocess
 import tempfile
 import time
 
+from support import SANITIZER_MARKS  # what fails a test when one of our programs' logs holds it
+
 SOURCE_DIR = os.environ.get("CR_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BUILD_DIR = os.environ.get("CR_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
 IMAGES_DIR = os.environ.get("IMAGES_DIR", "/var/lib/code-runner/images")
@@ -52,12 +54,6 @@ def comm(pid):
             return f.read().strip()
     except OSError:
         return None
-
-
-# What a sanitizer or valgrind prints when it found something: any of these in one of our
-# programs' logs fails the test that started it.
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                   "ERROR: UndefinedBehaviorSanitizer", "WARNING: MemorySanitizer")
 
 
 class Process:

@@ -27,6 +27,12 @@ ENGINE = SOURCE_DIR / "tests" / "docker-engine.sh"
 DOCKER = "/usr/bin/docker"  # Debian's CLI, installed with the engine
 
 
+# What a sanitizer or valgrind prints when it found something: any of these in one of our
+# programs' logs (or sandbox_cli's stderr) fails the test that started it.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "ERROR: UndefinedBehaviorSanitizer", "WARNING: MemorySanitizer")
+
+
 # ---- images ----
 
 def languages():
@@ -179,10 +185,15 @@ class CliSandbox:
         return json.dumps({"language": self.language, "code": code, **fields})
 
     def call(self, request, wait=None, args=("-",), **env):
-        """sandbox_cli ARGS with request (a dict, or JSON text) on stdin; env overrides."""
+        """sandbox_cli ARGS with request (a dict, or JSON text) on stdin; env overrides. A
+        sanitizer report on its stderr fails the test, whatever it exited with."""
         text = request if isinstance(request, str) else json.dumps(request)
-        return subprocess.run([str(CLI), *args], input=text.encode(), env=dict(self.env, **env),
-                              capture_output=True, timeout=wait or self.wait)
+        p = subprocess.run([str(CLI), *args], input=text.encode(), env=dict(self.env, **env),
+                           capture_output=True, timeout=wait or self.wait)
+        err = p.stderr.decode(errors="replace")
+        marks = [m for m in SANITIZER_MARKS if m in err]
+        assert not marks, f"sandbox_cli reported {marks}:\n{err[-3000:]}"
+        return p
 
     def run(self, code, wait=None, env=None, **fields):
         """The result object of running code (a FAILURE fails the test)."""

@@ -170,11 +170,35 @@ def stack(request):
     harness.remove_workdir(workdir)
 
 
+def configured(case):
+    """The limits of a case's run step, by the names cases.json's expressions use."""
+    lim = languages()[case["language"]]["limits"]["run"]
+    return {"pids": lim["pids"], "memory_mb": case.get("memory_mb", lim["memory_mb"]),
+            "workspace_mb": WORKSPACE_MB, "nofile": 1024}
+
+
+def check_report(case, spec, out):
+    """The number the program reports lies where the configured limits put it."""
+    pattern, low, high = spec
+    m = re.search(pattern, out)
+    assert m, (case["file"], pattern, out)
+    names = configured(case)
+    assert eval(low, {}, names) <= int(m.group(1)) <= eval(high, {}, names), \
+        (case["file"], m.group(0), low, high, names)
+
+
 def check(case, res, stack):
     assert res["status"] == "SUCCESS", res
     r = res["result"]
     out = r.get("output") or ""
     assert r["verdict"] in case["verdict"], (case["file"], r)
+    if "reports" in case:
+        check_report(case, case["reports"], out)
+    if "reports_if_ok" in case and r["verdict"] == "ok":
+        check_report(case, case["reports_if_ok"], out)
+    if case.get("memory_near_cap"):  # killed at the cap, not before it or past it
+        cap_kb = configured(case)["memory_mb"] * 1024
+        assert cap_kb * 0.9 <= r["memory_kb"] <= cap_kb * 1.05, (case["file"], r)
     if case.get("contained"):
         assert "CONTAINED" in out and "ESCAPED" not in out, (case["file"], r)
     for bad in case.get("stdout_lacks", []):
