@@ -85,6 +85,8 @@ static const option options[] = {
     INT("METRICS_PORT", metrics_port, CFG_DEFAULT_METRICS_PORT, 0, 65535),
     STR("METRICS_HOST", metrics_host, CFG_DEFAULT_METRICS_HOST),
     STR("METRICS_TOKEN", metrics_token, NULL), /* NULL: unset */
+    /* at most 2e9 + WORKER_CONCURRENCY (1024): every slot's uid is a valid, positive uid_t */
+    INT("SANDBOX_UID_BASE", sandbox_uid_base, CFG_DEFAULT_SANDBOX_UID_BASE, 1, 2000000000),
 };
 
 static int set_option(cfg *c, const option *o, const char *text, char *err, size_t errlen)

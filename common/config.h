@@ -45,6 +45,7 @@
 #define CFG_DEFAULT_LOG_LEVEL "info"
 #define CFG_DEFAULT_METRICS_PORT 0
 #define CFG_DEFAULT_METRICS_HOST "0.0.0.0"
+#define CFG_DEFAULT_SANDBOX_UID_BASE 60000
 
 /* A host and port (a Redis Sentinel of REDIS_SENTINELS). */
 typedef struct cfg_endpoint {
@@ -109,6 +110,8 @@ typedef struct cfg {
     char *metrics_host;       /* owned; METRICS_HOST, the address it listens on */
     char *metrics_token;      /* owned; METRICS_TOKEN, the bearer token GET /metrics needs
                                * (api and worker); NULL: the API keys, as on other routes */
+    int sandbox_uid_base;     /* SANDBOX_UID_BASE: worker process k runs its programs as uid and
+                               * gid SANDBOX_UID_BASE + k, one user per concurrent slot */
 } cfg;
 
 int cfg_load(cfg *c, char *err, size_t errlen);

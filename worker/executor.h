@@ -31,6 +31,8 @@
 /* Limits of one step. */
 typedef struct exec_limits {
     int timeout_ms;      /* wall clock; killed after it (timed_out) */
+    long cpu_time_ms;    /* CPU time of all its processes together; killed past it (timed_out),
+                          * and each process by RLIMIT_CPU (SIGXCPU); <= 0: none */
     int memory_mb;       /* memory cap, swap included */
     int pids;            /* task (process + thread) limit */
     double cpus;         /* CPU quota in cores */
@@ -41,7 +43,7 @@ typedef struct exec_limits {
 typedef struct step_result {
     int exit_code;       /* exit status, or 128+signal when killed by a signal */
     int signal;          /* signal number that killed it, 0 when it exited */
-    bool timed_out;      /* killed at the wall-clock limit */
+    bool timed_out;      /* killed at the wall-clock or the CPU-time limit */
     bool oom_killed;     /* the memory cap was hit (OOM kill or memory.failcnt/events) */
     bool output_limited; /* killed because stdout or stderr went over the cap */
     char *out;           /* owned; captured stdout (at most output_limit bytes) */
@@ -63,8 +65,11 @@ typedef struct executor {
     const char *name; /* "oci", "docker" */
     /* Once per worker process after fork: check the runtime and image store, set up the state
      * *out that every later call takes (shutdown frees it). worker_id names this process
-     * (leftover cleanup and container names use it); c is borrowed and outlives *out. */
-    int (*init)(const cfg *c, const char *worker_id, backend **out, char *err, size_t errlen);
+     * (leftover cleanup and container names use it); slot is its index among the supervisor's
+     * processes, 0 to WORKER_CONCURRENCY - 1 (its programs run as uid SANDBOX_UID_BASE + slot,
+     * see worker/sandbox/policy.h); c is borrowed and outlives *out. */
+    int (*init)(const cfg *c, const char *worker_id, int slot, backend **out, char *err,
+                size_t errlen);
     /* Remove whatever a dead process named worker_id left (containers, cgroups, mounts,
      * workspaces). Called by the supervisor at start-up and after a worker process died. */
     void (*cleanup_stale)(const cfg *c, const char *worker_id);

@@ -40,7 +40,8 @@ static verdict step_verdict(const step_result *r)
 {
     if (r->output_limited)
         return VERDICT_OUTPUT_LIMIT;
-    if (r->timed_out)
+    /* SIGXCPU: a process reached its RLIMIT_CPU (the program may have lowered it itself) */
+    if (r->timed_out || r->signal == SIGXCPU)
         return VERDICT_TIME_LIMIT;
     if (r->oom_killed)
         return VERDICT_MEMORY_LIMIT;
@@ -208,6 +209,21 @@ static json_t *result_json(const job_outcome *o, const job_request *req)
     return res;
 }
 
+/* One step through the backend. The CPU-time limit is the step's wall-clock limit, as CPU time
+ * (it binds only a step that may use more than one core); a program whose process the kernel
+ * killed at its RLIMIT_CPU hard limit (after SIGXCPU) ran out of time too. */
+static int run_step(const executor *ex, sandbox *sb, char *const argv[], const char *in,
+                    size_t in_len, exec_limits *lim, step_result *res, char *err, size_t errlen)
+{
+    lim->cpu_time_ms = lim->timeout_ms;
+    if (ex->run(sb, argv, in, in_len, lim, res, err, errlen) < 0)
+        return -1;
+    if (res->signal == SIGKILL && !res->timed_out && !res->output_limited && !res->oom_killed &&
+        res->cpu_ms >= lim->cpu_time_ms)
+        res->timed_out = true;
+    return 0;
+}
+
 static exec_limits limits_of(const lang_limits *l, const cfg *c)
 {
     return (exec_limits){.timeout_ms = l->timeout * 1000,
@@ -259,7 +275,7 @@ static int run_steps(const executor *ex, sandbox *sb, const language *lang, cons
         lim.timeout_ms = capped_timeout_ms(req->timeout * 1000, deadline_ms);
         if (lim.timeout_ms == 0)
             break; /* MAX_JOB_SECONDS spent: the tests not run are left out of the result */
-        if (ex->run(sb, argv, in, in_len, &lim, &o->runs[i], err, errlen) < 0)
+        if (run_step(ex, sb, argv, in, in_len, &lim, &o->runs[i], err, errlen) < 0)
             return -1;
         o->nruns++;
         verdict v = step_verdict(&o->runs[i]);
@@ -307,7 +323,7 @@ static int run_job(const executor *ex, sandbox *sb, const cfg *c, const language
         lim.timeout_ms = capped_timeout_ms(lim.timeout_ms, deadline_ms);
         cleanup_free char **argv =
             lang_argv_expand(lang->compile_argv, req->compiler_options, req->ncompiler_options);
-        if (ex->run(sb, argv, NULL, 0, &lim, &o->compile, err, errlen) < 0)
+        if (run_step(ex, sb, argv, NULL, 0, &lim, &o->compile, err, errlen) < 0)
             return -1;
         o->compiled = true;
         if (step_verdict(&o->compile) != VERDICT_OK)

@@ -165,7 +165,10 @@ static int become_worker(supervisor *sv, slot *s, pid_t parent)
     char *id = xstrdup(s->id);
     char token[IDENTITY_TOKEN_MAX];
     snprintf(token, sizeof token, "%s", sv->token);
-    worker_link link = {.wid = id, .token = token, .supervisor_alive_ms = sv->alive_ms};
+    worker_link link = {.wid = id,
+                        .slot = (int)(s - sv->slots),
+                        .token = token,
+                        .supervisor_alive_ms = sv->alive_ms};
     const cfg *c = sv->c;
     const lang_table *langs = sv->langs;
     const executor *ex = sv->ex;

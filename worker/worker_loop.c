@@ -191,7 +191,7 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex,
     install_signals();
     char err[512] = "";
     backend *be = NULL;
-    if (ex->init(c, wid, &be, err, sizeof err) < 0) {
+    if (ex->init(c, wid, link->slot, &be, err, sizeof err) < 0) {
         log_error("worker %s: executor %s cannot start: %s", wid, ex->name, err);
         return 1;
     }

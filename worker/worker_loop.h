@@ -27,6 +27,7 @@
 /* What a worker process gets from its supervisor; all borrowed. */
 typedef struct worker_link {
     const char *wid;                    /* "<WORKER_ID>-<slot>": our id in Redis */
+    int slot;                           /* the slot's index (the sandbox user is per slot) */
     const char *token;                  /* the supervisor's owner token (identity.h) */
     const int64_t *supervisor_alive_ms; /* shared page: the supervisor's last good heartbeat */
 } worker_link;

@@ -1,6 +1,10 @@
-// Template instantiation bomb: the compile step hits its own limits, not the host's.
-template <int N, int M> struct B {
-    static const long v = B<N - 1, M>::v + B<N - 1, M + 1>::v;
+// Template instantiation bomb: each B<N, M> instantiates two more, and the position M makes every
+// one distinct (the compiler cannot reuse an instantiation): 2^40 of them. The compile step must
+// end at its own limits (time, memory), never the host's, and never compile.
+template <int N, unsigned long long M> struct B {
+    static const unsigned long long v = B<N - 1, 2 * M>::v + B<N - 1, 2 * M + 1>::v;
 };
-template <int M> struct B<0, M> { static const long v = M; };
+template <unsigned long long M> struct B<0, M> {
+    static const unsigned long long v = M;
+};
 int main() { return (int)B<40, 0>::v; }

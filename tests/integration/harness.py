@@ -3,6 +3,7 @@ temporary directory, and talks HTTP to the API with the standard library only.""
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -10,6 +11,8 @@ import socket
 import subprocess
 import tempfile
 import time
+
+from support import SANITIZER_MARKS  # what fails a test when one of our programs' logs holds it
 
 SOURCE_DIR = os.environ.get("CR_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BUILD_DIR = os.environ.get("CR_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
@@ -51,12 +54,6 @@ def comm(pid):
             return f.read().strip()
     except OSError:
         return None
-
-
-# What a sanitizer or valgrind prints when it found something: any of these in one of our
-# programs' logs fails the test that started it.
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                   "ERROR: UndefinedBehaviorSanitizer", "WARNING: MemorySanitizer")
 
 
 class Process:
@@ -333,6 +330,9 @@ class Worker(Program):
     def __init__(self, workdir, redis, host=None, **env):
         self.host = host
         env.setdefault("WORKER_ID", f"w{free_port()}")
+        # A sandbox user range of its own (slot k runs as base + k): workers of tests running
+        # side by side never share a user, nor its per-user kernel budgets.
+        env.setdefault("SANDBOX_UID_BASE", 100_000_000 + 64 * random.randrange(1 << 20))
         env.setdefault("STATE_DIR", state_dir(env["WORKER_ID"]))
         self.env = base_env(redis, **env)
         self.id = self.env["WORKER_ID"]

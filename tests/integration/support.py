@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import pathlib
+import random
 import subprocess
 import time
 import uuid
@@ -24,6 +25,12 @@ RUNTIME = os.environ.get("OCI_RUNTIME", "builtin")  # the worker's default
 LANGUAGES_FILE = SOURCE_DIR / "images" / "languages.json"
 ENGINE = SOURCE_DIR / "tests" / "docker-engine.sh"
 DOCKER = "/usr/bin/docker"  # Debian's CLI, installed with the engine
+
+
+# What a sanitizer or valgrind prints when it found something: any of these in one of our
+# programs' logs (or sandbox_cli's stderr) fails the test that started it.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "ERROR: UndefinedBehaviorSanitizer", "WARNING: MemorySanitizer")
 
 
 # ---- images ----
@@ -165,6 +172,11 @@ def worker_leftovers(ids, state_dirs):
                 if os.path.isdir(p):
                     found += [f"job dir {p}/{j}" for j in os.listdir(p)]
     return found
+def uid_base():
+    """A SANDBOX_UID_BASE of its own for one worker or sandbox_cli identity (slots 0-15 above
+    it), so that tests running side by side on this machine never share a sandbox user (and with
+    it the per-user kernel budgets the tests exhaust on purpose)."""
+    return 200000 + 16 * random.randrange(1 << 20)
 
 
 # ---- sandbox_cli ----
@@ -177,18 +189,25 @@ class CliSandbox:
     def __init__(self, language="python", **env):
         self.worker = "t" + uuid.uuid4().hex[:10]
         self.language = language
+        self.uid = uid_base()  # the sandbox user of slot 0, which sandbox_cli runs as
         self.env = dict(os.environ, WORKER_ID=self.worker, IMAGES_DIR=str(IMAGES_DIR),
-                        LANGUAGES_FILE=str(LANGUAGES_FILE), LOG_LEVEL="warn")
+                        LANGUAGES_FILE=str(LANGUAGES_FILE), LOG_LEVEL="warn",
+                        SANDBOX_UID_BASE=str(self.uid))
         self.env.update(env)
 
     def request(self, code, **fields):
         return json.dumps({"language": self.language, "code": code, **fields})
 
     def call(self, request, wait=None, args=("-",), **env):
-        """sandbox_cli ARGS with request (a dict, or JSON text) on stdin; env overrides."""
+        """sandbox_cli ARGS with request (a dict, or JSON text) on stdin; env overrides. A
+        sanitizer report on its stderr fails the test, whatever it exited with."""
         text = request if isinstance(request, str) else json.dumps(request)
-        return subprocess.run([str(CLI), *args], input=text.encode(), env=dict(self.env, **env),
-                              capture_output=True, timeout=wait or self.wait)
+        p = subprocess.run([str(CLI), *args], input=text.encode(), env=dict(self.env, **env),
+                           capture_output=True, timeout=wait or self.wait)
+        err = p.stderr.decode(errors="replace")
+        marks = [m for m in SANITIZER_MARKS if m in err]
+        assert not marks, f"sandbox_cli reported {marks}:\n{err[-3000:]}"
+        return p
 
     def run(self, code, wait=None, env=None, **fields):
         """The result object of running code (a FAILURE fails the test)."""

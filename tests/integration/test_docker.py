@@ -164,7 +164,7 @@ def test_rootfs_is_read_only_and_user_unprivileged(sb):
     r = sb.run("import os\ntry:\n    open('/etc/x', 'w')\nexcept OSError as e:\n    print(e.errno)\n"
                "print(os.getuid(), os.getgid())\n"
                "print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])")
-    assert r["output"].split() == ["30", "65534", "65534", "0000000000000000"]
+    assert r["output"].split() == ["30", str(sb.uid), str(sb.uid), "0000000000000000"]
 
 
 def test_no_network(sb):
@@ -219,6 +219,32 @@ def test_gvisor_runs_and_enforces_limits(sb):
     assert r["verdict"] == "time_limit" and 2000 <= r["wall_ms"] < 4000, r
     r = sb.run("x = []\nwhile True:\n    x.append(bytearray(10**7))", memory_mb=96, env=env)
     assert r["verdict"] == "memory_limit", r
+
+
+@pytest.mark.parametrize("runtime", ["runc", "runsc"])
+def test_cpu_view_and_init(sb, runtime):
+    """As in the oci backend: the step runs on its slot's CPU (a quota of 0.5 core: one CPU)
+    and sees that one only (/sys/devices/system/cpu, /proc/cpuinfo, /proc/stat, its affinity),
+    under cr-init as PID 1, not dumpable (the engine is local and sees the worker's files, so it
+    binds them)."""
+    code = ("import json, os, subprocess\n"
+            "print(json.dumps({'cpu_count': os.cpu_count(), 'affinity': sorted(os.sched_getaffinity(0)),"
+            " 'cpuinfo': sum(1 for l in open('/proc/cpuinfo') if l.startswith('processor')),"
+            " 'stat': sum(1 for l in open('/proc/stat') if l[:3] == 'cpu' and l[3].isdigit()),"
+            " 'nproc': int(subprocess.run(['nproc'], capture_output=True, text=True).stdout),"
+            " 'init': open('/proc/1/cmdline').read().split('\\0')[0],"
+            " 'init_mem': os.access('/proc/1/mem', os.W_OK)}))\n")
+    host = sorted(os.sched_getaffinity(0))
+    for slot in (0, 1):
+        p = sb.call(sb.request(code), args=("--slot", str(slot), "-"), DOCKER_RUNTIME=runtime)
+        assert p.returncode == 0, p
+        r = json.loads(p.stdout)
+        assert r["verdict"] == "ok", r
+        seen = json.loads(r["output"])
+        mine = [0] if runtime == "runsc" else [host[slot % len(host)]]  # gVisor numbers from 0
+        assert seen["affinity"] == mine, (seen, host)
+        assert seen["cpu_count"] == seen["cpuinfo"] == seen["stat"] == seen["nproc"] == 1, seen
+        assert seen["init"] == "/dev/.cr/init" and seen["init_mem"] is False, seen
 
 
 def test_kata_runtime_alias_runs_a_job(sb):

@@ -7,6 +7,7 @@ corpus's images imported by images/docker-import.sh."""
 import contextlib
 import json
 import pathlib
+import re
 import secrets
 import select
 import shutil
@@ -79,6 +80,21 @@ class Host:
         self.udp.close()
 
 
+WORKSPACE_MB = 16  # the stack's workspace and /tmp size
+
+
+def expected_rlimits(case):
+    """What rlimits.py must print: every limit as the configuration makes it (-1: unlimited)."""
+    pids = languages()[case["language"]]["limits"]["run"]["pids"]
+    timeout = case["timeout"]
+    return {"NOFILE": (1024, 1024), "NPROC": (pids, pids), "CORE": (0, 0),
+            "FSIZE": (WORKSPACE_MB << 20, WORKSPACE_MB << 20), "STACK": (8 << 20, -1),
+            "MEMLOCK": (8 << 20, 8 << 20), "MSGQUEUE": (819200, 819200),
+            "SIGPENDING": (4096, 4096), "RTPRIO": (0, 0), "NICE": (0, 0),
+            "CPU": (timeout, timeout + 1), "AS": (-1, -1), "DATA": (-1, -1), "RSS": (-1, -1),
+            "RTTIME": (-1, -1)}
+
+
 class Stack:
     """redis-server + api + worker for one backend, with a secret in the worker's environment."""
 
@@ -91,7 +107,7 @@ class Stack:
             self.api = harness.Api(workdir, self.redis, MAX_QUEUE_LENGTH=1000)
             self.worker = harness.Worker(workdir, self.redis, WORKER_CONCURRENCY=2,
                                          HEARTBEAT_INTERVAL=1, OUTPUT_LIMIT_BYTES=65536,
-                                         WORKSPACE_MB=16, CR_TEST_SECRET=self.host.secret,
+                                         WORKSPACE_MB=WORKSPACE_MB, CR_TEST_SECRET=self.host.secret,
                                          **backend)
         except BaseException:
             self.stop()  # what did start (a missing binary must not leave Redis running)
@@ -148,8 +164,27 @@ def stack(request):
         s = Stack(workdir, backend)
         yield s
         assert s.stop() == 0
+        # a non-zero exit, a sanitizer report or a lost worker process fails the module
+        harness.check_clean(s.api, s.worker)
         assert not s.runtime_containers()
     harness.remove_workdir(workdir)
+
+
+def configured(case):
+    """The limits of a case's run step, by the names cases.json's expressions use."""
+    lim = languages()[case["language"]]["limits"]["run"]
+    return {"pids": lim["pids"], "memory_mb": case.get("memory_mb", lim["memory_mb"]),
+            "workspace_mb": WORKSPACE_MB, "nofile": 1024}
+
+
+def check_report(case, spec, out):
+    """The number the program reports lies where the configured limits put it."""
+    pattern, low, high = spec
+    m = re.search(pattern, out)
+    assert m, (case["file"], pattern, out)
+    names = configured(case)
+    assert eval(low, {}, names) <= int(m.group(1)) <= eval(high, {}, names), \
+        (case["file"], m.group(0), low, high, names)
 
 
 def check(case, res, stack):
@@ -157,6 +192,13 @@ def check(case, res, stack):
     r = res["result"]
     out = r.get("output") or ""
     assert r["verdict"] in case["verdict"], (case["file"], r)
+    if "reports" in case:
+        check_report(case, case["reports"], out)
+    if "reports_if_ok" in case and r["verdict"] == "ok":
+        check_report(case, case["reports_if_ok"], out)
+    if case.get("memory_near_cap"):  # killed at the cap, not before it or past it
+        cap_kb = configured(case)["memory_mb"] * 1024
+        assert cap_kb * 0.9 <= r["memory_kb"] <= cap_kb * 1.05, (case["file"], r)
     if case.get("contained"):
         assert "CONTAINED" in out and "ESCAPED" not in out, (case["file"], r)
     for bad in case.get("stdout_lacks", []):
@@ -171,6 +213,18 @@ def check(case, res, stack):
         assert r["truncated"] is True, r
     if case.get("base64_output"):
         assert r.get("base64") is True, r
+    if case.get("cgroup_limits"):  # each limit shown is the step's, as configured
+        limits = languages()[case["language"]]["limits"]["run"]
+        want = {"memory.limit_in_bytes": limits["memory_mb"] << 20,
+                "memory.max": limits["memory_mb"] << 20, "pids.max": limits["pids"],
+                "cpu.cfs_quota_us": int(limits["cpus"] * 100000),
+                "cpu.max": int(limits["cpus"] * 100000)}
+        for m in re.finditer(r"^cgroup (\S+) (\S+)$", out, re.M):
+            assert int(m.group(2)) == want[m.group(1)], (m.group(0), want)
+    if case.get("rlimits"):
+        seen = {m.group(1): (int(m.group(2)), int(m.group(3)))
+                for m in re.finditer(r"^RLIMIT (\w+) (-?\d+) (-?\d+)$", out, re.M)}
+        assert seen == expected_rlimits(case), out
 
 
 RUN_ALONE = [c for c in CASES if not c.get("after_only")]
@@ -182,8 +236,14 @@ def test_hostile(stack, case):
         tasks = [stack.api.submit({"language": case["language"],
                                    "code": stack.host.fill((HOSTILE / case["file"]).read_text())})
                  for _ in range(2)]
-        for t in tasks:
-            check(case, stack.api.wait_result(t, timeout=120), stack)
+        results = [stack.api.wait_result(t, timeout=120) for t in tasks]
+        for res in results:
+            check(case, res, stack)
+        if case.get("slot_uids"):  # the two ran at once, one in each slot, each as its user
+            base = int(stack.worker.env["SANDBOX_UID_BASE"])
+            uids = {int(re.search(r"^uid (\d+)$", r["result"]["output"], re.M).group(1))
+                    for r in results}
+            assert uids == {base, base + 1}, (uids, base)
     else:
         check(case, stack.run(case), stack)
     if case.get("then"):

@@ -9,6 +9,7 @@ images/build.sh (incremental) before the tests."""
 
 import base64
 import json
+import math
 import os
 import shutil
 
@@ -563,6 +564,50 @@ def test_multi_threaded_program(sandbox, lang):
     r = sandbox(lang).run(THREADS[lang])
     assert r["verdict"] == "ok", r
     assert r["output"] == "threads 4 sum 499999500000\n"
+
+
+# What each language's runtime counts of the CPUs, every way it has, one line of numbers: each
+# must be the CPUs the step runs on, ceil(its CPU quota), not the host's.
+CPUS_SEEN = {
+    "python": "import os, subprocess\n"
+              "print(os.cpu_count(), len(os.sched_getaffinity(0)),"
+              " subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip(),"
+              " sum(1 for l in open('/proc/cpuinfo') if l.startswith('processor')))",
+    "python-ml": "import multiprocessing, os\nimport numpy\n"
+                 "print(os.cpu_count(), multiprocessing.cpu_count(), len(os.sched_getaffinity(0)))",
+    "javascript": 'const os = require("os");\n'
+                  "console.log(os.cpus().length, os.availableParallelism());",
+    "java": "import java.nio.file.*;\npublic class Main {\n"
+            "  public static void main(String[] a) throws Exception {\n"
+            "    long seen = Files.readAllLines(Path.of(\"/proc/cpuinfo\")).stream()"
+            ".filter(l -> l.startsWith(\"processor\")).count();\n"
+            "    System.out.println(Runtime.getRuntime().availableProcessors() + \" \" + seen);\n"
+            "  }\n}\n",
+    "c": "#define _GNU_SOURCE\n#include <omp.h>\n#include <sched.h>\n#include <stdio.h>\n"
+         "#include <sys/sysinfo.h>\n#include <unistd.h>\n"
+         "int main(void) { cpu_set_t s; sched_getaffinity(0, sizeof s, &s);\n"
+         "  printf(\"%ld %ld %d %d %d\\n\", sysconf(_SC_NPROCESSORS_ONLN), sysconf(_SC_NPROCESSORS_CONF),"
+         " get_nprocs(), omp_get_max_threads(), CPU_COUNT(&s)); return 0; }\n",
+    "cpp": "#include <omp.h>\n#include <iostream>\n#include <thread>\n"
+           "int main() { int team = 0;\n#pragma omp parallel\n#pragma omp single\n"
+           "  team = omp_get_num_threads();\n"
+           "  std::cout << std::thread::hardware_concurrency() << ' ' << team << std::endl; }\n",
+    "rust": "fn main() { println!(\"{}\", std::thread::available_parallelism().unwrap()); }\n",
+    "go": 'package main\nimport (\n\t"fmt"\n\t"runtime"\n)\n'
+          "func main() { fmt.Println(runtime.NumCPU()) }\n",
+}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_cpus_seen_are_the_cpus_given(sandbox, lang):
+    """A step with a quota of c cores runs on ceil(c) CPUs and sees those only: Python's
+    os.cpu_count(), Node's os.cpus(), nproc, OpenMP's default team, the JVM, Rust and Go all say
+    so (worker/sandbox/cpus.h). The host has more CPUs than that whenever this runs on CI."""
+    quota = languages()[lang]["limits"]["run"]["cpus"]
+    given = min(math.ceil(quota), len(os.sched_getaffinity(0)))
+    r = sandbox(lang).run(CPUS_SEEN[lang])
+    assert r["verdict"] == "ok", r
+    assert [int(v) for v in r["output"].split()] == [given] * len(r["output"].split()), r["output"]
 
 
 def host_has(flag):

@@ -1,7 +1,8 @@
 /* sandbox_cli: runs one request through job_run with a real executor, for tests and debugging.
  * Configuration comes from the environment (as for the worker); the request is a POST
  * /run-code body read from a file or stdin. Prints the result JSON, or {"failure": "..."}.
- *   sandbox_cli [--executor NAME] [--job-id ID] [REQUEST.json|-]
+ *   sandbox_cli [--executor NAME] [--job-id ID] [--slot N] [REQUEST.json|-]
+ * (--slot: the worker slot it runs as, 0 by default: the sandbox user is SANDBOX_UID_BASE + N)
  *   sandbox_cli --cleanup-stale [WORKER_ID]    remove what a dead worker process left */
 #include <getopt.h>
 #include <stdio.h>
@@ -81,19 +82,23 @@ int main(int argc, char **argv)
         {"executor", required_argument, NULL, 'e'},
         {"job-id", required_argument, NULL, 'j'},
         {"cleanup-stale", no_argument, NULL, 'c'},
+        {"slot", required_argument, NULL, 's'},
         {NULL, 0, NULL, 0},
     };
     const char *exname = NULL, *job_id = NULL;
     int cleanup = 0, o;
-    while ((o = getopt_long(argc, argv, "e:j:c", opts, NULL)) != -1) {
+    long slot = 0;
+    while ((o = getopt_long(argc, argv, "e:j:cs:", opts, NULL)) != -1) {
         if (o == 'e')
             exname = optarg;
         else if (o == 'j')
             job_id = optarg;
         else if (o == 'c')
             cleanup = 1;
+        else if (o == 's' && parse_long(optarg, 0, 1023, &slot) == 0)
+            continue;
         else
-            die("usage: sandbox_cli [--executor NAME] [--job-id ID] [REQUEST|-] | "
+            die("usage: sandbox_cli [--executor NAME] [--job-id ID] [--slot N] [REQUEST|-] | "
                 "--cleanup-stale [WORKER_ID]");
     }
     cfg c = {0};
@@ -109,7 +114,7 @@ int main(int argc, char **argv)
         ex->cleanup_stale(&c, optind < argc ? argv[optind] : c.worker_id);
     } else {
         backend *be = NULL;
-        if (ex->init(&c, c.worker_id, &be, err, sizeof err) < 0)
+        if (ex->init(&c, c.worker_id, (int)slot, &be, err, sizeof err) < 0)
             die("executor init: %s", err);
         rc = run(&c, ex, be, optind < argc ? argv[optind] : NULL, job_id);
         ex->shutdown(be);

@@ -4,23 +4,12 @@
 #include "tests/unit/check.h"
 #include "common/config.h"
 
-static const char *vars[] = {"REDIS_URL",
-                             "API_PORT",
-                             "API_KEYS",
-                             "CPU_LIMIT",
-                             "LOG_LEVEL",
-                             "EXECUTOR",
-                             "DEFAULT_TIMEOUT",
-                             "MAX_TIMEOUT",
-                             "WORKER_ID",
-                             "API_THREADS",
-                             "REDIS_SENTINELS",
-                             "REDIS_MIN_REPLICAS_ACK",
-                             "REDIS_PREFIX",
-                             "REDIS_MASTER_NAME",
-                             "MAX_JOB_SECONDS",
-                             "REDIS_TIMEOUT",
-                             NULL};
+static const char *vars[] = {"REDIS_URL",       "API_PORT",          "API_KEYS",
+                             "CPU_LIMIT",       "LOG_LEVEL",         "EXECUTOR",
+                             "DEFAULT_TIMEOUT", "MAX_TIMEOUT",       "WORKER_ID",
+                             "API_THREADS",     "REDIS_SENTINELS",   "REDIS_MIN_REPLICAS_ACK",
+                             "REDIS_PREFIX",    "REDIS_MASTER_NAME", "MAX_JOB_SECONDS",
+                             "REDIS_TIMEOUT",   "SANDBOX_UID_BASE",  NULL};
 
 static void reset(void)
 {
@@ -124,6 +113,16 @@ int main(void)
     check(c.cpu_limit == 1.5 && c.api_port == 9000);
     cfg_free(&c);
 
+    test("the sandbox users: SANDBOX_UID_BASE + slot");
+    reset();
+    check(cfg_load(&c, err, sizeof err) == 0);
+    check(c.sandbox_uid_base == 60000);
+    cfg_free(&c);
+    setenv("SANDBOX_UID_BASE", "200000", 1);
+    check(cfg_load(&c, err, sizeof err) == 0);
+    check(c.sandbox_uid_base == 200000);
+    cfg_free(&c);
+
     test("bad values name their variable");
     bad("API_PORT", "abc");
     bad("API_PORT", "70000");
@@ -144,6 +143,8 @@ int main(void)
     bad("REDIS_PREFIX", "{a:");
     bad("MAX_JOB_SECONDS", "0");
     bad("REDIS_TIMEOUT", "0");
+    bad("SANDBOX_UID_BASE", "0"); /* root */
+    bad("SANDBOX_UID_BASE", "4294967295");
     reset();
     return check_done();
 }

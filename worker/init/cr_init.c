@@ -112,6 +112,11 @@ static void kill_and_reap_all(void)
 
 int main(int argc, char **argv)
 {
+    /* First of all: not dumpable. /proc/1 becomes root's, so the program (same uid, a child of
+     * ours) can neither open /proc/1/mem to rewrite this process (and forge the status file,
+     * say "error": a system failure) nor read its environment or maps, nor ptrace it. The
+     * program's exec makes it dumpable again, for itself. */
+    prctl(PR_SET_DUMPABLE, 0);
     if (argc < 2) {
         put("usage: cr-init PROGRAM [ARG...]\n");
         return EXIT_CANNOT_EXEC;

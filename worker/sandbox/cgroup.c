@@ -45,6 +45,8 @@ static void note_v1_mount(const struct mntent *e, void *arg)
     for (size_t i = 0; i < CGROUP_V1_N; i++)
         if (!h->v1[i] && strcmp(e->mnt_type, "cgroup") == 0 && hasmntopt(e, v1_controllers[i]))
             h->v1[i] = xstrdup(e->mnt_dir);
+    if (!h->cpuset && strcmp(e->mnt_type, "cgroup") == 0 && hasmntopt(e, "cpuset"))
+        h->cpuset = xstrdup(e->mnt_dir);
 }
 
 void cgroup_host_probe(cgroup_host *h)
@@ -62,6 +64,7 @@ void cgroup_host_clear(cgroup_host *h)
         return;
     for (size_t i = 0; i < CGROUP_V1_N; i++)
         free(h->v1[i]);
+    free(h->cpuset);
     *h = (cgroup_host){0};
 }
 

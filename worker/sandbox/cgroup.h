@@ -36,6 +36,8 @@ typedef struct cgroup_host {
     bool v2;               /* pure cgroup v2: /sys/fs/cgroup is cgroup2 */
     char *v1[CGROUP_V1_N]; /* owned; v1 only: where the memory, pids, cpu and cpuacct
                             * hierarchies are mounted (in that order), NULL when not mounted */
+    char *cpuset;          /* owned; v1 only: where the cpuset hierarchy is mounted (no
+                            * container of the builtin runtime joins it), or NULL */
 } cgroup_host;
 
 void cgroup_host_probe(cgroup_host *h);

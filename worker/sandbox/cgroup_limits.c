@@ -50,7 +50,8 @@ static bool join_path(char dir[PATH_MAX], const char *root, const char *rel)
     return snprintf(dir, PATH_MAX, "%s/%s", root, rel) < PATH_MAX;
 }
 
-/* mkdir every missing component of root/rel (the parent "code-runner" is shared). */
+/* mkdir every missing component of root/rel (the parent "code-runner" is shared); the last one
+ * must be new: a cgroup that exists already is someone else's, never joined. */
 static int make_dirs(const char *root, const char *rel, char *err, size_t errlen)
 {
     char dir[PATH_MAX];
@@ -62,7 +63,7 @@ static int make_dirs(const char *root, const char *rel, char *err, size_t errlen
         bool last = *p == '\0';
         if (*p == '/' || last) {
             *p = '\0';
-            if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+            if (mkdir(dir, 0755) < 0 && (errno != EEXIST || last)) {
                 snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
                 return -1;
             }
@@ -126,9 +127,13 @@ static int create_v1(const cgroup_host *h, const char *rel, const cgroup_limits 
     if (v1_roots(h, roots, err, errlen) < 0)
         return -1;
     size_t made = 0;
-    for (; made < NJOINED; made++)
-        if (make_dirs(roots[made], rel, err, errlen) < 0)
+    for (; made < NJOINED; made++) {
+        bool again = false; /* co-mounted with an earlier one ("cpu,cpuacct"): made already */
+        for (size_t j = 0; j < made; j++)
+            again = again || strcmp(roots[j], roots[made]) == 0;
+        if (!again && make_dirs(roots[made], rel, err, errlen) < 0)
             break;
+    }
     if (made == NJOINED && (!lim || set_v1(roots, rel, lim, err, errlen) == 0))
         return 0;
     remove_made(roots, made, rel);
@@ -238,6 +243,49 @@ int cgroup_limits_join_self(const cgroup_host *h, const char *rel, char *err, si
             return -1;
     }
     return 0;
+}
+
+/* dir/name's first line into buf (without its newline); -1 when it cannot be read. */
+static int get(const char *dir, const char *name, char *buf, size_t len)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+        return -1;
+    cleanup_fd int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, len - 1);
+    if (n < 0)
+        return -1;
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    return 0;
+}
+
+int cgroup_limits_cpuset_parent(const cgroup_host *h, const char *rel, char *err, size_t errlen)
+{
+    static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
+    if (h->v2 || !h->cpuset)
+        return 0; /* children inherit; or no cpuset a runtime could fail to set */
+    if (make_dirs(h->cpuset, rel, err, errlen) < 0)
+        return -1;
+    char parent[PATH_MAX], dir[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", h->cpuset);
+    for (const char *p = rel;;) {
+        const char *slash = strchr(p, '/');
+        int n = slash ? (int)(slash - p) : (int)strlen(p);
+        if (snprintf(dir, sizeof dir, "%s/%.*s", parent, n, p) >= (int)sizeof dir)
+            return -1;
+        for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+            char mine[4096], theirs[4096];
+            if (get(dir, files[i], mine, sizeof mine) == 0 && !*mine &&
+                (get(parent, files[i], theirs, sizeof theirs) < 0 ||
+                 put_or_explain(dir, files[i], theirs, err, errlen) < 0))
+                return -1;
+        }
+        if (!slash)
+            return 0;
+        memcpy(parent, dir, sizeof parent);
+        p = slash + 1;
+    }
 }
 
 void cgroup_limits_remove(const cgroup_host *h, const char *rel)

@@ -19,7 +19,12 @@
  *                                 in every hierarchy; v2: where clone3 is missing); no
  *                                 allocation, so a freshly cloned child may call it; 0/-1
  *   cgroup_limits_remove(&h, rel) kill what is left in it and remove it from every hierarchy
- *                                 it was made in */
+ *                                 it was made in
+ *   cgroup_limits_cpuset_parent(&h, rel, err, errlen)
+ *                                 v1: make rel (exclusively) and its missing ancestors in the
+ *                                 cpuset hierarchy, each with its parent's CPUs and memory nodes,
+ *                                 so that a runtime that does not copy them (gVisor) can set a
+ *                                 cpuset below it; nothing on v2 (children inherit); 0/-1 */
 #ifndef CR_CGROUP_LIMITS_H
 #define CR_CGROUP_LIMITS_H
 
@@ -42,5 +47,6 @@ int cgroup_limits_set(const cgroup_host *h, const char *rel, const cgroup_limits
 int cgroup_limits_open(const cgroup_host *h, const char *rel);
 int cgroup_limits_join_self(const cgroup_host *h, const char *rel, char *err, size_t errlen);
 void cgroup_limits_remove(const cgroup_host *h, const char *rel);
+int cgroup_limits_cpuset_parent(const cgroup_host *h, const char *rel, char *err, size_t errlen);
 
 #endif

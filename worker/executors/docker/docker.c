@@ -1,7 +1,7 @@
 /* The docker executor backend (see docker.h and worker/executor.h), over the Engine API.
  *
  * Per job (names: <base> = cr-docker-<worker>-<job>, each id with [^A-Za-z0-9_-] as '_'):
- *   volume     <base>        a local-driver tmpfs volume (size WORKSPACE_MB, uid 65534): the
+ *   volume     <base>        a local-driver tmpfs volume (size WORKSPACE_MB, the slot's uid): the
  *                            workspace at /workspace in every container of the job;
  *   holder     <base>-ws     a container that only sleeps, started in prepare and removed in
  *                            destroy: a tmpfs volume is unmounted, and its files lost, whenever
@@ -21,22 +21,31 @@
  * with stdin /dev/null), so images need /bin/sh, as every Debian-based image has.
  * Exit: State.ExitCode; an exit code 129..192 is reported as killed by signal code-128.
  * CPU time and peak memory: when the engine is local with the cgroupfs driver, each step
- * container gets its own cgroup parent /code-runner-docker/<worker>.<job>-<n>, whose
+ * container gets its own cgroup parent /code-runner-docker/<worker>.<random id>-<n>, whose
  * accounting (cpuacct.usage / memory.max_usage_in_bytes, or v2 cpu.stat / memory.peak) outlives
  * the container and is read after it is removed; otherwise both are reported as 0.
  * gVisor (runsc): PidsLimit is the host cgroup's, which holds gVisor's own threads, so it is
  * raised by GVISOR_TASKS; the program's processes live inside gVisor and are bounded there by
- * the memory cap. Runtimes that do not report OOM kills: a SIGKILL with peak memory at 95% of
- * the cap counts as memory_limit. */
+ * RLIMIT_NPROC (gVisor keeps it per sandbox) and the memory cap. Runtimes that do not report OOM
+ * kills: a SIGKILL with peak memory at 95% of the cap counts as memory_limit. */
 #include "docker.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "worker/sandbox/cgroup.h"
+#include "worker/sandbox/cgroup_limits.h"
+#include "worker/sandbox/cpus.h"
 #include "worker/sandbox/policy.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -64,17 +73,26 @@ struct sandbox {
     char *holder;     /* owned; id of the holder container, NULL until created */
     int tmp_mb;       /* size of the workspace and of /tmp */
     unsigned steps;   /* steps run so far */
+    char id[33];      /* 128 random bits, new for every prepare: names the steps' cgroups */
 };
 
 /* The docker backend of one worker process: made by docker_init (which checks the engine and
  * the runtime), used by every job of the process one at a time, freed by docker_shutdown. */
 struct backend {
-    const cfg *c;          /* borrowed configuration; outlives the backend */
-    docker_client *client; /* owned; its control connection stays open between jobs */
-    char *worker_id;       /* owned */
-    cgroup_host cg;        /* the host's cgroup layout */
-    bool cgroups;          /* step cgroups can be read on this host */
-    bool gvisor;           /* the runtime is runsc: its own threads count against PidsLimit */
+    const cfg *c;            /* borrowed configuration; outlives the backend */
+    docker_client *client;   /* owned; its control connection stays open between jobs */
+    char *worker_id;         /* owned */
+    cgroup_host cg;          /* the host's cgroup layout */
+    bool cgroups;            /* step cgroups can be read on this host */
+    bool gvisor;             /* the runtime is runsc: its own threads count against PidsLimit */
+    uid_t uid;               /* the slot's sandbox user (uid = gid), owner of the workspaces */
+    int slot;                /* which share of the worker's CPUs its steps run on */
+    sandbox_cpus_host cpus;  /* the worker's CPUs (the engine's, when it is local) */
+    sandbox_cpu_view *views; /* owned array: views[n - 1] for a step on n CPUs, made on first
+                              * use (.list NULL until then) */
+    char *files;             /* owned; STATE_DIR/docker-<worker>, holding cpu-view/<n>/, when the
+                              * engine sees this process's files (it can bind them); else NULL */
+    char init[PATH_MAX];     /* with files: cr-init, bound as the steps' PID 1 ("": not found) */
 };
 
 /* s with every character outside [A-Za-z0-9_-] replaced by '_' (s is returned). Fits Docker
@@ -190,13 +208,42 @@ static int put_archive(docker_client *dc, const char *id, docker_tar *t, char *e
 
 /* --- init and cleanup ------------------------------------------------------------------- */
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)ftw;
+    if (flag == FTW_DP ? rmdir(path) : unlink(path))
+        log_warn("docker: cannot remove %s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Remove the tree at dir (files and directories the backend wrote; links are not followed). */
+static void remove_tree(const char *dir)
+{
+    if (access(dir, F_OK) == 0)
+        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* STATE_DIR/docker-<worker id>: where a worker process of this backend keeps its files. */
+static char *files_dir(const cfg *c, const char *worker_id)
+{
+    cleanup_free char *w = sanitize(xstrdup(worker_id));
+    return xasprintf("%s/docker-%s", c->state_dir, w);
+}
+
 static void docker_shutdown(backend *be)
 {
     if (!be)
         return;
     docker_client_free(be->client);
+    if (be->files)
+        remove_tree(be->files);
+    free(be->files);
     free(be->worker_id);
     cgroup_host_clear(&be->cg);
+    for (int i = 0; be->views && i < be->cpus.n; i++)
+        sandbox_cpus_view_clear(&be->views[i]);
+    free(be->views);
+    sandbox_cpus_clear(&be->cpus);
     free(be);
 }
 CLEANUP_FUNC(backend, docker_shutdown)
@@ -278,16 +325,96 @@ static int check_engine(backend *be, char *err, size_t errlen)
     return rc;
 }
 
-static int docker_init(const cfg *c, const char *worker_id, backend **out, char *err, size_t errlen)
+/* Whether the engine at DOCKER_HOST sees this process's files at the same paths, so that it
+ * can bind them into containers: it listens on a local socket, its process is visible here
+ * (SO_PEERCRED), and dir seen from its root is the same directory as here. Not so for a remote
+ * engine, nor for a worker in a container of its own (docker-compose). */
+static bool engine_sees(const char *docker_host, const char *dir)
+{
+    if (strncmp(docker_host, "unix://", 7) != 0)
+        return false;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (snprintf(a.sun_path, sizeof a.sun_path, "%s", docker_host + 7) >= (int)sizeof a.sun_path)
+        return false;
+    cleanup_fd int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct ucred peer = {0};
+    socklen_t len = sizeof peer;
+    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) < 0 ||
+        getsockopt(s, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0 || peer.pid <= 0)
+        return false;
+    char theirs[PATH_MAX];
+    struct stat st_mine, st_theirs;
+    return snprintf(theirs, sizeof theirs, "/proc/%d/root%s", (int)peer.pid, dir) <
+               (int)sizeof theirs &&
+           stat(dir, &st_mine) == 0 && stat(theirs, &st_theirs) == 0 &&
+           st_mine.st_dev == st_theirs.st_dev && st_mine.st_ino == st_theirs.st_ino;
+}
+
+/* be->files and be->init when the engine sees our files; else neither (logged). */
+static void share_files(backend *be)
+{
+    const cfg *c = be->c;
+    cleanup_free char *dir = files_dir(c, be->worker_id);
+    remove_tree(dir); /* a dead process's, with the same worker id */
+    if ((mkdir(c->state_dir, 0711) < 0 && errno != EEXIST) || mkdir(dir, 0700) < 0) {
+        log_warn("docker: cannot make %s: %s", dir, strerror(errno));
+        return;
+    }
+    if (!engine_sees(c->docker_host, dir)) {
+        log_info("docker: the engine at %s does not see this process's files: steps see every "
+                 "CPU of its host in /sys and /proc (their affinity is right), and run under "
+                 "the engine's docker-init",
+                 c->docker_host);
+        rmdir(dir);
+        return;
+    }
+    char err[512];
+    if (sandbox_init_path(be->init, err, sizeof err) < 0) {
+        log_warn("docker: %s: steps run under the engine's docker-init", err);
+        be->init[0] = '\0';
+    }
+    be->files = steal_pointer(&dir);
+}
+
+/* The CPU view of a step with a quota of cores (borrowed from be), made on first use, its files
+ * written when the engine binds them; NULL (err) when they cannot be. */
+static const sandbox_cpu_view *cpu_view(backend *be, double cores, char *err, size_t errlen)
+{
+    int n = sandbox_cpus_count(&be->cpus, cores);
+    sandbox_cpu_view *v = &be->views[n - 1];
+    if (v->list)
+        return v;
+    sandbox_cpus_view(&be->cpus, be->slot, cores, v);
+    if (be->files) {
+        cleanup_free char *top = xasprintf("%s/cpu-view", be->files);
+        cleanup_free char *dir = xasprintf("%s/%d", top, n);
+        if ((mkdir(top, 0755) < 0 && errno != EEXIST) ||
+            sandbox_cpus_write(v, dir, err, errlen) < 0) {
+            if (!*err)
+                snprintf(err, errlen, "mkdir %s: %s", top, strerror(errno));
+            sandbox_cpus_view_clear(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+static int docker_init(const cfg *c, const char *worker_id, int slot, backend **out, char *err,
+                       size_t errlen)
 {
     *out = NULL;
     cleanup_ptr(backend) backend *be = xcalloc(1, sizeof *be);
     be->c = c;
+    be->uid = sandbox_uid(c, slot);
+    be->slot = slot;
     be->worker_id = xstrdup(worker_id);
     cgroup_host_probe(&be->cg);
+    sandbox_cpus_probe(&be->cpus);
+    be->views = xcalloc((size_t)be->cpus.n, sizeof *be->views);
     if (docker_client_create(c->docker_host, &be->client, err, errlen) < 0 ||
         check_engine(be, err, errlen) < 0)
         return -1;
+    share_files(be);
     *out = steal_pointer(&be);
     return 0;
 }
@@ -302,12 +429,13 @@ static bool has_prefix(const char *name, const void *arg)
     return strncmp(name, arg, strlen(arg)) == 0;
 }
 
-/* The cgroup (below CGROUP_TOP) of a step: "<worker>.<job>-<n>"; ids sanitised, so the '.'
- * ends the worker part and "<worker>." is the prefix of all a worker's cgroups. */
-static char *step_cgroup(const char *worker_id, const char *job_id, unsigned n)
+/* The cgroup (below CGROUP_TOP) of a step: "<worker>.<id>-<n>", id the sandbox's random one (no
+ * step of any attempt at any job shares a cgroup with another, nor finds an old one's); the
+ * worker id sanitised, so the '.' ends it and "<worker>." is the prefix of all its cgroups. */
+static char *step_cgroup(const char *worker_id, const char *id, unsigned n)
 {
-    cleanup_free char *w = sanitize(xstrdup(worker_id)), *j = sanitize(xstrdup(job_id));
-    return xasprintf("%s.%s-%u", w, j, n);
+    cleanup_free char *w = sanitize(xstrdup(worker_id));
+    return xasprintf("%s.%s-%u", w, id, n);
 }
 
 /* Remove every container (first) or volume (then) labelled with worker_id. */
@@ -358,6 +486,8 @@ static void docker_cleanup_stale(const cfg *c, const char *worker_id)
     }
     remove_labelled(dc, "containers", worker_id);
     remove_labelled(dc, "volumes", worker_id);
+    cleanup_free char *files = files_dir(c, worker_id);
+    remove_tree(files);
     if (docker_client_local(dc)) {
         cleanup_free char *w = sanitize(xstrdup(worker_id));
         cleanup_free char *prefix = xasprintf("%s.", w);
@@ -391,7 +521,7 @@ CLEANUP_FUNC(sandbox, docker_destroy)
 static int make_workspace(sandbox *sb, int size_mb, char *err, size_t errlen)
 {
     backend *be = sb->be;
-    json_t *vol = docker_spec_volume(sb->base, size_mb, be->worker_id, sb->job_id);
+    json_t *vol = docker_spec_volume(sb->base, size_mb, be->uid, be->worker_id, sb->job_id);
     int rc = call(be->client, "POST", "/volumes/create", vol, 201, 200,
                   "cannot create the workspace volume", NULL, err, errlen);
     json_decref(vol);
@@ -399,9 +529,10 @@ static int make_workspace(sandbox *sb, int size_mb, char *err, size_t errlen)
         return -1;
     sb->volume = xstrdup(sb->base);
     cleanup_free char *hname = name_of(be->worker_id, sb->job_id, "-ws");
-    if (create_container(be->client, hname, sb->image,
-                         docker_spec_holder(sb->image, sb->volume, be->worker_id, sb->job_id),
-                         &sb->holder, err, errlen) < 0)
+    if (create_container(
+            be->client, hname, sb->image,
+            docker_spec_holder(sb->image, sb->volume, be->uid, be->worker_id, sb->job_id),
+            &sb->holder, err, errlen) < 0)
         return -1;
     cleanup_free char *start = xasprintf("/containers/%s/start", sb->holder);
     return call(be->client, "POST", start, NULL, 204, 304, "cannot start the workspace container",
@@ -419,6 +550,7 @@ static int docker_prepare(backend *be, const language *lang, const job_request *
     cleanup_ptr(sandbox) sandbox *sb = xcalloc(1, sizeof *sb);
     sb->be = be;
     sb->job_id = xstrdup(job_id);
+    random_hex(sb->id, (sizeof sb->id - 1) / 2);
     sb->base = name_of(be->worker_id, job_id, "");
     sb->image = xasprintf("code-runner/%s:latest", lang->image);
     sb->env = lang->env;
@@ -426,11 +558,10 @@ static int docker_prepare(backend *be, const language *lang, const job_request *
     if (make_workspace(sb, be->c->workspace_mb, err, errlen) < 0)
         return -1;
     docker_tar t = {0};
-    docker_tar_add(&t, lang->source_file, req->code, req->code_len, FILE_MODE, SANDBOX_UID,
-                   SANDBOX_GID);
+    docker_tar_add(&t, lang->source_file, req->code, req->code_len, FILE_MODE, be->uid, be->uid);
     for (size_t i = 0; i < req->nfiles; i++)
         docker_tar_add(&t, req->files[i].name, req->files[i].content, req->files[i].len, FILE_MODE,
-                       SANDBOX_UID, SANDBOX_GID);
+                       be->uid, be->uid);
     if (put_archive(be->client, sb->holder, &t, err, errlen) < 0)
         return -1;
     *out = steal_pointer(&sb);
@@ -554,18 +685,22 @@ static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, s
     char suffix[16];
     snprintf(suffix, sizeof suffix, "-%u", n);
     cleanup_free char *name = name_of(be->worker_id, sb->job_id, suffix);
-    cleanup_free char *cg_name = step_cgroup(be->worker_id, sb->job_id, n);
+    cleanup_free char *cg_name = step_cgroup(be->worker_id, sb->id, n);
     cleanup_free char *cg_rel = xasprintf(CGROUP_TOP "/%s", cg_name);
     cleanup_free char *cg_parent = be->cgroups ? xasprintf("/%s", cg_rel) : NULL;
     cleanup_free char *id = NULL;
 
     if (stdin_len > 0) {
         docker_tar t = {0};
-        docker_tar_add(&t, DOCKER_STDIN_NAME, stdin_data, stdin_len, FILE_MODE, SANDBOX_UID,
-                       SANDBOX_GID);
+        docker_tar_add(&t, DOCKER_STDIN_NAME, stdin_data, stdin_len, FILE_MODE, be->uid, be->uid);
         if (put_archive(be->client, sb->holder, &t, err, errlen) < 0)
             return -1;
     }
+    const sandbox_cpu_view *view = cpu_view(be, lim->cpus, err, errlen);
+    if (!view)
+        return -1;
+    cleanup_free char *view_files =
+        be->files && !be->gvisor ? xasprintf("%s/cpu-view/%d", be->files, view->n) : NULL;
     docker_step_params p = {
         .image = sb->image,
         .argv = argv,
@@ -577,13 +712,24 @@ static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, s
         .cgroup_parent = cg_parent,
         .worker_id = be->worker_id,
         .job_id = sb->job_id,
+        .uid = be->uid,
         .memory_mb = lim->memory_mb,
-        .pids = lim->pids + (be->gvisor ? GVISOR_TASKS : 0),
+        .pids = lim->pids,
+        .host_pids = lim->pids + (be->gvisor ? GVISOR_TASKS : 0),
         .cpus = lim->cpus,
+        .cpu_time_ms = lim->cpu_time_ms,
+        .cpus_view = view,
+        .cpuset = !be->gvisor || be->cgroups || be->cg.v2,
+        .cpus_dir = view_files,
+        .init = be->files && be->init[0] ? be->init : NULL,
         .tmp_mb = sb->tmp_mb,
     };
     docker_mux mux = {.cap = lim->output_limit};
-    int rc = create_container(be->client, name, sb->image, docker_spec_step(&p), &id, err, errlen);
+    /* cgroup v1: the step's parent cgroup with its parent's cpuset, made here (exclusively):
+     * gVisor does not fill it and could not set the step's cpuset below an empty one */
+    int rc = be->cgroups ? cgroup_limits_cpuset_parent(&be->cg, cg_rel, err, errlen) : 0;
+    if (rc == 0)
+        rc = create_container(be->client, name, sb->image, docker_spec_step(&p), &id, err, errlen);
     if (rc == 0)
         rc = run_container(be->client, id, lim, &mux, res, err, errlen);
     docker_stream_close(be->client);

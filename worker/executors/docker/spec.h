@@ -4,16 +4,22 @@
  *
  * API (each returns a new reference the caller owns):
  *   docker_spec_step(&params)                 POST /containers/create body of one step
- *   docker_spec_holder(image, volume, w, j)   body of the container keeping the volume mounted
- *   docker_spec_volume(name, size_mb, w, j)   POST /volumes/create body: a size-capped tmpfs
+ *   docker_spec_holder(image, volume, uid, w, j)  body of the container keeping the volume
+ *                                             mounted
+ *   docker_spec_volume(name, size_mb, uid, w, j)  POST /volumes/create body: a size-capped
+ *                                             tmpfs owned by uid
  *   docker_spec_labels(w, j)                  the labels object */
 #ifndef CR_DOCKER_SPEC_H
 #define CR_DOCKER_SPEC_H
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <sys/types.h>
+
+#include "worker/sandbox/cpus.h"
 
 #define DOCKER_WORKSPACE "/workspace"
+#define DOCKER_INIT "/dev/.cr/init" /* where cr-init is bound, when the engine sees our files */
 /* Where a step's stdin bytes are put (in the workspace) when it has any. */
 #define DOCKER_STDIN_NAME ".stdin"
 #define DOCKER_LABEL_SERVICE "code-runner.service"
@@ -33,16 +39,27 @@ typedef struct docker_step_params {
     const char *cgroup_parent; /* HostConfig.CgroupParent, NULL for the engine's default */
     const char *worker_id;     /* labels */
     const char *job_id;
-    int memory_mb; /* Memory = MemorySwap */
-    int pids;      /* PidsLimit */
-    double cpus;   /* NanoCpus = cpus * 1e9 */
-    int tmp_mb;    /* size of /tmp and /dev/shm, and the file size limit */
+    uid_t uid;                         /* User uid:gid (worker/sandbox/policy.h) */
+    int memory_mb;                     /* Memory = MemorySwap */
+    int pids;                          /* RLIMIT_NPROC */
+    int host_pids;                     /* PidsLimit: pids, plus gVisor's own threads under runsc */
+    long cpu_time_ms;                  /* RLIMIT_CPU (worker/sandbox/policy.h); 0: none */
+    const sandbox_cpu_view *cpus_view; /* its CPUs (worker/sandbox/cpus.h) */
+    bool cpuset;          /* CpusetCpus from cpus_view (not with gVisor under a cgroup v1 parent
+                           * whose cpuset the worker could not fill: gVisor fails there) */
+    const char *cpus_dir; /* host directory of cpus_view's files, bound at
+                           * /sys/devices/system/cpu, /proc/cpuinfo and /proc/stat; NULL: not
+                           * bound (the engine does not see our files, or gVisor) */
+    const char *init;     /* host path of cr-init, bound at DOCKER_INIT and run as PID 1 (as in
+                           * the oci backend: not dumpable); NULL: the engine's docker-init */
+    double cpus;          /* NanoCpus = cpus * 1e9 */
+    int tmp_mb;           /* size of /tmp and /dev/shm, and the file size limit */
 } docker_step_params;
 
 json_t *docker_spec_step(const docker_step_params *p);
-json_t *docker_spec_holder(const char *image, const char *volume, const char *worker_id,
+json_t *docker_spec_holder(const char *image, const char *volume, uid_t uid, const char *worker_id,
                            const char *job_id);
-json_t *docker_spec_volume(const char *name, int size_mb, const char *worker_id,
+json_t *docker_spec_volume(const char *name, int size_mb, uid_t uid, const char *worker_id,
                            const char *job_id);
 json_t *docker_spec_labels(const char *worker_id, const char *job_id);
 

@@ -2,11 +2,16 @@
  * crun, runsc, kata-runtime) from a bundle we write, no daemon; or, with OCI_RUNTIME=builtin,
  * started by the worker itself (builtin/launch.h) from the same inputs. Names, so that a dead
  * worker's leftovers can be found again by cleanup_stale:
- *   container  cr-<worker>-<job8><nonce>-<n>  cgroup  /code-runner/<container>
- *              (the nonce is new for every attempt at a job, so a runtime's state left by a
- *              worker killed mid-create can never clash with the retry)
+ *   container  cr-<worker>-<id>-<n>            cgroup  /code-runner/<container>
+ *              (id: 128 random bits, new for every attempt at a job, so no two containers ever
+ *              share a name or a cgroup: a runtime's state or a cgroup left by a worker killed
+ *              mid-create never clashes with a retry; the builtin runtime makes the cgroup
+ *              exclusively, and fails rather than join one that exists)
+ *   ahead      cr-<worker>-warm<id>-0          a container started ahead of the next job
  *   job dir    STATE_DIR/<worker>/<job>/       workspace tmpfs ws/, bundles s<n>/,
  *                                              status tmpfs st/ (cr-init's report, st/<n>)
+ *   CPU view   STATE_DIR/<worker>/cpu-view/<n>/  what a step on n CPUs sees of them (runc,
+ *                                              crun, kata bind it; '-': no job dir's name)
  * Every container runs the program under cr-init (worker/init/cr_init.c), found next to the
  * running binary. */
 #include "oci.h"
@@ -30,10 +35,12 @@
 #include "worker/executors/oci/spec.h"
 #include "worker/executors/oci/step.h"
 #include "worker/sandbox/cgroup.h"
+#include "worker/sandbox/cpus.h"
 #include "worker/sandbox/policy.h"
 
 #define CGROUP_PARENT "code-runner"
 #define NAME_MAX_LEN 64
+#define OCI_ID_HEX 32       /* hex digits of a container's random id: 128 bits */
 #define LIST_TRIES 20       /* "<rt> list" attempts in cleanup_stale */
 #define LIST_RETRY_US 50000 /* pause between them */
 
@@ -44,7 +51,13 @@ struct backend {
     char worker[NAME_MAX_LEN]; /* sanitized worker id: every container and directory of the
                                 * process carries it */
     char init[PATH_MAX];       /* host path of cr-init, beside the running binary */
+    uid_t uid;                 /* the slot's sandbox user (uid = gid): owns the workspaces */
+    int slot;                  /* which share of the worker's CPUs its steps run on */
     cgroup_host cg;            /* the host's cgroup layout */
+    sandbox_cpus_host cpus;    /* the worker's CPUs, the host's CPU files (cpus.h) */
+    sandbox_cpu_view *views;   /* owned array: views[n - 1] the view of a step on n CPUs (n
+                                * up to cpus.n), made (and for a runtime that binds them,
+                                * written) on first use; .list NULL until then */
     launcher *launcher;        /* owned; the builtin runtime (OCI_RUNTIME=builtin), else NULL */
     /* The container started ahead for the next job (oci_prestart, builtin runtime): at most
      * one, in the image of the job before; the next job in that image adopts it with its
@@ -52,7 +65,8 @@ struct backend {
     struct {
         launch_warm *w; /* owned; NULL: none */
         char *rootfs;   /* owned; the image rootfs it binds, symlinks resolved */
-        char *dir;      /* owned; STATE_DIR/<worker>/warm<nonce>: ws/ and st/ mounted, st/0 made */
+        char *dir;      /* owned; STATE_DIR/<worker>/warm<id>: ws/ and st/ mounted, st/0 made */
+        int ncpus;      /* the CPUs it runs on and sees: its first step's must be as many */
     } ahead;
 };
 
@@ -60,17 +74,17 @@ struct backend {
  * used by oci_run once per step (a bundle dir and a container each, both gone when the step
  * returns), freed by oci_destroy (workspace unmounted, job dir removed). */
 struct sandbox {
-    backend *be;            /* borrowed; the backend that made it (outlives it) */
-    char job[NAME_MAX_LEN]; /* sanitized job id */
-    char *dir;              /* owned; STATE_DIR/<worker>/<job> */
-    char *workspace;        /* owned; <dir>/ws, a tmpfs while the sandbox lives */
-    char *status_dir;       /* owned; <dir>/st, a small tmpfs holding each step's status file */
-    char *rootfs;           /* owned; IMAGES_DIR/<image>/rootfs, symlinks resolved */
-    char *const *env;       /* borrowed from the language (outlives the sandbox): step env */
-    char nonce[5];          /* 4 hex digits, new for every prepare: keeps container ids unique */
-    int steps;              /* steps run so far; numbers the next container */
-    launch_warm *warm;      /* owned until step 0 takes it: the container started ahead for
-                             * this job's first step (builtin runtime), or NULL */
+    backend *be;             /* borrowed; the backend that made it (outlives it) */
+    char job[NAME_MAX_LEN];  /* sanitized job id */
+    char *dir;               /* owned; STATE_DIR/<worker>/<job> */
+    char *workspace;         /* owned; <dir>/ws, a tmpfs while the sandbox lives */
+    char *status_dir;        /* owned; <dir>/st, a small tmpfs holding each step's status file */
+    char *rootfs;            /* owned; IMAGES_DIR/<image>/rootfs, symlinks resolved */
+    char *const *env;        /* borrowed from the language (outlives the sandbox): step env */
+    char id[OCI_ID_HEX + 1]; /* random, new for every prepare: keeps container ids unique */
+    int steps;               /* steps run so far; numbers the next container */
+    launch_warm *warm;       /* owned until step 0 takes it: the container started ahead for
+                              * this job's first step (builtin runtime), or NULL */
 };
 
 static bool is_builtin(const cfg *c)
@@ -114,29 +128,11 @@ static int make_dir(const char *path, mode_t mode, char *err, size_t errlen)
     return 0;
 }
 
-/* cr-init beside the running executable (the worker, or a test tool), into init. */
-static int find_init(char init[PATH_MAX], char *err, size_t errlen)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) {
-        snprintf(err, errlen, "readlink /proc/self/exe: %s", strerror(errno));
-        return -1;
-    }
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    *slash = '\0';
-    if (snprintf(init, PATH_MAX, "%s/cr-init", exe) >= PATH_MAX || access(init, X_OK) < 0) {
-        snprintf(err, errlen, "%s: not found (cr-init is installed beside the worker)", init);
-        return -1;
-    }
-    return 0;
-}
-
 static void oci_shutdown(backend *be);
 CLEANUP_FUNC(backend, oci_shutdown)
 
-static int oci_init(const cfg *c, const char *worker_id, backend **out, char *err, size_t errlen)
+static int oci_init(const cfg *c, const char *worker_id, int slot, backend **out, char *err,
+                    size_t errlen)
 {
     *out = NULL;
     /* Containers' init processes become our children when the runtime CLI exits, so that we
@@ -148,15 +144,19 @@ static int oci_init(const cfg *c, const char *worker_id, backend **out, char *er
     signal(SIGPIPE, SIG_IGN); /* a program closing its stdin must not kill the worker */
     cleanup_ptr(backend) backend *be = xcalloc(1, sizeof *be);
     be->c = c;
+    be->uid = sandbox_uid(c, slot);
+    be->slot = slot;
     cgroup_host_probe(&be->cg);
-    if (find_init(be->init, err, errlen) < 0)
+    sandbox_cpus_probe(&be->cpus);
+    be->views = xcalloc((size_t)be->cpus.n, sizeof *be->views);
+    if (sandbox_init_path(be->init, err, errlen) < 0)
         return -1;
     sanitize(worker_id, be->worker);
     cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, be->worker);
     if (make_dir(c->state_dir, 0711, err, errlen) < 0 || make_dir(mine, 0700, err, errlen) < 0)
         return -1;
     const char *version[] = {"--version", NULL};
-    if (is_builtin(c) ? launch_init(&be->cg, &be->launcher, err, errlen) < 0
+    if (is_builtin(c) ? launch_init(&be->cg, be->init, &be->launcher, err, errlen) < 0
                       : oci_runtime_call(c->oci_runtime, version, false, NULL, err, errlen) < 0)
         return -1;
     struct stat st;
@@ -248,6 +248,44 @@ static void ahead_discard(backend *be)
     be->ahead.w = NULL, be->ahead.rootfs = be->ahead.dir = NULL;
 }
 
+/* STATE_DIR/<worker>/cpu-view, or one CPU count's directory below it (n > 0). Caller frees. */
+static char *view_dir(const backend *be, int n)
+{
+    return n > 0 ? xasprintf("%s/%s/cpu-view/%d", be->c->state_dir, be->worker, n)
+                 : xasprintf("%s/%s/cpu-view", be->c->state_dir, be->worker);
+}
+
+/* Whether the runtime binds the CPU view's files from the host: runc, crun, kata; gVisor has
+ * its own /proc and /sys, which show the cpuset's CPUs; the builtin runtime writes them in the
+ * container. */
+static bool binds_view(const backend *be)
+{
+    return !be->launcher && !oci_runtime_is_gvisor(be->c->oci_runtime);
+}
+
+/* The view of a step with a quota of cores (borrowed from be), made on first use; NULL (err)
+ * when its files cannot be written. */
+static const sandbox_cpu_view *cpu_view(backend *be, double cores, char *err, size_t errlen)
+{
+    int n = sandbox_cpus_count(&be->cpus, cores);
+    sandbox_cpu_view *v = &be->views[n - 1];
+    if (v->list)
+        return v;
+    sandbox_cpus_view(&be->cpus, be->slot, cores, v);
+    if (binds_view(be)) {
+        cleanup_free char *top = view_dir(be, 0), *dir = view_dir(be, n);
+        fs_remove_tree(dir); /* a dead process's, with the same worker id */
+        if ((mkdir(top, 0755) < 0 && errno != EEXIST) ||
+            sandbox_cpus_write(v, dir, err, errlen) < 0) {
+            if (!*err)
+                snprintf(err, errlen, "mkdir %s: %s", top, strerror(errno));
+            sandbox_cpus_view_clear(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
 static void oci_shutdown(backend *be)
 {
     if (!be)
@@ -255,7 +293,21 @@ static void oci_shutdown(backend *be)
     ahead_discard(be);
     launch_free(be->launcher);
     cgroup_host_clear(&be->cg);
+    if (binds_view(be)) {
+        cleanup_free char *dir = view_dir(be, 0);
+        fs_remove_tree(dir);
+    }
+    for (int i = 0; be->views && i < be->cpus.n; i++)
+        sandbox_cpus_view_clear(&be->views[i]);
+    free(be->views);
+    sandbox_cpus_clear(&be->cpus);
     free(be);
+}
+
+/* The CPU quota of a job's first step in lang: its compile step's, or its run's. */
+static double first_step_cores(const language *lang)
+{
+    return lang->compile_argv ? lang->compile.cpus : lang->run.cpus;
 }
 
 static void oci_destroy(sandbox *sb)
@@ -279,18 +331,18 @@ static int fill_workspace(sandbox *sb, const language *lang, const job_request *
                           size_t errlen)
 {
     if (!sb->warm &&
-        fs_mount_workspace(sb->workspace, sb->be->c->workspace_mb, SANDBOX_UID, err, errlen) < 0)
+        fs_mount_workspace(sb->workspace, sb->be->c->workspace_mb, sb->be->uid, err, errlen) < 0)
         return -1;
     cleanup_fd int fd = open(sb->workspace, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "open %s: %s", sb->workspace, strerror(errno));
         return -1;
     }
-    if (fs_write_new(fd, lang->source_file, req->code, req->code_len, SANDBOX_UID, err, errlen) < 0)
+    if (fs_write_new(fd, lang->source_file, req->code, req->code_len, sb->be->uid, err, errlen) < 0)
         return -1;
     for (size_t i = 0; i < req->nfiles; i++)
         if (fs_write_new(fd, req->files[i].name, req->files[i].content, req->files[i].len,
-                         SANDBOX_UID, err, errlen) < 0)
+                         sb->be->uid, err, errlen) < 0)
             return -1;
     return 0;
 }
@@ -304,7 +356,7 @@ static int oci_prepare(backend *be, const language *lang, const job_request *req
     sb->be = be;
     sb->env = lang->env;
     sanitize(job_id, sb->job);
-    random_hex(sb->nonce, (sizeof sb->nonce - 1) / 2);
+    random_hex(sb->id, OCI_ID_HEX / 2);
     /* Runtimes want the rootfs without symlinks; images are switched by symlink (build.sh):
      * resolving it here also pins this job to one version of the image. */
     cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
@@ -314,7 +366,8 @@ static int oci_prepare(backend *be, const language *lang, const job_request *req
         snprintf(err, errlen, "image %s is not built (%s missing)", lang->image, image);
         return -1;
     }
-    if (be->ahead.w && strcmp(be->ahead.rootfs, sb->rootfs) == 0) {
+    if (be->ahead.w && strcmp(be->ahead.rootfs, sb->rootfs) == 0 &&
+        be->ahead.ncpus == sandbox_cpus_count(&be->cpus, first_step_cores(lang))) {
         /* adopt the container started ahead, with its directory and mounts */
         sb->warm = steal_pointer(&be->ahead.w);
         sb->dir = steal_pointer(&be->ahead.dir);
@@ -326,7 +379,7 @@ static int oci_prepare(backend *be, const language *lang, const job_request *req
         *out = steal_pointer(&sb);
         return 0;
     }
-    ahead_discard(be); /* another image (or none): its container would never be used */
+    ahead_discard(be); /* another image or CPU count (or none): it would never be used */
     cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, be->worker);
     sb->dir = xasprintf("%s/%s", mine, sb->job);
     sb->workspace = xasprintf("%s/ws", sb->dir);
@@ -349,15 +402,17 @@ static int oci_prepare(backend *be, const language *lang, const job_request *req
 static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size_t stdin_len,
                    const exec_limits *lim, step_result *res, char *err, size_t errlen)
 {
-    const backend *be = sb->be;
+    backend *be = sb->be;
     int n = sb->steps++;
-    char job8[9];
-    snprintf(job8, sizeof job8, "%.8s", sb->job);
+    const sandbox_cpu_view *view = cpu_view(be, lim->cpus, err, errlen);
+    if (!view)
+        return -1;
+    cleanup_free char *view_files = binds_view(be) ? view_dir(be, view->n) : NULL;
     /* step 0 only: handed to oci_step_run, which consumes it */
     cleanup_ptr(launch_warm) launch_warm *warm = steal_pointer(&sb->warm);
     cleanup_free char *cgroup =
         warm ? xasprintf("/%s", launch_warm_cgroup(warm))
-             : xasprintf("/%s/cr-%s-%s%s-%d", CGROUP_PARENT, be->worker, job8, sb->nonce, n);
+             : xasprintf("/%s/cr-%s-%s-%d", CGROUP_PARENT, be->worker, sb->id, n);
     const char *id = strrchr(cgroup, '/') + 1;
     cleanup_free char *bundle = xasprintf("%s/s%d", sb->dir, n);
     char name[16];
@@ -373,7 +428,7 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
     if (st_fd < 0)
         snprintf(err, errlen, "open %s: %s", sb->status_dir, strerror(errno));
     /* a container started ahead has its status file bound already */
-    else if (warm || fs_write_new(st_fd, name, "", 0, SANDBOX_UID, err, errlen) == 0) {
+    else if (warm || fs_write_new(st_fd, name, "", 0, be->uid, err, errlen) == 0) {
         oci_spec_params p = {.argv = argv,
                              .env = sb->env,
                              .init = be->init,
@@ -382,9 +437,13 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
                              .rootfs = sb->rootfs,
                              .workspace = sb->workspace,
                              .cgroup_path = cgroup,
+                             .uid = be->uid,
                              .memory_mb = lim->memory_mb,
                              .pids = lim->pids,
                              .cpus = lim->cpus,
+                             .cpu_time_ms = lim->cpu_time_ms,
+                             .cpus_view = view,
+                             .cpus_dir = view_files,
                              .tmp_mb = be->c->workspace_mb};
         launch_params lp = {.spec = &p, .cgroup_rel = cgroup + 1};
         rc = builtin ? 0 : oci_spec_write(bundle, &p, err, errlen);
@@ -397,6 +456,7 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
                            .stdin_data = stdin_data,
                            .stdin_len = stdin_data ? stdin_len : 0,
                            .timeout_ms = lim->timeout_ms,
+                           .cpu_time_ms = lim->cpus > 1 ? lim->cpu_time_ms : 0,
                            .output_limit = lim->output_limit,
                            .status_path = status,
                            .launcher = be->launcher,
@@ -416,24 +476,30 @@ static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size
 static int start_ahead(backend *be, const language *lang, char *err, size_t errlen)
 {
     const cfg *c = be->c;
+    const sandbox_cpu_view *view = cpu_view(be, first_step_cores(lang), err, errlen);
+    if (!view)
+        return -1;
+    be->ahead.ncpus = view->n;
     cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
-    char nonce[5];
-    random_hex(nonce, (sizeof nonce - 1) / 2);
+    char id[OCI_ID_HEX + 1];
+    random_hex(id, OCI_ID_HEX / 2);
     be->ahead.rootfs = realpath(image, NULL);
-    be->ahead.dir = xasprintf("%s/%s/warm%s", c->state_dir, be->worker, nonce);
+    be->ahead.dir = xasprintf("%s/%s/warm%s", c->state_dir, be->worker, id);
     cleanup_free char *ws = xasprintf("%s/ws", be->ahead.dir);
     cleanup_free char *st = xasprintf("%s/st", be->ahead.dir);
     cleanup_free char *status = xasprintf("%s/0", st);
-    cleanup_free char *cgroup = xasprintf("%s/cr-%s-warm%s-0", CGROUP_PARENT, be->worker, nonce);
+    cleanup_free char *cgroup = xasprintf("%s/cr-%s-warm%s-0", CGROUP_PARENT, be->worker, id);
     cleanup_fd int st_fd = -1;
     if (!be->ahead.rootfs || mkdir(be->ahead.dir, 0711) < 0 ||
-        fs_mount_workspace(ws, c->workspace_mb, SANDBOX_UID, err, errlen) < 0 ||
+        fs_mount_workspace(ws, c->workspace_mb, be->uid, err, errlen) < 0 ||
         fs_mount_workspace(st, 1, 0, err, errlen) < 0 ||
         (st_fd = open(st, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-        fs_write_new(st_fd, "0", "", 0, SANDBOX_UID, err, errlen) < 0)
+        fs_write_new(st_fd, "0", "", 0, be->uid, err, errlen) < 0)
         return -1;
     oci_spec_params p = {.init = be->init,
                          .status = status,
+                         .uid = be->uid,
+                         .cpus_view = view,
                          .rootfs = be->ahead.rootfs,
                          .workspace = ws,
                          .tmp_mb = c->workspace_mb};

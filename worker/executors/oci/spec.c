@@ -36,31 +36,36 @@ static json_t *argv_array(char *const *argv)
     return a;
 }
 
-static json_t *rlimit(const char *type, json_int_t limit)
+/* rlim_t in the document: RLIM_INFINITY as -1 (see spec.h). */
+static json_int_t rlim_json(rlim_t v)
 {
-    return json_pack("{s:s, s:I, s:I}", "type", type, "hard", limit, "soft", limit);
+    return v == RLIM_INFINITY ? -1 : (json_int_t)v;
+}
+
+/* Every rlimit of the step (worker/sandbox/policy.h). */
+static json_t *rlimits(const oci_spec_params *p)
+{
+    sandbox_rlimit rl[SANDBOX_NRLIMITS];
+    size_t n = sandbox_rlimits(&(sandbox_rlimit_params){.pids = p->pids,
+                                                        .tmp_mb = p->tmp_mb,
+                                                        .cpu_time_ms = p->cpu_time_ms},
+                               rl);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:s, s:I, s:I}", "type", rl[i].oci, "hard",
+                                           rlim_json(rl[i].hard), "soft", rlim_json(rl[i].soft)));
+    return a;
 }
 
 static json_t *process(const oci_spec_params *p)
 {
-    json_int_t fsize = (json_int_t)p->tmp_mb * 1024 * 1024;
-    return json_pack(
-        "{s:b, s:{s:i, s:i, s:[]}, s:o, s:s, s:o,"
-        " s:{s:[], s:[], s:[], s:[], s:[]}, s:[o,o,o], s:b, s:i}",
-        "terminal", 0, "user", "uid", SANDBOX_UID, "gid", SANDBOX_GID, "additionalGids", "args",
-        argv_array(p->argv), "cwd", "/workspace", "env", sandbox_env_json(p->env), "capabilities",
-        "bounding", "effective", "inheritable", "permitted", "ambient", "rlimits",
-        rlimit("RLIMIT_NOFILE", SANDBOX_NOFILE), rlimit("RLIMIT_CORE", 0),
-        rlimit("RLIMIT_FSIZE", fsize), "noNewPrivileges", 1, "oomScoreAdj", SANDBOX_OOM_SCORE_ADJ);
-}
-
-/* The task limit inside gVisor; on a Linux host RLIMIT_NPROC would count every process of
- * the sandbox uid on the machine, so there the pids cgroup alone limits tasks. */
-static json_t *with_guest_limits(json_t *proc, const oci_spec_params *p)
-{
-    if (p->guest_kernel)
-        json_array_append_new(json_object_get(proc, "rlimits"), rlimit("RLIMIT_NPROC", p->pids));
-    return proc;
+    return json_pack("{s:b, s:{s:i, s:i, s:[]}, s:o, s:s, s:o,"
+                     " s:{s:[], s:[], s:[], s:[], s:[]}, s:o, s:b, s:i}",
+                     "terminal", 0, "user", "uid", (int)p->uid, "gid", (int)p->uid,
+                     "additionalGids", "args", argv_array(p->argv), "cwd", "/workspace", "env",
+                     sandbox_env_json(p->env), "capabilities", "bounding", "effective",
+                     "inheritable", "permitted", "ambient", "rlimits", rlimits(p),
+                     "noNewPrivileges", 1, "oomScoreAdj", SANDBOX_OOM_SCORE_ADJ);
 }
 
 static json_t *mount_entry(const char *dest, const char *type, const char *src, const char *opts)
@@ -94,6 +99,19 @@ static json_t *mounts(const oci_spec_params *p)
      * heap and threads from the memory and CPU limits they find there. */
     json_array_append_new(
         m, mount_entry("/sys/fs/cgroup", "cgroup", "cgroup", "nosuid,noexec,nodev,relatime,ro"));
+    if (p->cpus_dir) { /* what the step sees of its CPUs (worker/sandbox/cpus.h) */
+        cleanup_free char *sys = xasprintf("%s/sys", p->cpus_dir);
+        cleanup_free char *cpuinfo = xasprintf("%s/cpuinfo", p->cpus_dir);
+        cleanup_free char *stat = xasprintf("%s/stat", p->cpus_dir);
+        json_array_append_new(
+            m, mount_entry("/sys/devices/system/cpu", "bind", sys, "rbind,ro,nosuid,nodev,noexec"));
+        if (p->cpus_view->cpuinfo)
+            json_array_append_new(
+                m, mount_entry("/proc/cpuinfo", "bind", cpuinfo, "bind,ro,nosuid,nodev,noexec"));
+        if (p->cpus_view->stat)
+            json_array_append_new(
+                m, mount_entry("/proc/stat", "bind", stat, "bind,ro,nosuid,nodev,noexec"));
+    }
     json_array_append_new(m, mount_entry("/tmp", "tmpfs", "tmpfs", tmp));
     json_array_append_new(m,
                           mount_entry("/workspace", "bind", p->workspace, "rbind,rw,nosuid,nodev"));
@@ -104,10 +122,18 @@ static json_t *resources(const oci_spec_params *p)
 {
     json_int_t mem = (json_int_t)p->memory_mb * 1024 * 1024;
     json_int_t quota = sandbox_cpu_quota_us(p->cpus);
-    return json_pack("{s:[{s:b, s:s}], s:{s:I, s:I}, s:{s:i}, s:{s:I, s:I}}", "devices", "allow", 0,
-                     "access", "rwm", "memory", "limit", mem, "swap", mem, "pids", "limit",
-                     p->guest_kernel ? p->pids * GUEST_TASK_COST + GUEST_BASE_TASKS : p->pids,
-                     "cpu", "quota", quota, "period", (json_int_t)SANDBOX_CPU_PERIOD_US);
+    char cpus[256] = "";
+    if (p->cpus_view) /* the list without its newline */
+        snprintf(cpus, sizeof cpus, "%.*s", (int)strcspn(p->cpus_view->list, "\n"),
+                 p->cpus_view->list);
+    json_t *r =
+        json_pack("{s:[{s:b, s:s}], s:{s:I, s:I}, s:{s:i}, s:{s:I, s:I}}", "devices", "allow", 0,
+                  "access", "rwm", "memory", "limit", mem, "swap", mem, "pids", "limit",
+                  p->guest_kernel ? p->pids * GUEST_TASK_COST + GUEST_BASE_TASKS : p->pids, "cpu",
+                  "quota", quota, "period", (json_int_t)SANDBOX_CPU_PERIOD_US);
+    if (*cpus) /* a cpuset: the affinity mask the program finds */
+        json_object_set_new(json_object_get(r, "cpu"), "cpus", json_string(cpus));
+    return r;
 }
 
 static json_t *linux_section(const oci_spec_params *p)
@@ -126,8 +152,36 @@ static json_t *linux_section(const oci_spec_params *p)
 json_t *oci_spec_build(const oci_spec_params *p)
 {
     return json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}", "ociVersion", "1.0.2", "process",
-                     with_guest_limits(process(p), p), "root", "path", p->rootfs, "readonly", 1,
-                     "hostname", SANDBOX_HOSTNAME, "mounts", mounts(p), "linux", linux_section(p));
+                     process(p), "root", "path", p->rootfs, "readonly", 1, "hostname",
+                     SANDBOX_HOSTNAME, "mounts", mounts(p), "linux", linux_section(p));
+}
+
+/* doc (consumed) with the rlimits' -1 written as 2^64 - 1, which runtimes read as unsigned
+ * RLIM_INFINITY; NULL stays NULL. The rlimits array holds nothing but its objects' type, hard
+ * and soft, so every ":-1" in it is one of theirs. */
+static char *unlimited_rlimits(char *doc)
+{
+    static const char key[] = "\"rlimits\":[", minus[] = ":-1", inf[] = ":18446744073709551615";
+    char *start = doc ? strstr(doc, key) : NULL;
+    if (!start)
+        return doc;
+    size_t head = (size_t)(start - doc) + strlen(key);
+    size_t len = strcspn(doc + head, "]");
+    size_t n = 0;
+    for (const char *q = doc + head; (q = strstr(q, minus)) && q < doc + head + len; q++)
+        n++;
+    char *out = xmalloc(strlen(doc) + n * (strlen(inf) - strlen(minus)) + 1), *w = out;
+    memcpy(w, doc, head), w += head;
+    for (const char *r = doc + head, *end = doc + head + len; r < end;) {
+        if (strncmp(r, minus, strlen(minus)) == 0 && r + strlen(minus) <= end) {
+            w = stpcpy(w, inf), r += strlen(minus);
+        } else {
+            *w++ = *r++;
+        }
+    }
+    strcpy(w, doc + head + len);
+    free(doc);
+    return out;
 }
 
 int oci_spec_write(const char *bundle_dir, const oci_spec_params *p, char *err, size_t errlen)
@@ -137,7 +191,7 @@ int oci_spec_write(const char *bundle_dir, const oci_spec_params *p, char *err, 
         snprintf(err, errlen, "cannot build config.json");
         return -1;
     }
-    cleanup_free char *doc = json_dumps(spec, JSON_COMPACT);
+    cleanup_free char *doc = unlimited_rlimits(json_dumps(spec, JSON_COMPACT));
     json_decref(spec);
     cleanup_free char *path = xasprintf("%s/config.json", bundle_dir);
     cleanup_fd int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);

@@ -20,6 +20,7 @@
 
 #define KILL_GRACE_MS 3000  /* after a kill, how long we wait for the init to go */
 #define DRAIN_GRACE_MS 1000 /* after the init exited, how long we wait for EOF on the pipes */
+#define CPU_CHECK_MS 100    /* how often a step's CPU time is read, when it has a limit */
 #define CHUNK 65536
 
 /* One captured stream: read end and what was kept of it. */
@@ -50,6 +51,7 @@ typedef struct step_state {
     int64_t start;      /* monotonic ms at spawn */
     int64_t end;        /* when the init was reaped */
     int64_t killed_at;  /* when we killed it, 0: not killed */
+    int64_t cpu_check;  /* when its cgroup's CPU time is read next (cpu_time_ms set) */
     bool timed_out, output_limited;
 } step_state;
 
@@ -288,11 +290,29 @@ static int handle_events(step_state *s, int64_t now, char *err, size_t errlen)
     return 0;
 }
 
+/* Kill the container once its cgroup has spent the step's CPU time (checked every
+ * CPU_CHECK_MS while the init runs): a time limit like the wall clock's. */
+static void check_cpu_time(step_state *s, int64_t now)
+{
+    if (s->st->cpu_time_ms <= 0 || s->init.pid <= 0 || s->init.done || s->killed_at ||
+        now < s->cpu_check)
+        return;
+    s->cpu_check = now + CPU_CHECK_MS;
+    cgroup_stats cs;
+    if (cgroup_read_stats(s->st->cg, s->st->cgroup_rel, &cs) == 0 &&
+        cs.cpu_ms >= s->st->cpu_time_ms) {
+        s->timed_out = true;
+        kill_container(s, now);
+    }
+}
+
 /* How long poll may sleep: until the deadline, briefly while a kill or a drain is under way,
  * never long (a kernel without pidfds is watched by time alone). */
 static int poll_wait(const step_state *s, int64_t now, int64_t deadline)
 {
     int64_t wait = deadline - now;
+    if (s->st->cpu_time_ms > 0 && s->cpu_check - now < wait)
+        wait = s->cpu_check - now;
     if (s->killed_at || s->init.done)
         wait = 50;
     if ((!s->rt.done && s->rt.pidfd < 0) || (s->init.pid > 0 && s->init.pidfd < 0))
@@ -310,6 +330,7 @@ static int pump(step_state *s, char *err, size_t errlen)
             s->timed_out = true;
             kill_container(s, now);
         }
+        check_cpu_time(s, now);
         if (finished(s, now))
             return 0;
         struct pollfd p[5];

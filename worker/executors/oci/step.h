@@ -29,6 +29,9 @@ typedef struct oci_step {
     const char *stdin_data; /* fed to the program, then closed; NULL: empty stdin */
     size_t stdin_len;
     int timeout_ms;              /* wall clock from the runtime's start */
+    long cpu_time_ms;            /* CPU time of the whole cgroup, checked every CPU_CHECK_MS;
+                                  * 0: not checked (a step with at most one core's quota cannot
+                                  * spend more CPU time than wall-clock time) */
     size_t output_limit;         /* cap on stdout and on stderr, each */
     const char *status_path;     /* host path of cr-init's status file ("exit C", "signal N",
                                   * "error ERRNO"); NULL: none */

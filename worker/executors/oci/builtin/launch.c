@@ -30,8 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -53,12 +55,17 @@
 
 #define SETUP_TIMEOUT_MS 10000 /* a container not exec'd by then is killed */
 #define COMMAND_MAX (1 << 20)  /* bytes of argv + environment sent to a waiting container */
+#define LAUNCH_AHEAD_PIDS                                                                          \
+    (1 << 22) /* RLIMIT_NPROC of a container waiting for its step: the                             \
+               * kernel's most (PID_MAX_LIMIT); the step lowers it */
 
 /* The builtin runtime of one worker process: made by launch_init, read-only while it starts
  * containers (each container's first process gets it as it is at the clone), freed by
  * launch_free once no container started ahead is left. */
 struct launcher {
     const cgroup_host *cg;         /* borrowed; the host's cgroup layout */
+    int init_fd;                   /* owned; cr-init in a sealed memfd, executed by each
+                                    * container (no bind mount naming its host path) */
     launch_fs_hierarchies cgroups; /* the host's hierarchies, mounted again in each container */
     struct sock_fprog seccomp;     /* .filter owned; loaded by each container just before exec */
     int last_cap;                  /* the kernel's highest capability number */
@@ -68,16 +75,48 @@ void launch_free(launcher *l)
 {
     if (!l)
         return;
+    close_fd(&l->init_fd);
     free(l->seccomp.filter);
     free(l);
 }
 CLEANUP_FUNC(launcher, launch_free)
 
-int launch_init(const cgroup_host *cg, launcher **out, char *err, size_t errlen)
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U /* Linux 6.3: executable, whatever vm.memfd_noexec says */
+#endif
+
+/* cr-init copied into a memfd sealed against any change: the file each container executes. */
+static int init_memfd(const char *path, char *err, size_t errlen)
+{
+    cleanup_fd int src = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = memfd_create("cr-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+    if (fd < 0 && errno == EINVAL) /* a kernel before 6.3 */
+        fd = memfd_create("cr-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    struct stat st;
+    bool ok = src >= 0 && fd >= 0 && fstat(src, &st) == 0;
+    for (off_t done = 0; ok && done < st.st_size;) {
+        ssize_t n = sendfile(fd, src, NULL, (size_t)(st.st_size - done));
+        ok = n > 0;
+        done += n > 0 ? n : 0;
+    }
+    if (!ok || fchmod(fd, 0555) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+        snprintf(err, errlen, "cannot copy %s into a sealed memfd: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int launch_init(const cgroup_host *cg, const char *init, launcher **out, char *err, size_t errlen)
 {
     *out = NULL;
     cleanup_ptr(launcher) launcher *l = xcalloc(1, sizeof *l);
     l->cg = cg;
+    l->init_fd = -1;
+    if ((l->init_fd = init_memfd(init, err, errlen)) < 0)
+        return -1;
     char buf[16] = {0};
     cleanup_fd int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
     long v;
@@ -107,6 +146,8 @@ typedef struct child_args {
     int cgroup_fd; /* v2: the cgroup, entered by clone3; -1: v1, the child moves itself */
     int go_fd;     /* >= 0: started ahead of its step: wait here for the command to run
                     * (command_message) after everything else is set up; -1: argv, envp */
+    sandbox_rlimit rlimits[SANDBOX_NRLIMITS]; /* the step's (started ahead: no task or CPU
+                                               * limit yet; the command brings the step's) */
 } child_args;
 
 static _Noreturn void child_fail(const child_args *a, const char *msg)
@@ -154,30 +195,35 @@ static int loopback_up(void)
     return rc;
 }
 
-/* Soft and hard limit to value, or to the current hard limit when that is lower (valgrind
- * keeps a few descriptors above the limit it shows). */
-static int set_limit(int resource, rlim_t value)
+/* Every rlimit of the list (worker/sandbox/policy.h). RLIMIT_NOFILE goes no higher than the
+ * current hard limit when that is lower (valgrind keeps a few descriptors above the limit it
+ * shows). As root this may raise limits; as the sandbox user (a container started ahead, once
+ * it has its step) it only lowers them. */
+static int apply_rlimits(const sandbox_rlimit *rl, size_t n)
 {
-    struct rlimit r;
-    if (getrlimit(resource, &r) == 0 && r.rlim_max != RLIM_INFINITY && r.rlim_max < value)
-        value = r.rlim_max;
-    r = (struct rlimit){.rlim_cur = value, .rlim_max = value};
-    return setrlimit(resource, &r);
+    for (size_t i = 0; i < n; i++) {
+        struct rlimit r = {.rlim_cur = rl[i].soft, .rlim_max = rl[i].hard}, now;
+        if (rl[i].resource == RLIMIT_NOFILE && getrlimit(RLIMIT_NOFILE, &now) == 0 &&
+            now.rlim_max < r.rlim_max)
+            r.rlim_cur = r.rlim_max = now.rlim_max;
+        if (setrlimit(rl[i].resource, &r) < 0)
+            return -1;
+    }
+    return 0;
 }
 
-/* Root with every capability becomes uid/gid 65534 with none: bounding set and ambient set
- * emptied while we still may, then the ids (which clears permitted and effective), then the
- * inheritable set, which a change of uid keeps. */
-static int drop_privileges(int last_cap)
+/* Root with every capability becomes the slot's user (uid = gid) with none: bounding set and
+ * ambient set emptied while we still may, then the ids (which clears permitted and effective),
+ * then the inheritable set, which a change of uid keeps. */
+static int drop_privileges(int last_cap, uid_t uid)
 {
-    if (setgroups(0, NULL) < 0 || setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) < 0)
+    if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0)
         return -1;
     for (int cap = 0; cap <= last_cap; cap++)
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
             return -1;
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
-        prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 ||
-        setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) < 0)
+        prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 || setresuid(uid, uid, uid) < 0)
         return -1;
     struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
     struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {{0}};
@@ -198,17 +244,25 @@ static bool read_full(int fd, void *buf, size_t n)
     return true;
 }
 
-/* The waiting child's command (see command_message); exits quietly when the parent closes
- * the pipe without one (the container was discarded). */
+/* The waiting child's command (see command_message): the step's rlimits applied, argv and
+ * envp returned; exits quietly when the parent closes the pipe without one (the container was
+ * discarded). */
 static void receive_command(const child_args *a, char ***argv, char ***envp)
 {
     uint32_t head[3];
-    if (!read_full(a->go_fd, head, sizeof head))
+    struct rlimit lims[SANDBOX_NRLIMITS];
+    if (!read_full(a->go_fd, head, sizeof head) || !read_full(a->go_fd, lims, sizeof lims))
         _exit(0);
-    if (head[0] < sizeof head || head[0] > COMMAND_MAX || head[1] == 0 ||
+    if (head[0] < sizeof head + sizeof lims || head[0] > COMMAND_MAX || head[1] == 0 ||
         head[1] + head[2] > COMMAND_MAX / 2)
         child_fail(a, "malformed command");
-    size_t body = head[0] - sizeof head;
+    sandbox_rlimit rl[SANDBOX_NRLIMITS];
+    memcpy(rl, a->rlimits, sizeof rl);
+    for (size_t i = 0; i < SANDBOX_NRLIMITS; i++)
+        rl[i].soft = lims[i].rlim_cur, rl[i].hard = lims[i].rlim_max;
+    if (apply_rlimits(rl, SANDBOX_NRLIMITS) < 0)
+        child_fail_errno(a, "setrlimit");
+    size_t body = head[0] - sizeof head - sizeof lims;
     char *buf = malloc(body + 1), *p = buf, *end = buf + body;
     char **v = malloc((head[1] + head[2] + 2) * sizeof *v);
     if (!buf || !v)
@@ -257,20 +311,22 @@ static _Noreturn void child_main(const child_args *a)
         child_fail_errno(a, "oom_score_adj");
     launch_fs fs = {.rootfs = sp->rootfs,
                     .workspace = sp->workspace,
-                    .init = sp->init,
                     .status = sp->status,
                     .tmp_mb = sp->tmp_mb,
-                    .cgroups = &a->l->cgroups};
+                    .cgroups = &a->l->cgroups,
+                    .cpus = sp->cpus_view};
     if (launch_fs_build(&fs, msg, sizeof msg) < 0)
         child_fail(a, msg);
     if (sethostname(SANDBOX_HOSTNAME, strlen(SANDBOX_HOSTNAME)) < 0)
         child_fail_errno(a, "sethostname");
     if (loopback_up() < 0)
         child_fail_errno(a, "loopback");
-    if (set_limit(RLIMIT_NOFILE, SANDBOX_NOFILE) < 0 || set_limit(RLIMIT_CORE, 0) < 0 ||
-        set_limit(RLIMIT_FSIZE, (rlim_t)sp->tmp_mb * 1024 * 1024) < 0)
+    /* the CPUs it runs on: what sched_getaffinity, nproc and OpenMP count */
+    if (sp->cpus_view && sched_setaffinity(0, sizeof sp->cpus_view->set, &sp->cpus_view->set) < 0)
+        child_fail_errno(a, "sched_setaffinity");
+    if (apply_rlimits(a->rlimits, SANDBOX_NRLIMITS) < 0)
         child_fail_errno(a, "setrlimit");
-    if (drop_privileges(a->l->last_cap) < 0)
+    if (drop_privileges(a->l->last_cap, sp->uid) < 0)
         child_fail_errno(a, "dropping privileges");
     /* cleared by the change of credentials: set again */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -288,8 +344,13 @@ static _Noreturn void child_main(const child_args *a)
     char **argv = a->argv, **envp = a->envp;
     if (a->go_fd >= 0)
         receive_command(a, &argv, &envp);
-    execve(OCI_INIT_PATH, argv, envp);
-    child_fail_errno(a, "exec " OCI_INIT_PATH);
+    syscall(SYS_execveat, a->l->init_fd, "", argv, envp, AT_EMPTY_PATH);
+    if (errno == ENOSYS) { /* valgrind: the same file, by its /proc path */
+        char self[64];
+        snprintf(self, sizeof self, "/proc/self/fd/%d", a->l->init_fd);
+        execve(self, argv, envp);
+    }
+    child_fail_errno(a, "exec cr-init");
 }
 
 /* ---- the parent ---- */
@@ -378,6 +439,15 @@ static pid_t clone_container(int *cgroup_fd, int *pidfd)
     return pid;
 }
 
+/* The step's rlimits (worker/sandbox/policy.h). */
+static void step_rlimits(const oci_spec_params *sp, sandbox_rlimit rl[SANDBOX_NRLIMITS])
+{
+    sandbox_rlimits(&(sandbox_rlimit_params){.pids = sp->pids,
+                                             .tmp_mb = sp->tmp_mb,
+                                             .cpu_time_ms = sp->cpu_time_ms},
+                    rl);
+}
+
 /* The step's limits in cgroup terms. */
 static cgroup_limits limits_of(const oci_spec_params *sp)
 {
@@ -444,6 +514,7 @@ int launch_start(const launcher *l, const launch_params *lp, launched *out, char
                     .argv = argv_vector(lp->spec->argv),
                     .envp = env_vector(lp->spec->env),
                     .go_fd = -1};
+    step_rlimits(lp->spec, a.rlimits);
     pid_t pid;
     int pidfd, err_rd;
     int rc = spawn(&a, &lim, &pid, &pidfd, &err_rd, err, errlen);
@@ -489,6 +560,11 @@ int launch_warm_start(const launcher *l, const launch_params *lp, launch_warm **
     launch_params child_lp = *lp;
     child_lp.fd0 = in[0], child_lp.fd1 = out_[1], child_lp.fd2 = er[1];
     child_args a = {.l = l, .lp = &child_lp, .go_fd = go[0]};
+    /* no task or CPU-time limit until the step brings its own (a lower one: the waiting child
+     * has dropped the privilege to raise any) */
+    oci_spec_params ahead = *lp->spec;
+    ahead.pids = LAUNCH_AHEAD_PIDS, ahead.cpu_time_ms = 0;
+    step_rlimits(&ahead, a.rlimits);
     pid_t pid;
     int pidfd, err_rd;
     if (spawn(&a, NULL, &pid, &pidfd, &err_rd, err, errlen) < 0)
@@ -510,19 +586,25 @@ const char *launch_warm_cgroup(const launch_warm *w)
     return w->cgroup_rel;
 }
 
-/* The command for the waiting child: u32 total size, u32 argc, u32 envc, then the strings of
- * argv (cr-init first) and envp, each NUL-terminated. */
-static char *command_message(char *const argv[], char *const envp[], size_t *len)
+/* The command for the waiting child: u32 total size, u32 argc, u32 envc, the step's rlimits
+ * (struct rlimit, in sandbox_rlimits' order), then the strings of argv (cr-init first) and
+ * envp, each NUL-terminated. */
+static char *command_message(char *const argv[], char *const envp[],
+                             const sandbox_rlimit rl[SANDBOX_NRLIMITS], size_t *len)
 {
     uint32_t argc = 0, envc = 0;
-    size_t size = 3 * sizeof(uint32_t);
+    struct rlimit lims[SANDBOX_NRLIMITS];
+    size_t size = 3 * sizeof(uint32_t) + sizeof lims;
     for (; argv[argc]; argc++)
         size += strlen(argv[argc]) + 1;
     for (; envp[envc]; envc++)
         size += strlen(envp[envc]) + 1;
-    char *m = xmalloc(size), *w = m + 3 * sizeof(uint32_t);
+    for (size_t i = 0; i < SANDBOX_NRLIMITS; i++)
+        lims[i] = (struct rlimit){.rlim_cur = rl[i].soft, .rlim_max = rl[i].hard};
+    char *m = xmalloc(size), *w = m + 3 * sizeof(uint32_t) + sizeof lims;
     uint32_t head[3] = {(uint32_t)size, argc, envc};
     memcpy(m, head, sizeof head);
+    memcpy(m + sizeof head, lims, sizeof lims);
     for (uint32_t i = 0; i < argc; i++)
         w = stpcpy(w, argv[i]) + 1;
     for (uint32_t i = 0; i < envc; i++)
@@ -537,8 +619,10 @@ int launch_warm_go(launch_warm *w, const oci_spec_params *sp, launched *out, int
     *out = (launched){.pid = 0, .pidfd = -1};
     cgroup_limits lim = limits_of(sp);
     char **argv = argv_vector(sp->argv), **envp = env_vector(sp->env);
+    sandbox_rlimit rl[SANDBOX_NRLIMITS];
+    step_rlimits(sp, rl);
     size_t len;
-    char *msg = command_message(argv, envp, &len);
+    char *msg = command_message(argv, envp, rl, &len);
     free(argv);
     free_vector(envp);
     int rc = cgroup_limits_set(w->l->cg, w->cgroup_rel, &lim, err, errlen);

@@ -2,14 +2,15 @@
  * runtime process. Same sandbox as oci/spec.c describes to runc: clone3 into fresh pid, mount,
  * network (loopback only, up), ipc, uts and cgroup namespaces; a cgroup with the memory, swap,
  * pids and CPU limits made by worker/sandbox/cgroup_limits.c; the file system of launch_fs.c;
- * rlimits, oom_score_adj 1000, uid/gid 65534 without supplementary groups, every capability
+ * rlimits, oom_score_adj 1000, the slot's uid/gid without supplementary groups, every capability
  * dropped (bounding, ambient, inheritable), no_new_privs, the seccomp filter of
- * worker/sandbox/seccomp.c; then exec of cr-init, which runs the program. Why: a Go runtime per
- * step cost ~50 ms of CPU and wall time (tests/bench/README.md); this costs a few.
+ * worker/sandbox/seccomp.c; then exec of cr-init (from a memfd), which runs the program. Why: a Go
+ * runtime per step cost ~50 ms of CPU and wall time (tests/bench/README.md); this costs a few.
  *
- *   launch_init(&cg, &l, err, errlen)
+ *   launch_init(&cg, init, &l, err, errlen)
  *                                 once per worker process: compile the seccomp filter, note the
- *                                 capabilities and the host's cgroup hierarchies; *l is the
+ *                                 capabilities and the host's cgroup hierarchies, copy cr-init
+ *                                 (host path init) into a sealed memfd; *l is the
  *                                 runtime every other call takes (cg is borrowed: it outlives
  *                                 *l), freed by launch_free(l) (accepts NULL); 0/-1
  *   launch_start(l, &lp, &c, err, errlen)
@@ -57,7 +58,7 @@ typedef struct launched {
 
 typedef struct launcher launcher; /* the builtin runtime of one process; opaque (launch.c) */
 
-int launch_init(const cgroup_host *cg, launcher **out, char *err, size_t errlen);
+int launch_init(const cgroup_host *cg, const char *init, launcher **out, char *err, size_t errlen);
 void launch_free(launcher *l);
 int launch_start(const launcher *l, const launch_params *lp, launched *out, char *err,
                  size_t errlen);

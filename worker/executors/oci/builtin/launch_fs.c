@@ -54,6 +54,15 @@ static void note_v1(const struct mntent *e, char *data, size_t size)
     }
 }
 
+/* Whether dir is where one of the hierarchies a container joins is mounted. */
+static bool joined(const cgroup_host *cg, const char *dir)
+{
+    for (size_t i = 0; i < CGROUP_V1_N; i++)
+        if (cg->v1[i] && strcmp(cg->v1[i], dir) == 0)
+            return true;
+    return false;
+}
+
 int launch_fs_scan(const cgroup_host *cg, launch_fs_hierarchies *hs, char *err, size_t errlen)
 {
     *hs = (launch_fs_hierarchies){.n = 0};
@@ -69,15 +78,17 @@ int launch_fs_scan(const cgroup_host *cg, launch_fs_hierarchies *hs, char *err, 
     struct mntent m, *e;
     char buf[4096];
     while ((e = getmntent_r(f, &m, buf, sizeof buf)) && hs->n < LAUNCH_FS_MAX_HIERARCHIES) {
-        bool v1 = strcmp(e->mnt_type, "cgroup") == 0, v2 = strcmp(e->mnt_type, "cgroup2") == 0;
+        /* only the hierarchies a container joins (memory, pids, cpu, cpuacct): any other one,
+         * and the hybrid layout's cgroup2, would show the worker's cgroup there, host-wide
+         * files (cpu.stat, pressure) of the root on most hosts */
         const char *name = e->mnt_dir + strlen("/sys/fs/cgroup/");
-        if ((!v1 && !v2) || strncmp(e->mnt_dir, "/sys/fs/cgroup/", 15) != 0 || !*name ||
-            strchr(name, '/') || strlen(name) >= sizeof hs->h[0].name)
+        if (strcmp(e->mnt_type, "cgroup") != 0 || !joined(cg, e->mnt_dir) ||
+            strncmp(e->mnt_dir, "/sys/fs/cgroup/", 15) != 0 || !*name || strchr(name, '/') ||
+            strlen(name) >= sizeof hs->h[0].name)
             continue;
-        hs->h[hs->n].v2 = v2;
+        hs->h[hs->n].v2 = false;
         snprintf(hs->h[hs->n].name, sizeof hs->h[hs->n].name, "%s", name);
-        if (v1)
-            note_v1(e, hs->h[hs->n].data, sizeof hs->h[hs->n].data);
+        note_v1(e, hs->h[hs->n].data, sizeof hs->h[hs->n].data);
         hs->n++;
     }
     endmntent(f);
@@ -134,7 +145,7 @@ static int make_dir(const launch_fs *fs, const char *rel, mode_t mode, char *err
 }
 
 /* /dev: a small tmpfs with null, zero, full, random, urandom and tty, the usual links, devpts,
- * shm, mqueue, and cr-init with its status file. */
+ * shm, mqueue, and cr-init's status file. */
 static int build_dev(const launch_fs *fs, char *err, size_t errlen)
 {
     static const struct {
@@ -170,10 +181,7 @@ static int build_dev(const launch_fs *fs, char *err, size_t errlen)
                  errlen) < 0 ||
         make_dir(fs, CR_DIR, 0755, err, errlen) < 0)
         return -1;
-    if (bind_at(fs, OCI_INIT_PATH, fs->init, MS_RDONLY | MS_NOSUID | MS_NODEV, err, errlen) < 0 ||
-        bind_at(fs, OCI_STATUS_PATH, fs->status, MS_NOSUID | MS_NODEV | MS_NOEXEC, err, errlen) < 0)
-        return -1;
-    return 0;
+    return bind_at(fs, OCI_STATUS_PATH, fs->status, MS_NOSUID | MS_NODEV | MS_NOEXEC, err, errlen);
 }
 
 /* /sys read-only, and under /sys/fs/cgroup the container's own cgroups (the namespace roots
@@ -201,6 +209,73 @@ static int build_sys(const launch_fs *fs, char *err, size_t errlen)
     }
     return mount_at(fs, "/sys/fs/cgroup", NONE, NONE, MS_REMOUNT | ro, "mode=755,size=64k", err,
                     errlen);
+}
+
+/* A new file rel (in the container's tree) holding text, read-only for all. */
+static int put_file(const launch_fs *fs, const char *rel, const char *text, char *err,
+                    size_t errlen)
+{
+    char p[PATH_MAX];
+    int fd = open(at(p, fs, rel), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+    if (fd < 0)
+        return fail(err, errlen, "create", p);
+    size_t len = strlen(text), done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, text + done, len - done);
+        if (n <= 0) {
+            close(fd);
+            return fail(err, errlen, "write", p);
+        }
+        done += (size_t)n;
+    }
+    close(fd);
+    return 0;
+}
+
+/* What the step sees of its CPUs (worker/sandbox/cpus.h): a small tmpfs over
+ * /sys/devices/system/cpu holding online, possible, present, offline and an empty cpuN
+ * directory per CPU, read-only; /proc/cpuinfo and /proc/stat bound from files of /dev/.cr. */
+static int build_cpus(const launch_fs *fs, char *err, size_t errlen)
+{
+    const sandbox_cpu_view *v = fs->cpus;
+    const char *dir = "/sys/devices/system/cpu";
+    static const char *const lists[] = {"online", "possible", "present"};
+    char rel[PATH_MAX];
+    if (mount_at(fs, dir, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=64k",
+                 err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
+        snprintf(rel, sizeof rel, "%s/%s", dir, lists[i]);
+        if (put_file(fs, rel, v->list, err, errlen) < 0)
+            return -1;
+    }
+    snprintf(rel, sizeof rel, "%s/offline", dir);
+    if (put_file(fs, rel, "\n", err, errlen) < 0)
+        return -1;
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        snprintf(rel, sizeof rel, "%s/cpu%d", dir, c);
+        if (CPU_ISSET(c, &v->set) && make_dir(fs, rel, 0755, err, errlen) < 0)
+            return -1;
+    }
+    if (mount_at(fs, dir, NONE, NONE, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                 "mode=755,size=64k", err, errlen) < 0)
+        return -1;
+    static const char *const procs[][2] = {{CR_DIR "/cpuinfo", "/proc/cpuinfo"},
+                                           {CR_DIR "/stat", "/proc/stat"}};
+    const char *texts[] = {v->cpuinfo, v->stat};
+    for (size_t i = 0; i < 2; i++) {
+        char src[PATH_MAX], dst[PATH_MAX];
+        if (!texts[i])
+            continue; /* the host's could not be read: left as it is */
+        if (put_file(fs, procs[i][0], texts[i], err, errlen) < 0)
+            return -1;
+        at(src, fs, procs[i][0]), at(dst, fs, procs[i][1]);
+        if (mount(src, dst, NONE, MS_BIND, NULL) < 0 ||
+            mount(NONE, dst, NONE,
+                  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+            return fail(err, errlen, "bind", dst);
+    }
+    return 0;
 }
 
 /* Masked: an empty read-only tmpfs over a directory, /dev/null over a file. Read-only: bound
@@ -246,6 +321,7 @@ int launch_fs_build(const launch_fs *fs, char *err, size_t errlen)
     if (mount_at(fs, "/proc", "proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL, err, errlen) <
             0 ||
         build_dev(fs, err, errlen) < 0 || build_sys(fs, err, errlen) < 0 ||
+        (fs->cpus && build_cpus(fs, err, errlen) < 0) ||
         mount_at(fs, "/tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, tmp, err, errlen) < 0)
         return -1;
     /* the workspace tmpfs is nosuid,nodev on the host; a bind keeps those flags */
