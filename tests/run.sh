@@ -40,7 +40,7 @@ fi
 # paths are under ASan in test_sentinel, test_delivery and test_chaos.
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
   run_suite "$ROOT/build-asan" \
-  "integration/test_compose|integration/test_worker_valgrind|integration/test_fleet_chaos" \
+  "integration/test_compose|integration/test_(worker|redis_tls)_valgrind|integration/test_fleet_chaos" \
   -DCR_SANITIZE=ON
 
 echo "== fuzz (bounded)"
