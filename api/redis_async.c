@@ -1,7 +1,8 @@
 /* A self-healing asynchronous Redis connection: find the server (REDIS_URL's, the master the
  * sentinels name, or a sentinel itself), connect, handshake (AUTH, SELECT, ROLE), and reconnect
  * from a timer with exponential backoff whenever the connection fails, drops, turns out to be
- * the wrong role, or is reset by its owner. */
+ * the wrong role, or is reset by its owner. With rediss:// every context (sentinels too) is TLS
+ * with the server verified (common/redis_tls.h). */
 #include "redis_async.h"
 
 #include <hiredis/adapters/libevent.h>
@@ -10,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/redis_target.h"
+#include "common/redis_tls.h"
 #include "common/util.h"
 
 #define BACKOFF_MIN_MS 100
@@ -165,6 +167,28 @@ void aconn_reset_soon(aconn *conn, const char *why)
     evtimer_add(conn->fault, &now);
 }
 
+/* Why a context failed (setup: before it was up): TLS's reason when it has one, else
+ * hiredis's. */
+static const char *context_error(const redisAsyncContext *ac, bool setup, char *buf, size_t len)
+{
+    const char *tls = redis_tls_why(&ac->c, setup, buf, len);
+    return tls ? tls : ac->err ? ac->errstr : "closed";
+}
+
+/* With rediss://: start TLS on a context just made for conn->host (the handshake goes on in the
+ * loop, with the connect timeout as its bound). 0, or -1 logged with the context freed. */
+static int start_tls(aconn *conn, redisAsyncContext *ac)
+{
+    char err[256];
+    if (!conn->cfg->redis_tls ||
+        redis_tls_start(conn->cfg->redis_tls_ctx, &ac->c, conn->host, err, sizeof err) == 0)
+        return 0;
+    log_attempt(conn, "redis %s connection: TLS to %s:%d: %s (retrying)", conn->name, conn->host,
+                conn->port, err);
+    redisAsyncFree(ac);
+    return -1;
+}
+
 /* ---- the connection to the server ---- */
 
 static void connect_cb(const redisAsyncContext *ac, int status)
@@ -173,8 +197,9 @@ static void connect_cb(const redisAsyncContext *ac, int status)
     if (status == REDIS_OK || conn->ac != ac)
         return;
     /* hiredis frees the context after this callback. */
+    char buf[256];
     log_attempt(conn, "redis %s connection: cannot connect to %s:%d: %s (retrying)", conn->name,
-                conn->host, conn->port, ac->errstr);
+                conn->host, conn->port, context_error(ac, true, buf, sizeof buf));
     conn->ac = NULL;
     if (conn->kind == ACONN_SENTINEL || conn->cfg->n_sentinels)
         next_sentinel(conn);
@@ -190,10 +215,19 @@ static void disconnect_cb(const redisAsyncContext *ac, int status)
     conn->ac = NULL;
     evtimer_del(conn->fault);
     bool was = conn->state == ST_UP;
-    if (was)
-        log_info("redis %s connection lost: %s", conn->name, ac->err ? ac->errstr : "closed");
-    else if (conn->kind == ACONN_SENTINEL || conn->cfg->n_sentinels)
-        next_sentinel(conn); /* the handshake failed: perhaps a stale address */
+    char buf[256];
+    if (was) {
+        log_info("redis %s connection lost: %s", conn->name,
+                 context_error(ac, false, buf, sizeof buf));
+    } else {
+        /* The handshake failed: TLS refused, or the server went away (a refused AUTH or ROLE
+         * closes cleanly and was logged). Perhaps a stale address. */
+        if (ac->err)
+            log_attempt(conn, "redis %s connection: %s:%d: %s (retrying)", conn->name, conn->host,
+                        conn->port, context_error(ac, true, buf, sizeof buf));
+        if (conn->kind == ACONN_SENTINEL || conn->cfg->n_sentinels)
+            next_sentinel(conn);
+    }
     schedule_retry(conn);
     if (was && conn->on_down)
         conn->on_down(conn, conn->arg);
@@ -270,6 +304,10 @@ static void connect_server(aconn *conn)
         schedule_retry(conn);
         return;
     }
+    if (start_tls(conn, ac) < 0) {
+        schedule_retry(conn);
+        return;
+    }
     ac->data = conn;
     conn->ac = ac;
     conn->state = ST_CONNECTING;
@@ -297,8 +335,9 @@ static void sentinel_connect_cb(const redisAsyncContext *ac, int status)
     aconn *conn = ac->data;
     if (status == REDIS_OK || conn->sac != ac)
         return;
+    char buf[256];
     log_attempt(conn, "redis %s connection: cannot reach sentinel %s:%d: %s", conn->name,
-                conn->host, conn->port, ac->errstr);
+                conn->host, conn->port, context_error(ac, true, buf, sizeof buf));
     conn->sac = NULL; /* hiredis frees it after this callback */
     next_sentinel(conn);
     schedule_retry(conn);
@@ -311,6 +350,9 @@ static void sentinel_disconnect_cb(const redisAsyncContext *ac, int status)
     if (conn->sac != ac)
         return; /* done with it (answered, timed out or freed) */
     conn->sac = NULL;
+    char buf[256];
+    log_attempt(conn, "redis %s connection: sentinel %s:%d: %s", conn->name, conn->host, conn->port,
+                context_error(ac, true, buf, sizeof buf));
     next_sentinel(conn);
     schedule_retry(conn);
 }
@@ -350,6 +392,11 @@ static void discover(aconn *conn)
                     s->host, s->port, sac ? sac->errstr : "out of memory");
         if (sac)
             redisAsyncFree(sac);
+        next_sentinel(conn);
+        schedule_retry(conn);
+        return;
+    }
+    if (start_tls(conn, sac) < 0) {
         next_sentinel(conn);
         schedule_retry(conn);
         return;

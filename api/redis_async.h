@@ -3,7 +3,8 @@
  * REDIS_SENTINELS name, asked in turn) or to a sentinel (ACONN_SENTINEL: each of REDIS_SENTINELS
  * in turn): AUTH and SELECT after each connect, then ROLE must say master (or sentinel);
  * reconnect with backoff (100 ms doubling to 2 s) after any loss; a timeout of REDIS_TIMEOUT on
- * discovery and connect; TCP keepalive. A server whose reply to a command says it cannot serve
+ * discovery and connect (the TLS handshake included: with rediss:// every context is TLS, see
+ * common/redis_tls.h); TCP keepalive. A server whose reply to a command says it cannot serve
  * us (redis_fault_reply: an old master after a failover, a replica behind the address, a server
  * still loading) is dropped like a lost connection, after that command's callback has run.
  *

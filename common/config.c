@@ -2,13 +2,17 @@
  * once at start-up, strictly parsed, read-only afterwards. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/redis_tls.h"
 #include "common/util.h"
 
 enum kind {
@@ -87,6 +91,10 @@ static const option options[] = {
     STR("METRICS_TOKEN", metrics_token, NULL), /* NULL: unset */
     /* at most 2e9 + WORKER_CONCURRENCY (1024): every slot's uid is a valid, positive uid_t */
     INT("SANDBOX_UID_BASE", sandbox_uid_base, CFG_DEFAULT_SANDBOX_UID_BASE, 1, 2000000000),
+    STR("REDIS_TLS_CA_FILE", redis_tls_ca_file, NULL),
+    STR("REDIS_TLS_CERT_FILE", redis_tls_cert_file, NULL),
+    STR("REDIS_TLS_KEY_FILE", redis_tls_key_file, NULL),
+    STR("REDIS_TLS_SERVER_NAME", redis_tls_server_name, NULL),
 };
 
 static int set_option(cfg *c, const option *o, const char *text, char *err, size_t errlen)
@@ -120,13 +128,18 @@ static int set_option(cfg *c, const option *o, const char *text, char *err, size
     return set_error(err, errlen, "%s: unknown option kind", o->name);
 }
 
-/* redis://[[user]:password@]host[:port][/db]. */
+/* redis[s]://[[user]:password@]host[:port][/db]; rediss:// is Redis over TLS. */
 static int parse_redis_url(cfg *c, char *err, size_t errlen)
 {
     const char *u = c->redis_url;
-    if (strncmp(u, "redis://", 8) != 0)
-        return set_error(err, errlen, "REDIS_URL: '%s' must start with redis://", u);
-    u += 8;
+    if (strncmp(u, "rediss://", 9) == 0) {
+        c->redis_tls = true;
+        u += 9;
+    } else if (strncmp(u, "redis://", 8) == 0) {
+        u += 8;
+    } else {
+        return set_error(err, errlen, "REDIS_URL: '%s' must start with redis:// or rediss://", u);
+    }
     const char *at = strrchr(u, '@');
     if (at) {
         const char *colon = memchr(u, ':', (size_t)(at - u));
@@ -194,6 +207,58 @@ static int check_prefix(const char *p, char *err, size_t errlen)
     return 0;
 }
 
+/* A file of REDIS_TLS_*: a regular file this process can read (what it holds is checked when
+ * the TLS context is made, see common/redis_tls.h). */
+static int check_readable(const char *name, const char *path, char *err, size_t errlen)
+{
+    cleanup_fd int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return set_error(err, errlen, "%s: cannot read '%s': %s", name, path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return set_error(err, errlen, "%s: '%s' is not a file", name, path);
+    char byte;
+    if (read(fd, &byte, 1) < 0)
+        return set_error(err, errlen, "%s: cannot read '%s': %s", name, path, strerror(errno));
+    return 0;
+}
+
+/* REDIS_TLS_*: only with rediss://, certificate and key together, files readable, a server
+ * name that is a host name (or an address). */
+static int check_tls(const cfg *c, char *err, size_t errlen)
+{
+    const struct {
+        const char *name, *value;
+        bool file;
+    } vars[] = {
+        {"REDIS_TLS_CA_FILE", c->redis_tls_ca_file, true},
+        {"REDIS_TLS_CERT_FILE", c->redis_tls_cert_file, true},
+        {"REDIS_TLS_KEY_FILE", c->redis_tls_key_file, true},
+        {"REDIS_TLS_SERVER_NAME", c->redis_tls_server_name, false},
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        if (!vars[i].value)
+            continue;
+        if (!c->redis_tls)
+            return set_error(err, errlen,
+                             "%s: set, but REDIS_URL does not start with rediss:// (TLS to Redis "
+                             "is on with rediss:// only)",
+                             vars[i].name);
+        if (vars[i].file && check_readable(vars[i].name, vars[i].value, err, errlen) < 0)
+            return -1;
+    }
+    if (!c->redis_tls_cert_file != !c->redis_tls_key_file)
+        return set_error(err, errlen, "%s: set without %s (a client certificate needs its key)",
+                         c->redis_tls_cert_file ? "REDIS_TLS_CERT_FILE" : "REDIS_TLS_KEY_FILE",
+                         c->redis_tls_cert_file ? "REDIS_TLS_KEY_FILE" : "REDIS_TLS_CERT_FILE");
+    const char *sn = c->redis_tls_server_name;
+    if (sn && (strlen(sn) > 253 ||
+               strspn(sn, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") !=
+                   strlen(sn)))
+        return set_error(err, errlen, "REDIS_TLS_SERVER_NAME: '%s' is not a host name", sn);
+    return 0;
+}
+
 static int parse_api_keys(cfg *c, const char *text)
 {
     cleanup_free char *copy = xstrdup(text);
@@ -235,6 +300,8 @@ int cfg_load(cfg *c, char *err, size_t errlen)
     if (parse_redis_url(c, err, errlen) < 0)
         goto fail;
     if (check_prefix(c->redis_prefix, err, errlen) < 0)
+        goto fail;
+    if (check_tls(c, err, errlen) < 0)
         goto fail;
     const char *sentinels = getenv("REDIS_SENTINELS");
     if (sentinels && *sentinels && parse_sentinels(c, sentinels, err, errlen) < 0)
@@ -290,5 +357,6 @@ void cfg_free(cfg *c)
     for (size_t i = 0; i < c->n_api_keys; i++)
         free(c->api_keys[i]);
     free(c->api_keys);
+    redis_tls_free(c->redis_tls_ctx);
     memset(c, 0, sizeof *c);
 }

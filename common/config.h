@@ -3,7 +3,7 @@
  * API:
  *   cfg_load(&c, err, errlen)  fill c from the environment (defaults for unset variables);
  *                              -1 with a message naming the variable on a bad value.
- *   cfg_free(&c)               release what cfg_load allocated.
+ *   cfg_free(&c)               release what cfg_load (and redis_tls_load) allocated.
  * After cfg_load the struct is read-only; it is passed by const pointer, never global. */
 #ifndef CR_CONFIG_H
 #define CR_CONFIG_H
@@ -46,6 +46,8 @@
 #define CFG_DEFAULT_METRICS_PORT 0
 #define CFG_DEFAULT_METRICS_HOST "0.0.0.0"
 #define CFG_DEFAULT_SANDBOX_UID_BASE 60000
+
+struct redis_tls;
 
 /* A host and port (a Redis Sentinel of REDIS_SENTINELS). */
 typedef struct cfg_endpoint {
@@ -112,6 +114,17 @@ typedef struct cfg {
                                * (api and worker); NULL: the API keys, as on other routes */
     int sandbox_uid_base;     /* SANDBOX_UID_BASE: worker process k runs its programs as uid and
                                * gid SANDBOX_UID_BASE + k, one user per concurrent slot */
+
+    /* TLS to Redis (common/redis_tls.h) */
+    bool redis_tls;                  /* REDIS_URL is rediss://: TLS to Redis and the sentinels */
+    char *redis_tls_ca_file;         /* owned; REDIS_TLS_CA_FILE, the CAs that sign the servers'
+                                      * certificates; NULL: the system's CAs */
+    char *redis_tls_cert_file;       /* owned; REDIS_TLS_CERT_FILE, client certificate (mutual
+                                      * TLS), NULL for none */
+    char *redis_tls_key_file;        /* owned; REDIS_TLS_KEY_FILE, its private key */
+    char *redis_tls_server_name;     /* owned; REDIS_TLS_SERVER_NAME, the name sent (SNI) and
+                                      * verified for every server; NULL: the address used */
+    struct redis_tls *redis_tls_ctx; /* owned; made by redis_tls_load when redis_tls, else NULL */
 } cfg;
 
 int cfg_load(cfg *c, char *err, size_t errlen);

@@ -5,7 +5,8 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev valgrind
-  libhiredis-dev libevent-dev libjansson-dev libcurl4-openssl-dev uuid-dev libseccomp-dev
+  libhiredict-shims-dev libssl-dev libevent-dev libjansson-dev libcurl4-openssl-dev uuid-dev
+  libseccomp-dev
   redis-server redis-sentinel runc runsc debootstrap jq curl ca-certificates openssl
   iproute2 nftables
   python3 python3-pytest python3-jsonschema systemd
@@ -29,6 +30,15 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 echo "install-deps: installing ${missing[*]}"
+# hiredis with TLS (rediss://): Debian 12's libhiredis 0.14 has none, so hiredis 1.x comes as
+# hiredict from bookworm-backports, whose shims give it hiredis's headers and pkg-config names
+# (it replaces libhiredis-dev). The backports source is added only when none is configured, with
+# a pin that takes hiredict from it and nothing else (deploy/apt/).
+APT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/apt
+if ! grep -rqsE '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  install -m 0644 "$APT_DIR/bookworm-backports.sources" /etc/apt/sources.list.d/
+  install -m 0644 "$APT_DIR/code-runner-backports.pref" /etc/apt/preferences.d/
+fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

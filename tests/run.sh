@@ -41,7 +41,7 @@ fi
 CHAOS_SECONDS="${CHAOS_SECONDS:-60}" \
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
   run_suite "$ROOT/build-asan" \
-  "integration/test_compose|integration/test_worker_valgrind|integration/test_fleet_chaos" \
+  "integration/test_compose|integration/test_(worker|redis_tls)_valgrind|integration/test_fleet_chaos" \
   -DCR_SANITIZE=ON
 
 echo "== fuzz (bounded)"

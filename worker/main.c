@@ -8,6 +8,7 @@
 #include "common/languages.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/redis_tls.h"
 #include "common/util.h"
 #include "worker/executor.h"
 #include "worker/identity.h"
@@ -20,6 +21,8 @@ int main(void)
     if (cfg_load(&c, err, sizeof err) < 0)
         die("%s", err);
     log_init((enum log_level)c.log_level, "worker");
+    if (redis_tls_load(&c, err, sizeof err) < 0)
+        die("%s", err);
     if (!c.worker_id_given) {
         char *id = identity_default_worker_id(&c, err, sizeof err);
         if (!id)

@@ -1,7 +1,8 @@
 /* A synchronous Redis connection that is replaced, never reused, after an error, and reconnects
  * with backoff (0.1 s doubling to 2 s), to the server of REDIS_URL or to the master the sentinels
- * name. Only a master is kept: ROLE is checked at connect, and replies that say the server
- * cannot serve us (redis_fault_reply) drop the connection like an I/O error. */
+ * name, over TLS with rediss://. Only a master is kept: ROLE is checked at connect, and replies
+ * that say the server cannot serve us (redis_fault_reply) drop the connection like an I/O
+ * error. */
 #include "rconn.h"
 
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 
 #include "common/log.h"
 #include "common/redis_target.h"
+#include "common/redis_tls.h"
 #include "common/util.h"
 
 #define BACKOFF_MIN_MS 100
@@ -49,6 +51,34 @@ void rconn_free(rconn *rc)
     free(rc);
 }
 
+/* Why the context failed (setup: before its first reply): TLS's reason when it has one, else
+ * hiredis's. */
+static const char *ctx_error(const redisContext *ctx, bool setup, char *buf, size_t len)
+{
+    const char *tls = redis_tls_why(ctx, setup, buf, len);
+    return tls ? tls : ctx->errstr[0] ? ctx->errstr : "no reply";
+}
+
+/* Connect to host:port with the timeouts (connect, then each reply) and keepalive, and over TLS
+ * with rediss://. The context, or NULL with the reason in err. */
+static redisContext *connect_to(const cfg *c, const char *host, int port, struct timeval tv,
+                                char *err, size_t errlen)
+{
+    redisContext *ctx = redisConnectWithTimeout(host, port, tv);
+    if (!ctx || ctx->err) {
+        set_error(err, errlen, "%s", ctx ? ctx->errstr : "out of memory");
+        redisFree(ctx);
+        return NULL;
+    }
+    redisSetTimeout(ctx, tv); /* before TLS: it bounds the handshake too */
+    redisEnableKeepAlive(ctx);
+    if (c->redis_tls && redis_tls_start(c->redis_tls_ctx, ctx, host, err, errlen) < 0) {
+        redisFree(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
 /* Forget the context after an error; the next call reconnects after the backoff. */
 static void drop(rconn *rc, const char *why)
 {
@@ -70,7 +100,8 @@ static int setup_ok(rconn *rc, redisReply *r, const char *what)
         freeReplyObject(r);
         return 0;
     }
-    log_error("redis %s failed: %s", what, r ? r->str : rc->ctx->errstr);
+    char buf[256];
+    log_error("redis %s failed: %s", what, r ? r->str : ctx_error(rc->ctx, true, buf, sizeof buf));
     if (r)
         freeReplyObject(r);
     redisFree(rc->ctx);
@@ -90,10 +121,14 @@ static int check_master(rconn *rc)
         freeReplyObject(r);
         return 0;
     }
-    if (rc->failures++ % 20 == 0)
+    char buf[256];
+    bool say = rc->failures++ % 20 == 0; /* the first failure, then rarely */
+    if (say && !r) /* no answer at all: a lost connection, or TLS refused (mutual TLS) */
+        log_warn("redis at %s:%d: %s (retrying)", rc->host, rc->port,
+                 ctx_error(rc->ctx, true, buf, sizeof buf));
+    else if (say)
         log_warn("redis at %s:%d is not a master (%s); retrying", rc->host, rc->port,
-                 !r                             ? rc->ctx->errstr
-                 : r->type == REDIS_REPLY_ERROR ? r->str
+                 r->type == REDIS_REPLY_ERROR ? r->str
                  : r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
                          r->element[0]->type == REDIS_REPLY_STRING
                      ? r->element[0]->str
@@ -107,20 +142,21 @@ static int check_master(rconn *rc)
 }
 
 /* REDIS_SENTINELS: ask them in turn, the last that answered first, where the master is.
- * 0 with rc->host and rc->port set, or -1 when none knows. */
-static int discover(rconn *rc, struct timeval tv)
+ * 0 with rc->host and rc->port set, or -1 when none knows (why, the last sentinel's answer or
+ * failure, in why). */
+static int discover(rconn *rc, struct timeval tv, char *why, size_t whylen)
 {
     const cfg *c = rc->c;
     for (size_t k = 0; k < c->n_sentinels; k++) {
         size_t i = (rc->sentinel + k) % c->n_sentinels;
         const cfg_endpoint *s = &c->sentinels[i];
-        redisContext *sc = redisConnectWithTimeout(s->host, s->port, tv);
-        if (!sc || sc->err) {
-            log_debug("sentinel %s:%d: %s", s->host, s->port, sc ? sc->errstr : "out of memory");
-            redisFree(sc);
+        char err[256];
+        redisContext *sc = connect_to(c, s->host, s->port, tv, err, sizeof err);
+        if (!sc) {
+            log_debug("sentinel %s:%d: %s", s->host, s->port, err);
+            snprintf(why, whylen, "sentinel %s:%d: %s", s->host, s->port, err);
             continue;
         }
-        redisSetTimeout(sc, tv);
         const char *auth[3];
         int n = redis_auth_argv(NULL, c->redis_sentinel_password, auth);
         redisReply *r = n ? redisCommandArgv(sc, n, auth, NULL) : NULL;
@@ -130,9 +166,14 @@ static int discover(rconn *rc, struct timeval tv)
         r = authed ? redisCommand(sc, "SENTINEL get-master-addr-by-name %s", c->redis_master_name)
                    : NULL;
         int found = redis_master_addr(r, rc->host, sizeof rc->host, &rc->port);
-        if (found < 0)
-            log_debug("sentinel %s:%d does not name master '%s'%s", s->host, s->port,
-                      c->redis_master_name, authed ? "" : " (AUTH failed)");
+        if (found < 0) {
+            char buf[256];
+            snprintf(why, whylen, "sentinel %s:%d: %s", s->host, s->port,
+                     !r && sc->err ? ctx_error(sc, true, buf, sizeof buf)
+                     : authed      ? "does not name it"
+                                   : "AUTH failed");
+            log_debug("%s", why);
+        }
         if (r)
             freeReplyObject(r);
         redisFree(sc);
@@ -151,29 +192,24 @@ int rconn_ensure(rconn *rc)
     if (now_mono_ms() < rc->next_try_ms)
         return -1;
     struct timeval tv = {rc->timeout_ms / 1000, (rc->timeout_ms % 1000) * 1000};
+    char err[512] = "";
     if (rc->c->n_sentinels == 0) {
         snprintf(rc->host, sizeof rc->host, "%s", rc->c->redis_host);
         rc->port = rc->c->redis_port;
-    } else if (discover(rc, tv) < 0) {
+    } else if (discover(rc, tv, err, sizeof err) < 0) {
         if (rc->failures++ % 20 == 0)
-            log_warn("no sentinel of REDIS_SENTINELS names a master '%s' (retrying)",
-                     rc->c->redis_master_name);
+            log_warn("no sentinel of REDIS_SENTINELS names a master '%s' (last: %s; retrying)",
+                     rc->c->redis_master_name, err);
         drop(rc, "no master known");
         return -1;
     }
-    rc->ctx = redisConnectWithTimeout(rc->host, rc->port, tv);
-    if (!rc->ctx || rc->ctx->err) {
+    rc->ctx = connect_to(rc->c, rc->host, rc->port, tv, err, sizeof err);
+    if (!rc->ctx) {
         if (rc->failures++ % 20 == 0)
-            log_warn("cannot connect to redis at %s:%d: %s (retrying)", rc->host, rc->port,
-                     rc->ctx ? rc->ctx->errstr : "out of memory");
-        if (rc->ctx)
-            redisFree(rc->ctx);
-        rc->ctx = NULL;
+            log_warn("cannot connect to redis at %s:%d: %s (retrying)", rc->host, rc->port, err);
         drop(rc, "connect failed");
         return -1;
     }
-    redisSetTimeout(rc->ctx, tv);
-    redisEnableKeepAlive(rc->ctx);
     const char *auth[3];
     int n = redis_auth_argv(rc->c->redis_user, rc->c->redis_password, auth);
     if (n && setup_ok(rc, redisCommandArgv(rc->ctx, n, auth, NULL), "AUTH") < 0) {
@@ -213,7 +249,8 @@ void rconn_wait(rconn *rc, volatile sig_atomic_t *stop)
 static redisReply *checked(rconn *rc, void *reply)
 {
     if (!reply) {
-        drop(rc, rc->ctx->errstr[0] ? rc->ctx->errstr : "no reply");
+        char buf[256];
+        drop(rc, ctx_error(rc->ctx, false, buf, sizeof buf));
         return NULL;
     }
     redisReply *r = reply;

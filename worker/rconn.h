@@ -1,7 +1,8 @@
 /* rconn: one synchronous Redis connection (hiredis) that survives Redis going away or failing
  * over. After any I/O or protocol error the context is freed and a new one is made on the next
  * call, never reused; connection attempts back off from 0.1 s to 2 s. With REDIS_SENTINELS each
- * attempt asks the sentinels (the last that answered first) where the master is.
+ * attempt asks the sentinels (the last that answered first) where the master is. With rediss://
+ * every connection, to the sentinels too, is TLS with the server verified (common/redis_tls.h).
  *
  * API:
  *   rconn_create(cfg, timeout_ms)   no connection yet; timeout_ms bounds connect and each reply

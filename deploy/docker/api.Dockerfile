@@ -4,9 +4,13 @@
 # second image reuses the first one's cached build.
 
 FROM debian:bookworm-slim AS build
+# hiredis 1.x with TLS: hiredict from bookworm-backports, pinned to it alone (see deploy/apt/).
+COPY deploy/apt/bookworm-backports.sources /etc/apt/sources.list.d/
+COPY deploy/apt/code-runner-backports.pref /etc/apt/preferences.d/
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake pkg-config \
-      libhiredis-dev libevent-dev libjansson-dev libcurl4-openssl-dev uuid-dev libseccomp-dev \
+      libhiredict-shims-dev libssl-dev libevent-dev libjansson-dev libcurl4-openssl-dev uuid-dev \
+      libseccomp-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -24,9 +28,12 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DCR_TESTS=OFF >/dev/null \
  && if [ -f /build/cr-init ]; then install -s /build/cr-init /out/worker/cr-init; fi
 
 FROM debian:bookworm-slim
+COPY deploy/apt/bookworm-backports.sources /etc/apt/sources.list.d/
+COPY deploy/apt/code-runner-backports.pref /etc/apt/preferences.d/
+# libhiredict1.3.1 holds hiredis and its TLS half (loaded for rediss:// only; it pulls libssl3).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libhiredis0.14 libevent-2.1-7 libevent-pthreads-2.1-7 libjansson4 libuuid1 \
+      libhiredict1.3.1 libevent-2.1-7 libevent-pthreads-2.1-7 libjansson4 libuuid1 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin code-runner

@@ -6,9 +6,13 @@
 # from (host /sys/fs/cgroup). See docker-compose.yml.
 
 FROM debian:bookworm-slim AS build
+# hiredis 1.x with TLS: hiredict from bookworm-backports, pinned to it alone (see deploy/apt/).
+COPY deploy/apt/bookworm-backports.sources /etc/apt/sources.list.d/
+COPY deploy/apt/code-runner-backports.pref /etc/apt/preferences.d/
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake pkg-config \
-      libhiredis-dev libevent-dev libjansson-dev libcurl4-openssl-dev uuid-dev libseccomp-dev \
+      libhiredict-shims-dev libssl-dev libevent-dev libjansson-dev libcurl4-openssl-dev uuid-dev \
+      libseccomp-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -26,10 +30,13 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DCR_TESTS=OFF >/dev/null \
  && if [ -f /build/cr-init ]; then install -s /build/cr-init /out/worker/cr-init; fi
 
 FROM debian:bookworm-slim
+COPY deploy/apt/bookworm-backports.sources /etc/apt/sources.list.d/
+COPY deploy/apt/code-runner-backports.pref /etc/apt/preferences.d/
 # curl: the health check pings the engine (libcurl4 is the worker's own dependency anyway).
+# libhiredict1.3.1 holds hiredis and its TLS half (loaded for rediss:// only; it pulls libssl3).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libhiredis0.14 libjansson4 libuuid1 libcurl4 libseccomp2 curl \
+      libhiredict1.3.1 libjansson4 libuuid1 libcurl4 libseccomp2 curl \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/worker/ /usr/local/bin/
 COPY images/languages.json /usr/share/code-runner/languages.json

@@ -1,18 +1,22 @@
 """A Redis master, its replica and three sentinels (Debian's redis-server and redis-sentinel), on
-loopback or on hosts of a test network (netns.py): what the Sentinel tests and the multi-host
-chaos test run our programs against."""
+loopback or on hosts of a test network (netns.py), in plain TCP or TLS only (tls: a
+tls_support.ServerTls): what the Sentinel tests and the multi-host chaos test run our programs
+against."""
 import os
 import signal
 import socket
 
 import harness
+import tls_support
 from harness import wait_until
 
 MASTER_NAME = "mymaster"
 
 
-def resp(addr, port, *args, timeout=5):
+def resp(addr, port, *args, timeout=5, tls=None):
     """One command over RESP to addr:port; str, int, list or None (RuntimeError on -ERR)."""
+    if tls:
+        return tls_support.resp(addr, port, tls, *args, timeout=timeout)
     with socket.create_connection((addr, port), timeout=timeout) as s:
         out = b"*%d\r\n" % len(args)
         for a in args:
@@ -25,8 +29,9 @@ def resp(addr, port, *args, timeout=5):
 class Node:
     """redis-server (a master or a replica) with AOF, appendfsync always."""
 
-    def __init__(self, workdir, name, addr="127.0.0.1", port=None, prefix=(), replicaof=None):
-        self.name, self.addr, self.prefix = name, addr, list(prefix)
+    def __init__(self, workdir, name, addr="127.0.0.1", port=None, prefix=(), replicaof=None,
+                 tls=None):
+        self.name, self.addr, self.prefix, self.tls = name, addr, list(prefix), tls
         self.port = port or harness.free_port()
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -35,8 +40,10 @@ class Node:
         self.start()
 
     def start(self):
+        ports = (["--port", "0", "--tls-port", str(self.port), *self.tls.server_args()]
+                 if self.tls else ["--port", str(self.port)])
         argv = self.prefix + [
-            "redis-server", "--port", str(self.port), "--bind", self.addr, "--dir", self.dir,
+            "redis-server", *ports, "--bind", self.addr, "--dir", self.dir,
             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
             "--protected-mode", "no", "--maxmemory-policy", "noeviction",
             "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"]
@@ -47,11 +54,11 @@ class Node:
         wait_until(self.ping, timeout=60, what=f"redis {self.name} to answer")
 
     def cmd(self, *args):
-        return resp(self.addr, self.port, *args)
+        return resp(self.addr, self.port, *args, tls=self.tls)
 
     @property
     def url(self):
-        return f"redis://{self.addr}:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://{self.addr}:{self.port}/0"
 
     def ping(self):
         try:
@@ -82,14 +89,16 @@ class Node:
 
 class Sentinel:
     def __init__(self, workdir, name, master, addr="127.0.0.1", port=None, prefix=(),
-                 down_after_ms=1500, quorum=2):
-        self.name, self.addr, self.prefix = name, addr, list(prefix)
+                 down_after_ms=1500, quorum=2, tls=None):
+        self.name, self.addr, self.prefix, self.tls = name, addr, list(prefix), tls
         self.port = port or harness.free_port()
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
         self.conf = os.path.join(self.dir, "sentinel.conf")
         with open(self.conf, "w") as f:  # redis-sentinel rewrites it as it learns
-            f.write(f"port {self.port}\nbind {self.addr}\nprotected-mode no\ndir {self.dir}\n"
+            f.write((f"port 0\ntls-port {self.port}\n{tls.conf_lines()}" if tls else
+                     f"port {self.port}\n") +
+                    f"bind {self.addr}\nprotected-mode no\ndir {self.dir}\n"
                     f"sentinel monitor {MASTER_NAME} {master.addr} {master.port} {quorum}\n"
                     f"sentinel down-after-milliseconds {MASTER_NAME} {down_after_ms}\n"
                     f"sentinel failover-timeout {MASTER_NAME} 10000\n"
@@ -99,7 +108,7 @@ class Sentinel:
         wait_until(self.ping, timeout=30, what=f"sentinel {name} to answer")
 
     def cmd(self, *args):
-        return resp(self.addr, self.port, *args)
+        return resp(self.addr, self.port, *args, tls=self.tls)
 
     def ping(self):
         try:
@@ -128,13 +137,14 @@ class Sentinel:
 class Group:
     """Master, replica and three sentinels; the master moves on failover."""
 
-    def __init__(self, workdir, hosts=None, down_after_ms=1500):
+    def __init__(self, workdir, hosts=None, down_after_ms=1500, tls=None):
         """hosts: None for loopback, or a dict name -> netns.Host for a, b, s1, s2, s3."""
         def where(n):
             if not hosts:
-                return {}
+                return {"tls": tls}
             h = hosts[n]
-            return {"addr": h.addr, "port": 6379 if n in "ab" else 26379, "prefix": h.prefix}
+            return {"addr": h.addr, "port": 6379 if n in "ab" else 26379, "prefix": h.prefix,
+                    "tls": tls}
 
         self.nodes = {"a": Node(workdir, "redis-a", **where("a"))}
         self.nodes["b"] = Node(workdir, "redis-b", replicaof=self.nodes["a"], **where("b"))

@@ -1,15 +1,32 @@
 /* Unit tests for common/config: defaults, parsing, and start-up errors that name the variable. */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "tests/unit/check.h"
 #include "common/config.h"
 
-static const char *vars[] = {"REDIS_URL",       "API_PORT",          "API_KEYS",
-                             "CPU_LIMIT",       "LOG_LEVEL",         "EXECUTOR",
-                             "DEFAULT_TIMEOUT", "MAX_TIMEOUT",       "WORKER_ID",
-                             "API_THREADS",     "REDIS_SENTINELS",   "REDIS_MIN_REPLICAS_ACK",
-                             "REDIS_PREFIX",    "REDIS_MASTER_NAME", "MAX_JOB_SECONDS",
-                             "REDIS_TIMEOUT",   "SANDBOX_UID_BASE",  NULL};
+static const char *vars[] = {"REDIS_URL",
+                             "API_PORT",
+                             "API_KEYS",
+                             "CPU_LIMIT",
+                             "LOG_LEVEL",
+                             "EXECUTOR",
+                             "DEFAULT_TIMEOUT",
+                             "MAX_TIMEOUT",
+                             "WORKER_ID",
+                             "API_THREADS",
+                             "REDIS_SENTINELS",
+                             "REDIS_MIN_REPLICAS_ACK",
+                             "REDIS_PREFIX",
+                             "REDIS_MASTER_NAME",
+                             "MAX_JOB_SECONDS",
+                             "REDIS_TIMEOUT",
+                             "SANDBOX_UID_BASE",
+                             "REDIS_TLS_CA_FILE",
+                             "REDIS_TLS_CERT_FILE",
+                             "REDIS_TLS_KEY_FILE",
+                             "REDIS_TLS_SERVER_NAME",
+                             NULL};
 
 static void reset(void)
 {
@@ -28,6 +45,31 @@ static void bad(const char *name, const char *value)
     check(strstr(err, name) == err);
     if (strstr(err, name) != err)
         fprintf(stderr, "  message was: %s\n", err);
+}
+
+/* The same with rediss:// and another variable set as well; the message must name `name`. */
+static void bad_tls(const char *name, const char *value, const char *other, const char *ovalue)
+{
+    reset();
+    setenv("REDIS_URL", "rediss://127.0.0.1:6380/0", 1);
+    if (other)
+        setenv(other, ovalue, 1);
+    setenv(name, value, 1);
+    cfg c;
+    char err[256] = "";
+    check(cfg_load(&c, err, sizeof err) == -1);
+    check(strstr(err, name) == err);
+    if (strstr(err, name) != err)
+        fprintf(stderr, "  message was: %s\n", err);
+}
+
+/* A small readable file for the REDIS_TLS_*_FILE cases (what it holds is not parsed here). */
+static void make_file(char *path)
+{
+    int fd = mkstemp(path);
+    check(fd >= 0 && write(fd, "x\n", 2) == 2);
+    if (fd >= 0)
+        close(fd);
 }
 
 int main(void)
@@ -122,6 +164,70 @@ int main(void)
     check(cfg_load(&c, err, sizeof err) == 0);
     check(c.sandbox_uid_base == 200000);
     cfg_free(&c);
+
+    test("rediss:// turns TLS on, for the sentinels too");
+    reset();
+    check(cfg_load(&c, err, sizeof err) == 0);
+    check(!c.redis_tls && c.redis_tls_ca_file == NULL && c.redis_tls_ctx == NULL);
+    cfg_free(&c);
+    setenv("REDIS_URL", "rediss://app:pw@redis.example:6380/3", 1);
+    check(cfg_load(&c, err, sizeof err) == 0);
+    check(c.redis_tls);
+    check_str(c.redis_host, "redis.example");
+    check(c.redis_port == 6380 && c.redis_db == 3);
+    check_str(c.redis_user, "app");
+    check_str(c.redis_password, "pw");
+    check(c.redis_tls_ca_file == NULL && c.redis_tls_cert_file == NULL);
+    check(c.redis_tls_server_name == NULL && c.redis_tls_ctx == NULL); /* redis_tls_load's job */
+    cfg_free(&c);
+    setenv("REDIS_URL", "rediss://10.0.0.7", 1);
+    check(cfg_load(&c, err, sizeof err) == 0);
+    check(c.redis_tls && c.redis_port == 6379);
+    cfg_free(&c);
+
+    test("REDIS_TLS_* files and the server name");
+    char ca[] = "/tmp/cr-test-ca-XXXXXX", crt[] = "/tmp/cr-test-crt-XXXXXX",
+         key[] = "/tmp/cr-test-key-XXXXXX";
+    make_file(ca);
+    make_file(crt);
+    make_file(key);
+    reset();
+    setenv("REDIS_URL", "rediss://127.0.0.1:6380/0", 1);
+    setenv("REDIS_TLS_CA_FILE", ca, 1);
+    setenv("REDIS_TLS_CERT_FILE", crt, 1);
+    setenv("REDIS_TLS_KEY_FILE", key, 1);
+    setenv("REDIS_TLS_SERVER_NAME", "redis.internal.example", 1);
+    check(cfg_load(&c, err, sizeof err) == 0);
+    check_str(c.redis_tls_ca_file, ca);
+    check_str(c.redis_tls_cert_file, crt);
+    check_str(c.redis_tls_key_file, key);
+    check_str(c.redis_tls_server_name, "redis.internal.example");
+    cfg_free(&c);
+    setenv("REDIS_TLS_SERVER_NAME", "10.1.2.3", 1); /* an address: its IP SAN is verified */
+    check(cfg_load(&c, err, sizeof err) == 0);
+    cfg_free(&c);
+    setenv("REDIS_TLS_CA_FILE", "", 1); /* empty is unset: the system's CAs */
+    check(cfg_load(&c, err, sizeof err) == 0);
+    check(c.redis_tls_ca_file == NULL);
+    cfg_free(&c);
+
+    test("REDIS_TLS_* errors name their variable");
+    bad("REDIS_TLS_CA_FILE", ca); /* with redis://: refused, never plain text silently */
+    bad("REDIS_TLS_CERT_FILE", crt);
+    bad("REDIS_TLS_KEY_FILE", key);
+    bad("REDIS_TLS_SERVER_NAME", "redis.example");
+    bad("REDIS_URL", "redisss://x");
+    bad("REDIS_URL", "rediss:/x");
+    bad_tls("REDIS_TLS_CA_FILE", "/nonexistent/ca.crt", NULL, NULL);
+    bad_tls("REDIS_TLS_CA_FILE", "/tmp", NULL, NULL); /* a directory */
+    bad_tls("REDIS_TLS_CERT_FILE", crt, NULL, NULL);  /* without its key */
+    bad_tls("REDIS_TLS_KEY_FILE", key, NULL, NULL);   /* without its certificate */
+    bad_tls("REDIS_TLS_KEY_FILE", "/nonexistent/k.pem", "REDIS_TLS_CERT_FILE", crt);
+    bad_tls("REDIS_TLS_SERVER_NAME", "two words", NULL, NULL);
+    bad_tls("REDIS_TLS_SERVER_NAME", "a/b", NULL, NULL);
+    unlink(ca);
+    unlink(crt);
+    unlink(key);
 
     test("bad values name their variable");
     bad("API_PORT", "abc");
