@@ -31,6 +31,7 @@ static void request_free(req_ctx *x)
     if (x->deadline)
         event_free(x->deadline);
     free(x->request_json);
+    free(x->file_path);
     free(x);
     server_loop_check_drained(loop);
 }
@@ -73,12 +74,12 @@ static void reply_complete_cb(struct evhttp_request *req, void *arg)
     server_loop_check_drained(loop);
 }
 
-void request_reply(req_ctx *x, int code, json_t *body)
+/* Take x's request for its one reply: end waiting, log, count it unsent; NULL when x was
+ * answered already. */
+static struct evhttp_request *take_for_reply(req_ctx *x, int code)
 {
-    if (!x->req) {
-        json_decref(body);
-        return;
-    }
+    if (!x->req)
+        return NULL;
     end_wait(x);
     struct evhttp_request *req = x->req;
     x->req = NULL;
@@ -90,7 +91,27 @@ void request_reply(req_ctx *x, int code, json_t *body)
         x->loop->n_unsent++;
         evhttp_request_set_on_complete_cb(req, reply_complete_cb, x->loop);
     }
+    return req;
+}
+
+void request_reply(req_ctx *x, int code, json_t *body)
+{
+    struct evhttp_request *req = take_for_reply(x, code);
+    if (!req) {
+        json_decref(body);
+        return;
+    }
     reply_json(req, code, body);
+    if (x->pending == 0)
+        request_free(x);
+}
+
+void request_reply_raw(req_ctx *x, int code, const char *type, const void *data, size_t len)
+{
+    struct evhttp_request *req = take_for_reply(x, code);
+    if (!req)
+        return;
+    reply_raw(req, code, type, data, len);
     if (x->pending == 0)
         request_free(x);
 }
@@ -160,6 +181,10 @@ bool request_callback(req_ctx *x)
 
 void request_answer_pending(req_ctx *x)
 {
+    if (x->answer) {
+        x->answer(x, NULL);
+        return;
+    }
     json_t *body = json_pack("{s:s, s:n}", "status", "PENDING", "result");
     if (x->post)
         json_object_set_new(body, "task_id", json_string(x->id));
@@ -287,6 +312,10 @@ static json_t *done_body(req_ctx *x, const char *status, const char *result)
 
 void request_answer_task(req_ctx *x, const redisReply *r)
 {
+    if (x->answer) {
+        x->answer(x, r);
+        return;
+    }
     switch (task_classify(r)) {
     case TASK_VIEW_MISSING:
         request_error(x, 404, "unknown or expired task id");

@@ -19,8 +19,12 @@
  *       pending): the wait of x->wait_ms begins; its end answers "still pending".
  *   request_reply(x, code, body)   send body (stolen) and end waiting; request_error/_retry for
  *       {"error"} bodies; request_unavailable for "redis unreachable" (503, Retry-After: 1).
+ *   request_reply_raw(x, code, type, data, len)  the same with a body of raw bytes.
  *   request_hmget(x, fn)           HMGET task status result.
- *   task_classify(reply) / request_answer_task(x, reply)  read and answer an HMGET reply. */
+ *   task_classify(reply) / request_answer_task(x, reply)  read and answer an HMGET reply; a
+ *       request with an answer hook (a session's, api/sessions.h) answers through the hook:
+ *       hook(x, reply) with the task's HMGET reply, or hook(x, NULL) when its wait ran out
+ *       (request_answer_pending). */
 #ifndef CR_API_REQUEST_H
 #define CR_API_REQUEST_H
 
@@ -54,6 +58,11 @@ typedef struct req_ctx {
     struct event *deadline;      /* owned; 503 when Redis does not answer in time */
     int pending;                 /* Redis callbacks still to come with this as privdata */
     struct req_ctx *repl_next;   /* in loop->repl_waiting or repl_batch (replication.h) */
+    /* Requests on a session (api/sessions.c): */
+    void (*answer)(struct req_ctx *x, const redisReply *task); /* NULL: answer as a task */
+    void (*acked)(struct req_ctx *x); /* NULL: routes_enqueue_acknowledged's own answer */
+    char session_id[TASK_ID_LEN + 1]; /* the session, "" when none */
+    char *file_path;                  /* owned; a file route's decoded path, NULL when none */
 } req_ctx;
 
 /* What an HMGET status result reply says about a task. */
@@ -72,6 +81,7 @@ bool request_callback(req_ctx *x);
 void request_wait(req_ctx *x);
 void request_wait_start(req_ctx *x);
 void request_reply(req_ctx *x, int code, json_t *body);
+void request_reply_raw(req_ctx *x, int code, const char *type, const void *data, size_t len);
 void request_error(req_ctx *x, int code, const char *msg);
 void request_error_retry(req_ctx *x, int code, const char *msg, int retry_after);
 void request_unavailable(req_ctx *x);

@@ -43,6 +43,9 @@
 #define CFG_DEFAULT_REDIS_MASTER_NAME "mymaster"
 #define CFG_DEFAULT_CLIENT_TIMEOUT 60
 #define CFG_DEFAULT_LOG_LEVEL "info"
+#define CFG_DEFAULT_SESSION_TTL 3600
+#define CFG_DEFAULT_SESSION_MAX_LIFETIME 86400
+#define CFG_DEFAULT_MAX_SESSIONS_PER_WORKER 16
 
 /* A host and port (a Redis Sentinel of REDIS_SENTINELS). */
 typedef struct cfg_endpoint {
@@ -98,11 +101,16 @@ typedef struct cfg {
     int task_max_attempts;         /* TASK_MAX_ATTEMPTS, requeues before FAILURE */
     int heartbeat_interval;        /* HEARTBEAT_INTERVAL seconds */
     int worker_shutdown_grace;     /* WORKER_SHUTDOWN_GRACE seconds */
-    int max_job_seconds;      /* MAX_JOB_SECONDS, bound on a whole job's run (compile + runs) */
-    int redis_timeout;        /* REDIS_TIMEOUT seconds: Redis silent this long is gone */
-    int orphan_scan_interval; /* ORPHAN_SCAN_INTERVAL seconds between scans for processing
-                               * lists whose worker is not registered */
-    int log_level;            /* LOG_LEVEL parsed to an enum log_level */
+    int max_job_seconds;         /* MAX_JOB_SECONDS, bound on a whole job's run (compile + runs) */
+    int redis_timeout;           /* REDIS_TIMEOUT seconds: Redis silent this long is gone */
+    int orphan_scan_interval;    /* ORPHAN_SCAN_INTERVAL seconds between scans for processing
+                                  * lists whose worker is not registered */
+    int log_level;               /* LOG_LEVEL parsed to an enum log_level */
+    int session_ttl;             /* SESSION_TTL seconds: a session idle this long is stopped (the
+                                  * default of a session's own ttl) */
+    int session_max_lifetime;    /* SESSION_MAX_LIFETIME seconds: no session lives longer */
+    int max_sessions_per_worker; /* MAX_SESSIONS_PER_WORKER: sessions one worker process holds;
+                                  * 0: it hosts none */
 } cfg;
 
 int cfg_load(cfg *c, char *err, size_t errlen);

@@ -20,6 +20,9 @@ static const char *vars[] = {"REDIS_URL",
                              "REDIS_MASTER_NAME",
                              "MAX_JOB_SECONDS",
                              "REDIS_TIMEOUT",
+                             "SESSION_TTL",
+                             "SESSION_MAX_LIFETIME",
+                             "MAX_SESSIONS_PER_WORKER",
                              NULL};
 
 static void reset(void)
@@ -58,7 +61,21 @@ int main(void)
     check(c.default_memory_mb == 256 && c.pids_limit == 50 && c.cpu_limit == 0.5);
     check_str(c.redis_prefix, "coderunner:");
     check(c.worker_id != NULL && c.worker_id[0]);
+    check(c.session_ttl == 3600 && c.session_max_lifetime == 86400);
+    check(c.max_sessions_per_worker == 16);
     cfg_free(&c);
+
+    test("sessions");
+    reset();
+    setenv("SESSION_TTL", "60", 1);
+    setenv("SESSION_MAX_LIFETIME", "600", 1);
+    setenv("MAX_SESSIONS_PER_WORKER", "0", 1);
+    check(cfg_load(&c, err, sizeof err) == 0);
+    check(c.session_ttl == 60 && c.session_max_lifetime == 600 && c.max_sessions_per_worker == 0);
+    cfg_free(&c);
+    setenv("SESSION_TTL", "601", 1);
+    check(cfg_load(&c, err, sizeof err) == -1);
+    check(strstr(err, "SESSION_TTL") == err);
 
     test("redis url with password and db");
     reset();
@@ -144,6 +161,9 @@ int main(void)
     bad("REDIS_PREFIX", "{a:");
     bad("MAX_JOB_SECONDS", "0");
     bad("REDIS_TIMEOUT", "0");
+    bad("SESSION_TTL", "0");
+    bad("SESSION_MAX_LIFETIME", "-1");
+    bad("MAX_SESSIONS_PER_WORKER", "many");
     reset();
     return check_done();
 }
