@@ -109,10 +109,10 @@ typedef struct executor {
      * again. */
     bool (*session_alive)(sandbox *sb);
     /* File operations on the workspace; path is relative (common/session.h checks it) and no
-     * link in it is ever followed, no mount crossed. put writes len bytes (missing directories
-     * made); get reads a regular file of at most max bytes (*data owned by the caller); list
-     * gives every entry, a JSON array of {"path", "type", "size"} (caller owns). 0, or -1 with
-     * e set. */
+     * link in it is ever followed, no mount crossed. put makes path a regular file of len bytes
+     * (missing directories made, a link or FIFO at its place replaced); get reads a regular file of
+     * at most max bytes (*data owned by the caller); list gives every entry, a JSON array of
+     * {"path", "type", "size"} (caller owns). 0, or -1 with e set. */
     int (*file_put)(sandbox *sb, const char *path, const char *data, size_t len,
                     exec_file_error *e);
     int (*file_get)(sandbox *sb, const char *path, size_t max, char **data, size_t *len,

@@ -101,12 +101,56 @@ static int walk(const char *ws, const char *path, long uid, const char **leaf, d
             sub = open_dir(fd, comp, *dev);
         }
         int saved = errno;
+        struct stat lst;
+        if (sub < 0 && (saved == ENOTDIR || saved == ELOOP) &&
+            fstatat(fd, comp, &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode))
+            saved = ELOOP; /* O_DIRECTORY says ENOTDIR for a link: say what it is */
         close(fd);
         if (sub < 0)
             return open_failed(e, path, comp, saved);
         fd = sub;
         p += n + 1;
     }
+}
+
+/* The regular file leaf in dir, opened for writing: made (owned by uid) when missing; a link,
+ * FIFO or socket there is removed (unlinkat: the entry itself, never what it points to) and
+ * replaced; a directory is refused. -1 (e) when it cannot be had. */
+static int open_for_put(int dir, const char *path, const char *leaf, uid_t uid, dev_t dev,
+                        exec_file_error *e)
+{
+    for (int tries = 0; tries < 3; tries++) {
+        int fd = openat(dir, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            if (fchown(fd, uid, uid) < 0) {
+                int saved = errno;
+                close(fd);
+                return fail(e, saved, "%s: %s", path, strerror(saved));
+            }
+            return fd;
+        }
+        if (errno != EEXIST)
+            return open_failed(e, path, leaf, errno);
+        struct stat st;
+        if (fstatat(dir, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue; /* gone meanwhile: make it */
+        if (S_ISDIR(st.st_mode))
+            return fail(e, EISDIR, "%s is a directory", path);
+        if (!S_ISREG(st.st_mode)) {
+            if (unlinkat(dir, leaf, 0) < 0 && errno != ENOENT)
+                return fail(e, errno, "%s: cannot replace it: %s", path, strerror(errno));
+            continue;
+        }
+        /* O_NONBLOCK: whatever was swapped in meanwhile must not block us */
+        fd = openat(dir, leaf, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        struct stat now;
+        if (fd >= 0 && fstat(fd, &now) == 0 && S_ISREG(now.st_mode) && now.st_dev == dev &&
+            now.st_ino == st.st_ino)
+            return fd;
+        if (fd >= 0)
+            close(fd);
+    }
+    return fail(e, EAGAIN, "%s keeps changing under us", path);
 }
 
 int wsfiles_put(const char *ws, const char *path, const char *data, size_t len, uid_t uid,
@@ -117,21 +161,10 @@ int wsfiles_put(const char *ws, const char *path, const char *data, size_t len, 
     cleanup_fd int dir = walk(ws, path, (long)uid, &leaf, &dev, e);
     if (dir < 0)
         return -1;
-    bool made = false;
-    cleanup_fd int fd =
-        openat(dir, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd >= 0)
-        made = true;
-    else if (errno == EEXIST) /* O_NONBLOCK: a FIFO planted there must not block us */
-        fd = openat(dir, leaf, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    cleanup_fd int fd = open_for_put(dir, path, leaf, uid, dev, e);
     if (fd < 0)
-        return errno == EISDIR ? fail(e, EISDIR, "%s is a directory", path)
-                               : open_failed(e, path, leaf, errno);
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_dev != dev)
-        return fail(e, EINVAL, "%s is not a regular file", path);
-    if ((made && fchown(fd, uid, uid) < 0) || ftruncate(fd, 0) < 0 ||
-        write_all(fd, data, len) < 0) {
+        return -1;
+    if (ftruncate(fd, 0) < 0 || write_all(fd, data, len) < 0) {
         int saved = errno;
         if (ftruncate(fd, 0) < 0) /* give the space back */
             saved = saved ? saved : errno;

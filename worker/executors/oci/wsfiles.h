@@ -5,9 +5,11 @@
  * session_path_check; each component is opened with openat(O_NOFOLLOW) from the one before, so
  * a link swapped in at any moment is refused, not followed.
  *
- *   wsfiles_put(ws, path, data, len, uid, &e)    write (create or truncate) a regular file,
- *                                                making missing directories, new ones owned by
- *                                                uid; 0 or -1 (e)
+ *   wsfiles_put(ws, path, data, len, uid, &e)    make path a regular file holding data: made
+ *                                                (with missing directories, new ones owned by
+ *                                                uid) or truncated; a link, FIFO or socket at
+ *                                                its place is replaced (never followed), a
+ *                                                directory refused; 0 or -1 (e)
  *   wsfiles_get(ws, path, max, &data, &len, &e)  read a regular file of at most max bytes
  *                                                (*data owned by the caller); 0 or -1 (e)
  *   wsfiles_list(ws, &files, &e)                 every entry below ws, sorted by path: a JSON
