@@ -35,15 +35,15 @@ void session_run_request(const session_run *run, const language *lang, int memor
 
 /* argv with each token replaced as session_run_language says (a new vector of new strings). */
 static char **adapt(char *const *argv, const language *lang, const char *file, const char *stem,
-                    const char *cls)
+                    const char *cls, bool compile)
 {
     if (!argv)
         return NULL;
     size_t n = 0;
     while (argv[n])
         n++;
-    bool builds_dir = false;
-    for (size_t i = 0; i < n; i++)
+    bool builds_dir = false; /* a compile command naming the directory, not the file (Go) */
+    for (size_t i = 0; compile && i < n; i++)
         builds_dir |= strcmp(argv[i], ".") == 0;
     for (size_t i = 0; i < n; i++)
         builds_dir &= strcmp(argv[i], lang->source_file) != 0;
@@ -78,8 +78,8 @@ job_language *session_run_language(const language *lang, const char *filename,
     job_language *jl = xcalloc(1, sizeof *jl);
     jl->lang = *lang;
     jl->source_file = xstrdup(filename);
-    jl->compile_argv = adapt(lang->compile_argv, lang, filename, stem, cls);
-    jl->run_argv = adapt(lang->run_argv, lang, filename, stem, cls);
+    jl->compile_argv = adapt(lang->compile_argv, lang, filename, stem, cls, true);
+    jl->run_argv = adapt(lang->run_argv, lang, filename, stem, cls, false);
     jl->lang.source_file = jl->source_file;
     jl->lang.compile_argv = jl->compile_argv;
     jl->lang.run_argv = jl->run_argv;

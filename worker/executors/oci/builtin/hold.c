@@ -19,7 +19,6 @@
 #include "worker/sandbox/env.h"
 
 #define JOIN_TIMEOUT_MS 5000 /* the holder answers HOLD_JOIN at once; this is a dead one */
-#define STOP_GRACE_MS 1000   /* after closing its socket, before SIGKILL */
 
 /* Made by hold_start, freed by hold_stop. */
 struct hold {
@@ -117,17 +116,18 @@ void hold_stop(hold *h)
 {
     if (!h)
         return;
-    close_fd(&h->sock); /* the holder sees EOF: it kills the container's processes and exits */
+    /* SIGKILL to the PID 1 of the container kills every process in it. (Closing our end of
+     * the socket is not enough at once: a container started ahead, still before its exec,
+     * holds copies of our descriptors.) */
     if (h->pidfd >= 0) {
-        struct pollfd p = {.fd = h->pidfd, .events = POLLIN};
-        if (poll(&p, 1, STOP_GRACE_MS) <= 0)
-            syscall(SYS_pidfd_send_signal, h->pidfd, SIGKILL, NULL, 0);
+        syscall(SYS_pidfd_send_signal, h->pidfd, SIGKILL, NULL, 0);
         siginfo_t si;
         /* through the pidfd: the pid may have been reaped already and reused */
         while (waitid(P_PIDFD, (id_t)h->pidfd, &si, WEXITED) < 0 && errno == EINTR)
             ;
         close_fd(&h->pidfd);
     }
+    close_fd(&h->sock);
     if (h->cgroup_rel)
         cgroup_limits_remove(launch_cgroups(h->l), h->cgroup_rel);
     free(h->cgroup_rel);
