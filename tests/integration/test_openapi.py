@@ -1,9 +1,9 @@
 """GET /openapi.json and api/openapi.json against the real things: the document validates against
 the official OpenAPI 3.1 JSON Schema (from the npm registry, tests/npm) with Debian's
 python3-jsonschema; then every documented example request is sent to real api servers (a real
-redis-server, and real workers where a result is needed) and each answer must have the documented
-status, headers and body schema, and match the documented example, so the document cannot drift
-from the code."""
+redis-server, and real workers where a result is needed, sessions included) and each answer must
+have the documented status, headers and body schema, and match the documented example, so the
+document cannot drift from the code."""
 import copy
 import json
 import os
@@ -16,6 +16,7 @@ import pytest
 
 import harness
 import npm_tools
+from session_support import Client
 
 DOC_PATH = os.path.join(harness.SOURCE_DIR, "api", "openapi.json")
 with open(DOC_PATH, encoding="utf-8") as _f:
@@ -23,7 +24,8 @@ with open(DOC_PATH, encoding="utf-8") as _f:
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Fields whose values differ from run to run (ids, timings, versions read from the images).
-VOLATILE = {"task_id", "time_ms", "wall_ms", "memory_kb", "version"}
+VOLATILE = {"task_id", "time_ms", "wall_ms", "memory_kb", "version", "session_id", "container_id",
+            "created_at", "last_execution", "execution_time"}
 
 
 def oas31_schema():
@@ -53,8 +55,15 @@ def operations():
                 yield path, method, item[method]
 
 
+def media_type(obj):
+    """The media type of a request body or response: JSON, or the raw bytes of a session's
+    file (application/octet-stream)."""
+    (kind,) = obj["content"]
+    return kind
+
+
 def media(obj):
-    return obj["content"]["application/json"]
+    return obj["content"][media_type(obj)]
 
 
 def response_examples(op):
@@ -169,15 +178,44 @@ class Servers:
         submit = media(DOC["paths"]["/run-code"]["post"]["requestBody"])["examples"]["submit"]
         self.done_id = self.main.submit(submit["value"])
         self.failed_id = self.broken.submit({"language": "python", "code": "print(1)"})
+        self.sessions = self.make_sessions(Client(self.main))
+
+    @staticmethod
+    def make_sessions(s):
+        """The sessions the session examples act on, by example name: a ready one, a stopped
+        one, one to delete, and one whose workspace holds what the file examples show."""
+        harness.wait_until(lambda: s.api.request("POST", "/api/v1/sessions",
+                                                 {"environment": "python"})[0] == 200,
+                           timeout=20, what="the worker processes to offer their places")
+        ready, stopped, doomed, files = (s.create("python") for _ in range(4))
+        s.delete(stopped)
+        s.wait_status(stopped, {"stopped"})
+        s.put(files, "data/notes.txt", b"hello from the workspace\n")
+        s.ok(files, "import os\nos.symlink('/etc/passwd', 'link')  # a link the file routes refuse")
+        by_name = {}
+        for names, sid in ((("get", "execute", "execute-async", "execute-bad"), ready),
+                           (("get-stopped", "delete-stopped", "execute-stopped"), stopped),
+                           (("delete",), doomed),
+                           (("list-files", "get-file", "get-missing", "get-link", "get-bad-path",
+                             "put-file", "put-bad-path"), files)):
+            by_name.update({n: sid for n in names})
+        return by_name
 
     def server(self, name):
         return {"unauthorized": self.keyed, "too-large": self.small, "queue-full": self.idle,
                 "pending": self.idle, "wait-pending": self.idle, "failure": self.broken,
-                "redis-down": self.down}.get(name, self.main)
+                "redis-down": self.down, "no-place": self.idle}.get(name, self.main)
 
     def task_id(self, name, documented):
         return {"success": self.done_id, "pending": self.pending_id,
                 "wait-pending": self.pending_id, "failure": self.failed_id}.get(name, documented)
+
+    def path_param(self, param, name, documented):
+        if param == "task_id":
+            return self.task_id(name, documented)
+        if param == "session_id":
+            return self.sessions.get(name, documented)
+        return documented
 
 
 def matches(example, real, path=""):
@@ -207,7 +245,7 @@ def build_request(path, op, name, servers):
     for p in op.get("parameters", []):
         ex = p.get("examples", {}).get(name)
         if p["in"] == "path":
-            value = servers.task_id(name, ex["value"] if ex else None)
+            value = servers.path_param(p["name"], name, ex["value"] if ex else None)
             assert value, f"{path}: no {p['name']} for example {name}"
             url = url.replace("{" + p["name"] + "}", value)
         elif ex:
@@ -224,7 +262,7 @@ def build_request(path, op, name, servers):
 
 def check_answer(where, resp, example, status, real_status, data, headers):
     assert real_status == status, (where, real_status, data)
-    assert headers.get("Content-Type") == "application/json", (where, headers)
+    assert headers.get("Content-Type") == media_type(resp), (where, headers)
     errors = errors_of(media(resp)["schema"], data)
     assert not errors, (where, errors, data)
     for h, spec in resp.get("headers", {}).items():
@@ -272,7 +310,9 @@ def test_generic_404_and_405(api):
                  headers)
     mna = DOC["components"]["responses"]["MethodNotAllowed"]
     for path, item in DOC["paths"].items():
-        url = path.replace("{task_id}", "00000000-0000-4000-8000-000000000000")
+        url = (path.replace("{task_id}", "00000000-0000-4000-8000-000000000000")
+               .replace("{session_id}", "00000000-0000-4000-8000-000000000000")
+               .replace("{path}", "x"))
         documented = {m.upper() for m in METHODS if m in item}
         if "GET" in documented:
             documented.add("HEAD")
