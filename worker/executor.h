@@ -108,6 +108,9 @@ typedef struct executor {
     /* False once its sandbox is gone (the builtin runtime's holder died): nothing runs there
      * again. */
     bool (*session_alive)(sandbox *sb);
+    /* Optional: after a run's answer is written, what can wait until then (the builtin
+     * runtime removes the run's cgroup and makes the next one's). */
+    void (*session_tidy)(sandbox *sb);
     /* File operations on the workspace; path is relative (common/session.h checks it) and no
      * link in it is ever followed, no mount crossed. put makes path a regular file of len bytes
      * (missing directories made, a link or FIFO at its place replaced); get reads a regular file of

@@ -830,8 +830,11 @@ int sessions_run(session_host *sh, rconn *rc, const char *id)
         do_file(sh, h, &cl, &st, &result, &ch);
     }
     int written = finish(sh, rc, id, lease, st, result, cl.sid, &ch);
-    if (written == 0 && cl.op == SESSION_OP_CREATE && (h = find(sh, cl.sid)))
+    h = find(sh, cl.sid);
+    if (written == 0 && cl.op == SESSION_OP_CREATE && h)
         drop(sh, h); /* presumed dead and reaped meanwhile: the session is in error already */
+    else if (h && (cl.op == SESSION_OP_RUN || cl.op == SESSION_OP_CREATE) && sh->ex->session_tidy)
+        sh->ex->session_tidy(h->sb); /* answered: what could wait is done now */
     free(result);
     claim_clear(&cl);
     return 0;

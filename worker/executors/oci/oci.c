@@ -81,6 +81,8 @@ struct sandbox {
                              * this job's first step (builtin runtime), or NULL */
     hold *hold;             /* owned; a session's held container (builtin runtime), or NULL */
     char *name;             /* owned; a session's container name (its container_id), or NULL */
+    char *spare;            /* owned; held: the next run's cgroup, made ahead, or NULL */
+    char *spent;            /* owned; held: the last run's cgroup, removed by session_tidy */
 };
 
 static bool is_builtin(const cfg *c)
@@ -272,8 +274,10 @@ static void oci_destroy(sandbox *sb)
 {
     if (!sb)
         return;
-    hold_stop(sb->hold);
+    hold_stop(sb->hold); /* its cgroup tree, spare and spent included, goes with it */
     free(sb->name);
+    free(sb->spare);
+    free(sb->spent);
     launch_warm_discard(sb->warm);
     if (sb->dir)
         fs_remove_tree(sb->dir);
@@ -358,18 +362,32 @@ static int oci_prepare(backend *be, const language *lang, const job_request *req
     return 0;
 }
 
-/* A step of a session's run in its held container, in a sub-cgroup with the step's limits. */
+/* A step of a session's run in its held container, in a sub-cgroup with the step's limits:
+ * the one made ahead by oci_session_tidy when there is one. The cgroup is left behind (spent)
+ * for oci_session_tidy to remove once the answer is out. */
 static int run_held(sandbox *sb, char *const argv[], const char *stdin_data, size_t stdin_len,
                     const exec_limits *lim, step_result *res, char *err, size_t errlen)
 {
     const backend *be = sb->be;
-    cleanup_free char *rel = xasprintf("%s/r%d", hold_cgroup(sb->hold), sb->steps++);
     cgroup_limits cl = {.memory_bytes = (long long)lim->memory_mb * 1024 * 1024,
                         .pids = lim->pids,
                         .cpu_quota_us = sandbox_cpu_quota_us(lim->cpus),
                         .cpu_period_us = SANDBOX_CPU_PERIOD_US};
-    if (cgroup_limits_create(&be->cg, rel, &cl, err, errlen) < 0)
-        return -1;
+    cleanup_free char *rel = steal_pointer(&sb->spare);
+    if (rel && cgroup_limits_set(&be->cg, rel, &cl, err, errlen) < 0) {
+        cgroup_limits_remove(&be->cg, rel);
+        free(steal_pointer(&rel));
+        err[0] = '\0';
+    }
+    if (!rel) {
+        rel = xasprintf("%s/r%d", hold_cgroup(sb->hold), sb->steps++);
+        if (cgroup_limits_create(&be->cg, rel, &cl, err, errlen) < 0)
+            return -1;
+    }
+    if (sb->spent) { /* two steps in one run (compile, run): the first one's goes now */
+        cgroup_limits_remove(&be->cg, sb->spent);
+        free(steal_pointer(&sb->spent));
+    }
     oci_spec_params p = {.argv = argv, .env = sb->env};
     launch_params lp = {.spec = &p, .cgroup_rel = rel};
     oci_step st = {.runtime = be->c->oci_runtime,
@@ -382,8 +400,11 @@ static int run_held(sandbox *sb, char *const argv[], const char *stdin_data, siz
                    .output_limit = lim->output_limit,
                    .launcher = be->launcher,
                    .launch = &lp,
-                   .hold = sb->hold};
-    return oci_step_run(&st, res, err, errlen); /* removes rel */
+                   .hold = sb->hold,
+                   .keep_cgroup = true};
+    int rc = oci_step_run(&st, res, err, errlen);
+    sb->spent = steal_pointer(&rel);
+    return rc;
 }
 
 static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size_t stdin_len,
@@ -568,6 +589,26 @@ static const char *oci_session_name(const sandbox *sb)
     return sb->name;
 }
 
+/* After a session's run was answered: remove its spent cgroup, make the next run's. */
+static void oci_session_tidy(sandbox *sb)
+{
+    if (!sb->hold)
+        return;
+    const backend *be = sb->be;
+    if (sb->spent) {
+        cgroup_limits_remove(&be->cg, sb->spent);
+        free(steal_pointer(&sb->spent));
+    }
+    if (!sb->spare) {
+        char err[256];
+        sb->spare = xasprintf("%s/r%d", hold_cgroup(sb->hold), sb->steps++);
+        if (cgroup_limits_create(&be->cg, sb->spare, NULL, err, sizeof err) < 0) {
+            log_warn("%s: cannot make the next run's cgroup ahead: %s", sb->name, err);
+            free(steal_pointer(&sb->spare));
+        }
+    }
+}
+
 static bool oci_session_alive(sandbox *sb)
 {
     return !sb->hold || hold_alive(sb->hold);
@@ -602,6 +643,7 @@ const executor executor_oci = {
     .session_open = oci_session_open,
     .session_name = oci_session_name,
     .session_alive = oci_session_alive,
+    .session_tidy = oci_session_tidy,
     .file_put = oci_file_put,
     .file_get = oci_file_get,
     .file_list = oci_file_list,

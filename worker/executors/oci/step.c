@@ -453,7 +453,8 @@ static void finish(step_state *s, step_result *res)
         log_warn("%s: %s", s->st->id, err);
     reap_orphans();
     if (s->st->launcher || s->st->hold) { /* the builtin runtime's cgroup is ours to remove */
-        cgroup_limits_remove(s->st->cg, s->st->cgroup_rel);
+        if (!s->st->keep_cgroup)
+            cgroup_limits_remove(s->st->cg, s->st->cgroup_rel);
     } else { /* runsc may leave its cgroup behind; after runc this finds nothing to remove */
         const char *slash = strrchr(s->st->cgroup_rel, '/');
         cleanup_free char *parent =

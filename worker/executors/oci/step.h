@@ -46,7 +46,9 @@ typedef struct oci_step {
                                   * go, the step starts a fresh one) */
     hold *hold;                  /* builtin session: run in this held container (argv and env
                                   * of launch->spec) in cgroup_rel, made by the caller with the
-                                  * step's limits and removed here */
+                                  * step's limits and left to it (keep_cgroup) */
+    bool keep_cgroup;            /* the builtin runtime's cgroup is left for the caller to
+                                  * remove (after the answer); else removed here */
 } oci_step;
 
 int oci_step_run(const oci_step *st, step_result *res, char *err, size_t errlen);
