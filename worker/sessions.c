@@ -214,6 +214,9 @@ struct session_host {
     bool b_dirty;       /* rs broke with a BLMOVE in flight: announce before the next */
     unsigned a_epoch;   /* rc's epoch whose client id we know */
     long long a_client; /* CLIENT ID of rc's connection, 0 when unknown */
+    bool a_out;         /* rc's BLMOVE on the shared queue is still to be read (taken back
+                         * with CLIENT UNBLOCK, read once the session task is answered) */
+    bool unblock_out;   /* that CLIENT UNBLOCK's reply is still to be read on rs */
     char *next_job;     /* owned; a job of the shared queue to give out next */
     held *v;            /* owned array */
     size_t n, cap;
@@ -278,11 +281,43 @@ static void pause_after_error(session_host *sh, rconn *rc)
         nanosleep(&ts, NULL);
 }
 
+/* A BLMOVE's reply: 1 with *id, 0 nil (timed out), -1 broken. Frees r. */
+static int take_reply(redisReply *r, char **id)
+{
+    if (!r)
+        return -1;
+    int got = 0;
+    if (r->type == REDIS_REPLY_STRING) {
+        *id = xstrndup(r->str, r->len);
+        got = 1;
+    } else if (r->type != REDIS_REPLY_NIL) {
+        log_error("BLMOVE failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+        got = -1;
+    }
+    freeReplyObject(r);
+    return got;
+}
+
+/* The shared queue's BLMOVE taken back when our queue answered: read its reply now (a job it
+ * still took is given out next). */
+static void collect_shared(session_host *sh, rconn *rc)
+{
+    if (!sh->a_out)
+        return;
+    sh->a_out = false;
+    char *job = NULL;
+    if (take_reply(rconn_recv(rc), &job) > 0) {
+        free(sh->next_job);
+        sh->next_job = job;
+    }
+}
+
 int sessions_announce(session_host *sh, rconn *rc)
 {
-    if (sh->b_out) { /* its reply is dropped: what it took is in sproc, put back below */
+    collect_shared(sh, rc);
+    if (sh->b_out || sh->unblock_out) { /* replies dropped: what it took is in sproc, put back */
         rconn_reset(sh->rs);
-        sh->b_out = false;
+        sh->b_out = sh->unblock_out = false;
     }
     const cfg *c = sh->c;
     cleanup_free char *free_key = key_session_free(c->redis_prefix);
@@ -359,28 +394,12 @@ static int send_take(session_host *sh)
     return 0;
 }
 
-/* A BLMOVE's reply: 1 with *id, 0 nil (timed out), -1 broken. Frees r. */
-static int take_reply(redisReply *r, char **id)
-{
-    if (!r)
-        return -1;
-    int got = 0;
-    if (r->type == REDIS_REPLY_STRING) {
-        *id = xstrndup(r->str, r->len);
-        got = 1;
-    } else if (r->type != REDIS_REPLY_NIL) {
-        log_error("BLMOVE failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
-        got = -1;
-    }
-    freeReplyObject(r);
-    return got;
-}
-
 int sessions_take(session_host *sh, rconn *rc, char **id, bool *is_session)
 {
     const cfg *c = sh->c;
     *id = NULL;
     *is_session = false;
+    collect_shared(sh, rc); /* normally read already, at the end of the session task */
     if (sh->next_job) {
         *id = steal_pointer(&sh->next_job);
         return 1;
@@ -427,13 +446,16 @@ int sessions_take(session_host *sh, rconn *rc, char **id, bool *is_session)
             a_out = false;
         }
     }
-    if (a_out && mine && sh->a_client) { /* take the shared queue's BLMOVE back */
+    if (a_out && mine) {
+        /* Take the shared queue's BLMOVE back, without waiting: the UNBLOCK goes out ahead of
+         * the claim on our connection, and rc's reply (nil, or a job it took meanwhile, given
+         * out next) is read once the session task is answered (collect_shared). */
         char cid[32];
         snprintf(cid, sizeof cid, "%lld", sh->a_client);
         const char *unblock[] = {"CLIENT", "UNBLOCK", cid};
-        redisReply *r = rconn_commandv(sh->rs, 3, unblock, NULL);
-        if (r)
-            freeReplyObject(r);
+        sh->unblock_out = sh->a_client && rconn_send(sh->rs, 3, unblock) == 0;
+        sh->a_out = true;
+        a_out = false;
     }
     if (a_out)
         a_got = take_reply(rconn_recv(rc), &job);
@@ -454,6 +476,22 @@ int sessions_take(session_host *sh, rconn *rc, char **id, bool *is_session)
         return 1;
     }
     return a_got;
+}
+
+/* A command on our connection, after the CLIENT UNBLOCK sent ahead of it (its reply read and
+ * dropped on the way): one round trip for both. */
+static redisReply *command(session_host *sh, int argc, const char **argv)
+{
+    if (!sh->unblock_out)
+        return rconn_commandv(sh->rs, argc, argv, NULL);
+    sh->unblock_out = false;
+    if (rconn_send(sh->rs, argc, argv) < 0)
+        return NULL;
+    redisReply *r = rconn_recv(sh->rs);
+    if (!r)
+        return NULL;
+    freeReplyObject(r);
+    return rconn_recv(sh->rs);
 }
 
 /* ---- one session task ---- */
@@ -498,7 +536,8 @@ static int claim_task(session_host *sh, rconn *rc, const char *id, const char *l
     const char *argv[] = {"EVAL",  SCRIPT_SCLAIM, "6",       task,      sproc,
                           owner,   squeue,        workers,   stale_key, id,
                           sh->wid, lease,         sh->token, stale,     c->redis_prefix};
-    redisReply *r = rconn_commandv(rc, (int)(sizeof argv / sizeof *argv), argv, NULL);
+    (void)rc;
+    redisReply *r = command(sh, (int)(sizeof argv / sizeof *argv), argv);
     if (!r)
         return -1;
     int got = -1;
@@ -588,7 +627,8 @@ static int finish(session_host *sh, rconn *rc, const char *id, const char *lease
                           ch->container_id,
                           ch->ran ? "1" : "0"};
     for (int tries = 0;; tries++) {
-        redisReply *r = rconn_commandv(rc, (int)(sizeof argv / sizeof *argv), argv, NULL);
+        redisReply *r = id ? command(sh, (int)(sizeof argv / sizeof *argv), argv)
+                           : rconn_commandv(rc, (int)(sizeof argv / sizeof *argv), argv, NULL);
         int written = -1;
         if (r && r->type == REDIS_REPLY_INTEGER)
             written = r->integer == 1;
@@ -606,7 +646,7 @@ static int finish(session_host *sh, rconn *rc, const char *id, const char *lease
         }
         if (tries == 0)
             log_warn("cannot write a session's state yet; retrying until redis answers");
-        rconn_wait(rc, NULL); /* even when told to stop: the supervisor's grace bounds it */
+        rconn_wait(id ? sh->rs : rc, NULL); /* even when stopping: the grace bounds it */
         nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
     }
 }
@@ -788,12 +828,15 @@ int sessions_run(session_host *sh, rconn *rc, const char *id)
     claim cl = {0};
     int got;
     while ((got = claim_task(sh, rc, id, lease, &cl)) == -1) {
-        if (*sh->stop)
+        if (*sh->stop) {
+            collect_shared(sh, rc);
             return -1; /* left in sproc: our death or the next announce deals with it */
-        pause_after_error(sh, rc);
+        }
+        pause_after_error(sh, sh->rs);
     }
     if (got != 1) {
         claim_clear(&cl);
+        collect_shared(sh, rc);
         return got == QUEUE_NOT_OWNER ? QUEUE_NOT_OWNER : 0;
     }
     task_status st = TASK_FAILURE;
@@ -837,6 +880,7 @@ int sessions_run(session_host *sh, rconn *rc, const char *id)
         sh->ex->session_tidy(h->sb); /* answered: what could wait is done now */
     free(result);
     claim_clear(&cl);
+    collect_shared(sh, rc);
     return 0;
 }
 
