@@ -15,6 +15,8 @@ const char *reply_reason(int code)
     switch (code) {
     case 200:
         return "OK";
+    case 202:
+        return "Accepted";
     case 400:
         return "Bad Request";
     case 401:
@@ -23,6 +25,8 @@ const char *reply_reason(int code)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 409:
+        return "Conflict";
     case 408:
         return "Request Timeout";
     case 413:
@@ -35,6 +39,8 @@ const char *reply_reason(int code)
         return "Not Implemented";
     case 503:
         return "Service Unavailable";
+    case 507:
+        return "Insufficient Storage";
     default:
         return code < 400 ? "OK" : "Error";
     }
@@ -54,13 +60,12 @@ void reply_json(struct evhttp_request *req, int code, json_t *body)
     evbuffer_free(buf);
 }
 
-void reply_text(struct evhttp_request *req, int code, const char *content_type, const char *text,
-                size_t len)
+void reply_raw(struct evhttp_request *req, int code, const char *type, const void *data, size_t len)
 {
     struct evbuffer *buf = evbuffer_new();
-    if (!buf || evbuffer_add(buf, text, len) < 0)
-        abort(); /* out of memory */
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type);
+    if (!buf || evbuffer_add(buf, data, len) < 0)
+        abort(); /* fails only when out of memory */
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
     evhttp_send_reply(req, code, reply_reason(code), buf);
     evbuffer_free(buf);
 }

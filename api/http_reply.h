@@ -1,6 +1,6 @@
-/* JSON replies: every answer of the API goes out through here, with Content-Type
- * application/json (GET /metrics: text); errors are {"error": "..."}. Each function sends
- * exactly one reply. */
+/* Replies: every answer of the API goes out through here, JSON with Content-Type
+ * application/json (errors are {"error": "..."}), or raw bytes of another type (GET /metrics'
+ * text, a session's file). Each function sends exactly one reply. */
 #ifndef CR_API_HTTP_REPLY_H
 #define CR_API_HTTP_REPLY_H
 
@@ -16,6 +16,9 @@ void reply_text(struct evhttp_request *req, int code, const char *content_type, 
 void reply_error(struct evhttp_request *req, int code, const char *msg);
 /* The same with a Retry-After header (seconds): 503 for Redis down or a full queue. */
 void reply_error_retry(struct evhttp_request *req, int code, const char *msg, int retry_after);
+/* Send len bytes of data as they are, with Content-Type type (a file of a session). */
+void reply_raw(struct evhttp_request *req, int code, const char *type, const void *data,
+               size_t len);
 /* The standard reason phrase of a status code ("Not Found"). */
 const char *reply_reason(int code);
 

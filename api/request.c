@@ -41,6 +41,7 @@ static void request_free(req_ctx *x)
     if (x->deadline)
         event_free(x->deadline);
     free(x->request_json);
+    free(x->file_path);
     free(x);
     server_loop_check_drained(loop);
 }
@@ -100,7 +101,7 @@ static void count_reply(const req_ctx *x, int code)
 
 /* Everything a reply does before sending: end waiting, log, count; the request to answer (it is
  * no longer x's), or NULL when x was answered already. */
-static struct evhttp_request *reply_begin(req_ctx *x, int code)
+static struct evhttp_request *take_for_reply(req_ctx *x, int code)
 {
     if (!x->req)
         return NULL;
@@ -122,7 +123,7 @@ static struct evhttp_request *reply_begin(req_ctx *x, int code)
 
 void request_reply(req_ctx *x, int code, json_t *body)
 {
-    struct evhttp_request *req = reply_begin(x, code);
+    struct evhttp_request *req = take_for_reply(x, code);
     if (!req) {
         json_decref(body);
         return;
@@ -132,13 +133,12 @@ void request_reply(req_ctx *x, int code, json_t *body)
         request_free(x);
 }
 
-void request_reply_text(req_ctx *x, int code, const char *content_type, const char *text,
-                        size_t len)
+void request_reply_raw(req_ctx *x, int code, const char *type, const void *data, size_t len)
 {
-    struct evhttp_request *req = reply_begin(x, code);
+    struct evhttp_request *req = take_for_reply(x, code);
     if (!req)
         return;
-    reply_text(req, code, content_type, text, len);
+    reply_raw(req, code, type, data, len);
     if (x->pending == 0)
         request_free(x);
 }
@@ -211,6 +211,10 @@ bool request_callback(req_ctx *x)
 
 void request_answer_pending(req_ctx *x)
 {
+    if (x->answer) {
+        x->answer(x, NULL);
+        return;
+    }
     json_t *body = json_pack("{s:s, s:n}", "status", "PENDING", "result");
     if (x->post)
         json_object_set_new(body, "task_id", json_string(x->id));
@@ -342,6 +346,10 @@ static json_t *done_body(req_ctx *x, const char *status, const char *result)
 
 void request_answer_task(req_ctx *x, const redisReply *r)
 {
+    if (x->answer) {
+        x->answer(x, r);
+        return;
+    }
     switch (task_classify(r)) {
     case TASK_VIEW_MISSING:
         request_error(x, 404, "unknown or expired task id");

@@ -19,11 +19,14 @@
  *       pending): the wait of x->wait_ms begins; its end answers "still pending".
  *   request_reply(x, code, body)   send body (stolen) and end waiting; request_error/_retry for
  *       {"error"} bodies; request_unavailable for "redis unreachable" (503, Retry-After: 1).
- *       request_reply_text sends len bytes of text (copied) with content_type instead.
+ *   request_reply_raw(x, code, type, data, len)  the same with a body of raw bytes.
  *   Every reply is counted in the metrics (route and status code; a refused POST /run-code by
  *   reason), and so is every request waiting (?wait=S) while it waits.
  *   request_hmget(x, fn)           HMGET task status result.
- *   task_classify(reply) / request_answer_task(x, reply)  read and answer an HMGET reply. */
+ *   task_classify(reply) / request_answer_task(x, reply)  read and answer an HMGET reply; a
+ *       request with an answer hook (a session's, api/sessions.h) answers through the hook:
+ *       hook(x, reply) with the task's HMGET reply, or hook(x, NULL) when its wait ran out
+ *       (request_answer_pending). */
 #ifndef CR_API_REQUEST_H
 #define CR_API_REQUEST_H
 
@@ -64,6 +67,11 @@ typedef struct req_ctx {
     double enqueue_t0;           /* metrics_now() when the enqueue was first sent */
     void (*on_deadline)(struct req_ctx *x); /* answers x when Redis is silent for REDIS_TIMEOUT;
                                                NULL: 503 */
+    /* Requests on a session (api/sessions.c): */
+    void (*answer)(struct req_ctx *x, const redisReply *task); /* NULL: answer as a task */
+    void (*acked)(struct req_ctx *x); /* NULL: routes_enqueue_acknowledged's own answer */
+    char session_id[TASK_ID_LEN + 1]; /* the session, "" when none */
+    char *file_path;                  /* owned; a file route's decoded path, NULL when none */
 } req_ctx;
 
 /* What an HMGET status result reply says about a task. */
@@ -82,8 +90,7 @@ bool request_callback(req_ctx *x);
 void request_wait(req_ctx *x);
 void request_wait_start(req_ctx *x);
 void request_reply(req_ctx *x, int code, json_t *body);
-void request_reply_text(req_ctx *x, int code, const char *content_type, const char *text,
-                        size_t len);
+void request_reply_raw(req_ctx *x, int code, const char *type, const void *data, size_t len);
 void request_error(req_ctx *x, int code, const char *msg);
 void request_error_retry(req_ctx *x, int code, const char *msg, int retry_after);
 void request_unavailable(req_ctx *x);

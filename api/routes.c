@@ -11,6 +11,7 @@
 #include "api/openapi_doc.h"
 #include "api/request.h"
 #include "api/route_parse.h"
+#include "api/sessions.h"
 #include "common/job.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -138,6 +139,10 @@ static void enqueue_cb(redisAsyncContext *ac, void *r, void *priv)
 void routes_enqueue_acknowledged(req_ctx *x)
 {
     metric_observe(M_ENQUEUE_DURATION, metrics_now() - x->enqueue_t0);
+    if (x->acked) {
+        x->acked(x); /* a session's own answer (api/sessions.c) */
+        return;
+    }
     if (x->timer && !x->loop->stopping) {
         request_wait_start(x); /* acknowledged: the completion message or the timer answers */
         return;
@@ -327,7 +332,7 @@ static void metrics_answer(req_ctx *x, const redisReply *stats)
         log_warn("loop %d: the queue's state for /metrics: %s", x->loop->index,
                  stats->type == REDIS_REPLY_ERROR ? stats->str : "unexpected reply");
     }
-    request_reply_text(x, 200, METRICS_CONTENT_TYPE, t.s ? t.s : "", t.len);
+    request_reply_raw(x, 200, METRICS_CONTENT_TYPE, t.s ? t.s : "", t.len);
     metrics_text_free(&t);
 }
 
@@ -392,14 +397,18 @@ void routes_handle(struct evhttp_request *req, void *arg)
         request_error(x, 401, "missing or invalid API key (Authorization: Bearer <key>)");
         return;
     }
-    bool get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
-    if ((r == R_RUN && m != EVHTTP_REQ_POST) || (r != R_RUN && !get)) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-                          r == R_RUN ? "POST" : "GET, HEAD");
+    route_session_parts sp = {.sub = RS_SESSION};
+    if (r == R_SESSION && route_session(id, &sp) < 0) {
+        request_error(x, 404, "no such route");
+        return;
+    }
+    const char *allow;
+    if (!(route_methods(r, sp.sub, &allow) & (unsigned)m)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
         request_error(x, 405, "method not allowed");
         return;
     }
-    if ((r == R_RUN || r == R_RESULTS) && parse_wait(uri, &x->wait_ms) < 0) {
+    if ((r == R_RUN || r == R_RESULTS || r == R_SESSIONS) && parse_wait(uri, &x->wait_ms) < 0) {
         request_error(x, 400, "'wait' must be a number of seconds from 0 to 30");
         return;
     }
@@ -423,6 +432,15 @@ void routes_handle(struct evhttp_request *req, void *arg)
         return;
     case R_METRICS:
         metrics(x);
+        return;
+    case R_ENVIRONMENTS:
+        sessions_environments(x);
+        return;
+    case R_SESSIONS:
+        sessions_create(x, req);
+        return;
+    case R_SESSION:
+        sessions_handle(x, req, &sp);
         return;
     case R_NONE:
     case R_COUNT:

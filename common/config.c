@@ -95,6 +95,11 @@ static const option options[] = {
     STR("REDIS_TLS_CERT_FILE", redis_tls_cert_file, NULL),
     STR("REDIS_TLS_KEY_FILE", redis_tls_key_file, NULL),
     STR("REDIS_TLS_SERVER_NAME", redis_tls_server_name, NULL),
+    INT("SESSION_TTL", session_ttl, CFG_DEFAULT_SESSION_TTL, 1, 365 * 86400),
+    INT("SESSION_MAX_LIFETIME", session_max_lifetime, CFG_DEFAULT_SESSION_MAX_LIFETIME, 1,
+        365 * 86400),
+    INT("MAX_SESSIONS_PER_WORKER", max_sessions_per_worker, CFG_DEFAULT_MAX_SESSIONS_PER_WORKER, 0,
+        100000),
 };
 
 static int set_option(cfg *c, const option *o, const char *text, char *err, size_t errlen)
@@ -332,6 +337,11 @@ int cfg_load(cfg *c, char *err, size_t errlen)
     if (c->default_memory_mb > c->max_memory_mb) {
         set_error(err, errlen, "DEFAULT_MEMORY_MB: %d is above MAX_MEMORY_MB %d",
                   c->default_memory_mb, c->max_memory_mb);
+        goto fail;
+    }
+    if (c->session_ttl > c->session_max_lifetime) {
+        set_error(err, errlen, "SESSION_TTL: %d is above SESSION_MAX_LIFETIME %d", c->session_ttl,
+                  c->session_max_lifetime);
         goto fail;
     }
     return 0;

@@ -48,6 +48,9 @@
 #define CFG_DEFAULT_SANDBOX_UID_BASE 60000
 
 struct redis_tls;
+#define CFG_DEFAULT_SESSION_TTL 3600
+#define CFG_DEFAULT_SESSION_MAX_LIFETIME 86400
+#define CFG_DEFAULT_MAX_SESSIONS_PER_WORKER 16
 
 /* A host and port (a Redis Sentinel of REDIS_SENTINELS). */
 typedef struct cfg_endpoint {
@@ -125,6 +128,11 @@ typedef struct cfg {
     char *redis_tls_server_name;     /* owned; REDIS_TLS_SERVER_NAME, the name sent (SNI) and
                                       * verified for every server; NULL: the address used */
     struct redis_tls *redis_tls_ctx; /* owned; made by redis_tls_load when redis_tls, else NULL */
+    int session_ttl;             /* SESSION_TTL seconds: a session idle this long is stopped (the
+                                  * default of a session's own ttl) */
+    int session_max_lifetime;    /* SESSION_MAX_LIFETIME seconds: no session lives longer */
+    int max_sessions_per_worker; /* MAX_SESSIONS_PER_WORKER: sessions one worker process holds;
+                                  * 0: it hosts none */
 } cfg;
 
 int cfg_load(cfg *c, char *err, size_t errlen);

@@ -44,6 +44,30 @@ char *key_probe_channel(const char *prefix, const char *token)
 {
     return xasprintf("%sprobe:%s", prefix, token);
 }
+char *key_session(const char *prefix, const char *sid)
+{
+    return xasprintf("%ssession:%s", prefix, sid);
+}
+char *key_sessions_of(const char *prefix, const char *wid)
+{
+    return xasprintf("%ssessions:%s", prefix, wid);
+}
+char *key_session_free(const char *prefix)
+{
+    return xasprintf("%ssession_free", prefix);
+}
+char *key_squeue(const char *prefix, const char *wid)
+{
+    return xasprintf("%ssqueue:%s", prefix, wid);
+}
+char *key_sproc(const char *prefix, const char *wid)
+{
+    return xasprintf("%ssproc:%s", prefix, wid);
+}
+char *key_session_expiry(const char *prefix, const char *wid)
+{
+    return xasprintf("%ssession_expiry:%s", prefix, wid);
+}
 
 /* No EXPIRE here: a task lives until its final write, however long it waits or runs. */
 const char *const SCRIPT_ENQUEUE =

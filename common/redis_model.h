@@ -25,6 +25,28 @@
  *   {prefix}probe:{token}      channel  one API event loop's liveness probe of its own two
  *                                     connections (it PUBLISHes to itself every second).
  *
+ * Live sessions (common/session.h; README "Live sessions"): a session is owned by one worker
+ * process {wid}; everything done to it is a task (the hash above, with two more fields: op,
+ * create|run|put|get|list|delete, and session, its id; a create task's id is the session id)
+ * queued for the owner only.
+ *   {prefix}session:{sid}      hash   status pending|creating|ready|executing|stopping|stopped|
+ *                                     error, environment (language id), owner ({wid}),
+ *                                     created_at, last_execution (ms), memory_mb, timeout, ttl
+ *                                     (s, its runs' defaults and its idle expiry), expires_at
+ *                                     (ms: created_at + SESSION_MAX_LIFETIME), container_id,
+ *                                     message (why it stopped or failed). No expiry while it
+ *                                     lives; RESULT_TTL seconds once stopped or in error.
+ *   {prefix}sessions:{wid}     set    the sessions {wid} holds (or is about to create).
+ *   {prefix}session_free       zset   {wid} -> places left (MAX_SESSIONS_PER_WORKER minus its
+ *                                     sessions), for each worker process that hosts sessions.
+ *   {prefix}squeue:{wid}       list   task ids for {wid}'s sessions; the api LPUSHes (a delete
+ *                                     is RPUSHed: taken next), {wid} BLMOVEs RIGHT -> LEFT into
+ *   {prefix}sproc:{wid}        list   the session tasks {wid} has taken and not finished.
+ *   {prefix}session_expiry:{wid}  zset  sid -> when {wid} stops it (ms): the idle deadline
+ *                                     (last activity + ttl), never past expires_at.
+ * The reaper's give-back of a dead {wid} turns its live sessions to error and its queued
+ * session tasks to FAILURE, and deletes these keys of {wid}.
+ *
  * Key helpers return a newly allocated string (caller frees). */
 #ifndef CR_REDIS_MODEL_H
 #define CR_REDIS_MODEL_H
@@ -39,6 +61,12 @@ char *key_orphans(const char *prefix);
 char *key_orphan_scan(const char *prefix);
 char *key_done_channel(const char *prefix);
 char *key_probe_channel(const char *prefix, const char *token);
+char *key_session(const char *prefix, const char *sid);
+char *key_sessions_of(const char *prefix, const char *wid);
+char *key_session_free(const char *prefix);
+char *key_squeue(const char *prefix, const char *wid);
+char *key_sproc(const char *prefix, const char *wid);
+char *key_session_expiry(const char *prefix, const char *wid);
 
 /* Enqueue a new task: write the hash and push the id in one step, unless the queue is full.
  * KEYS[1] task key, KEYS[2] queue key

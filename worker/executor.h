@@ -17,10 +17,18 @@
  *                  /workspace (its cwd), its own limits, stdin fed, stdout/stderr captured;
  *   ex->destroy()  remove everything the job made: containers, cgroups, mounts, files.
  * A return of -1 means the system failed (the job ends FAILURE, message in err); 0 means the
- * program ran and res says what it did (even when it crashed, timed out or blew a limit). */
+ * program ran and res says what it did (even when it crashed, timed out or blew a limit).
+ *
+ * Life of a session's sandbox (README "Live sessions"; functions NULL in a backend without
+ * sessions, whose worker processes then offer no place for one):
+ *   ex->session_open()   make a sandbox with an empty workspace that lives until destroy;
+ *   then, in any order, one at a time: ex->run() for each step of each run (every run starts
+ *                        from the workspace the last one left), ex->file_put/get/list();
+ *   ex->destroy()        as for a job. */
 #ifndef CR_EXECUTOR_H
 #define CR_EXECUTOR_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -57,6 +65,14 @@ typedef struct step_result {
 
 void step_result_clear(step_result *r);
 
+/* Why a file operation of a session failed: errnum says what kind (ENOENT, ELOOP for a link
+ * that is not followed, EISDIR, ENOTDIR, EFBIG over the caller's maximum, ENOSPC, EINVAL...),
+ * msg says it for the client. */
+typedef struct exec_file_error {
+    int errnum;
+    char msg[256];
+} exec_file_error;
+
 typedef struct backend backend; /* one process's state of a backend; opaque, backend defined */
 typedef struct sandbox sandbox; /* one job's state; opaque, backend defined; refers to its
                                  * backend, which outlives it */
@@ -88,6 +104,28 @@ typedef struct executor {
     void (*prestart)(backend *be, const language *lang);
     /* Free be and whatever it holds (a container started ahead included); accepts NULL. */
     void (*shutdown)(backend *be);
+    /* Sessions: a sandbox for lang, named after session_id, with an empty workspace, that
+     * outlives its runs (each of them a fresh process tree in it). */
+    int (*session_open)(backend *be, const language *lang, const char *session_id, sandbox **out,
+                        char *err, size_t errlen);
+    /* Its container's name, shown as the session's container_id (borrowed from sb). */
+    const char *(*session_name)(const sandbox *sb);
+    /* False once its sandbox is gone (the builtin runtime's holder died): nothing runs there
+     * again. */
+    bool (*session_alive)(sandbox *sb);
+    /* Optional: after a run's answer is written, what can wait until then (the builtin
+     * runtime removes the run's cgroup and makes the next one's). */
+    void (*session_tidy)(sandbox *sb);
+    /* File operations on the workspace; path is relative (common/session.h checks it) and no
+     * link in it is ever followed, no mount crossed. put makes path a regular file of len bytes
+     * (missing directories made, a link or FIFO at its place replaced); get reads a regular file of
+     * at most max bytes (*data owned by the caller); list gives every entry, a JSON array of
+     * {"path", "type", "size"} (caller owns). 0, or -1 with e set. */
+    int (*file_put)(sandbox *sb, const char *path, const char *data, size_t len,
+                    exec_file_error *e);
+    int (*file_get)(sandbox *sb, const char *path, size_t max, char **data, size_t *len,
+                    exec_file_error *e);
+    int (*file_list)(sandbox *sb, json_t **files, exec_file_error *e);
 } executor;
 
 /* The backend named name ("oci"), or NULL when unknown. */

@@ -379,6 +379,15 @@ json_t *job_run_keep(const executor *ex, backend *be, const cfg *c, const job_re
     keep->sb = sb;
     keep->jl = jl;
     keep->job_id = xstrdup(job_id);
+    *js = keep;
+    return job_run_in(ex, sb, c, lang, req, job_id, failure);
+}
+
+json_t *job_run_in(const executor *ex, sandbox *sb, const cfg *c, const language *lang,
+                   const job_request *req, const char *job_id, char **failure)
+{
+    char err[FAILURE_MAX] = "";
+    *failure = NULL;
     job_outcome o = {0};
     json_t *res = NULL;
     if (run_job(ex, sb, c, lang, req, &o, err, sizeof err) == 0) {
@@ -392,7 +401,6 @@ json_t *job_run_keep(const executor *ex, backend *be, const cfg *c, const job_re
         *failure = xstrdup("cannot build the result");
     if (!res)
         log_task(LOG_ERROR, job_id, "%s", *failure);
-    *js = keep;
     return res;
 }
 

@@ -12,7 +12,12 @@
  *       tears the sandbox down and frees what it borrowed from; accepts NULL. Runs before the
  *       next job of the worker process is taken (executors expect one job at a time).
  *   job_run(ex, be, cfg, req, job_id, &failure)
- *       job_run_keep followed at once by job_sandbox_destroy (tools and tests). */
+ *       job_run_keep followed at once by job_sandbox_destroy (tools and tests).
+ *   job_run_in(ex, sb, cfg, lang, req, job_id, &failure)
+ *       the steps of req (compile, runs) in a sandbox made elsewhere that outlives them (a
+ *       session's, whose workspace already holds the source): the same result or failure as
+ *       job_run_keep; lang is the language to run with (req->lang, or a copy adapted to the
+ *       file). */
 #ifndef CR_JOB_RUNNER_H
 #define CR_JOB_RUNNER_H
 
@@ -28,5 +33,7 @@ json_t *job_run_keep(const executor *ex, backend *be, const cfg *c, const job_re
 void job_sandbox_destroy(job_sandbox *js);
 json_t *job_run(const executor *ex, backend *be, const cfg *c, const job_request *req,
                 const char *job_id, char **failure);
+json_t *job_run_in(const executor *ex, sandbox *sb, const cfg *c, const language *lang,
+                   const job_request *req, const char *job_id, char **failure);
 
 #endif

@@ -286,3 +286,43 @@ unsigned rconn_epoch(const rconn *rc)
 {
     return rc->epoch;
 }
+
+int rconn_send(rconn *rc, int argc, const char **argv)
+{
+    if (rconn_ensure(rc) < 0)
+        return -1;
+    int done = 0;
+    if (redisAppendCommandArgv(rc->ctx, argc, argv, NULL) != REDIS_OK) {
+        drop(rc, rc->ctx->errstr[0] ? rc->ctx->errstr : "cannot send");
+        return -1;
+    }
+    while (!done)
+        if (redisBufferWrite(rc->ctx, &done) != REDIS_OK) {
+            drop(rc, rc->ctx->errstr[0] ? rc->ctx->errstr : "cannot send");
+            return -1;
+        }
+    return 0;
+}
+
+redisReply *rconn_recv(rconn *rc)
+{
+    if (!rc->ctx)
+        return NULL;
+    void *reply = NULL;
+    if (redisGetReply(rc->ctx, &reply) != REDIS_OK)
+        reply = NULL;
+    return checked(rc, reply);
+}
+
+int rconn_fd(const rconn *rc)
+{
+    return rc->ctx ? rc->ctx->fd : -1;
+}
+
+void rconn_reset(rconn *rc)
+{
+    if (rc->ctx)
+        redisFree(rc->ctx);
+    rc->ctx = NULL;
+    rc->next_try_ms = 0;
+}

@@ -17,7 +17,15 @@
  *                                   ones redis_fault_reply names (common/redis_target.h): they drop
  *                                   the connection (NULL).
  *   rconn_commandv(rc, argc, argv, lens)   the same with an argument vector (binary safe).
- *   rconn_epoch(rc)                 counts successful connections: a change means "reconnected". */
+ *   rconn_epoch(rc)                 counts successful connections: a change means "reconnected".
+ *   rconn_send(rc, argc, argv)      send a command without waiting for its reply (a blocking
+ *                                   one, such as BLMOVE, waited for with poll on rconn_fd);
+ *                                   0, or -1 with the connection dropped
+ *   rconn_recv(rc)                  the reply of the oldest command sent that way, as
+ *                                   rconn_command answers (blocks until it is there)
+ *   rconn_fd(rc)                    the connection's socket, -1 while disconnected
+ *   rconn_reset(rc)                 drop the connection now (replies still due are lost); the
+ *                                   next call connects again at once, a new epoch */
 #ifndef CR_RCONN_H
 #define CR_RCONN_H
 
@@ -37,5 +45,9 @@ void rconn_wait(rconn *rc, volatile sig_atomic_t *stop);
 redisReply *rconn_command(rconn *rc, const char *fmt, ...);
 redisReply *rconn_commandv(rconn *rc, int argc, const char **argv, const size_t *lens);
 unsigned rconn_epoch(const rconn *rc);
+int rconn_send(rconn *rc, int argc, const char **argv);
+redisReply *rconn_recv(rconn *rc);
+int rconn_fd(const rconn *rc);
+void rconn_reset(rconn *rc);
 
 #endif

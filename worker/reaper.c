@@ -12,6 +12,42 @@
 #include "common/util.h"
 #include "worker/heartbeat.h"
 
+/* The sessions of a dead worker process wid die with it: each live one turns to error, every
+ * task still queued for them (its squeue and sproc lists) to FAILURE, and its session keys go.
+ * Part of LUA_REQUEUE (same KEYS and ARGV; uses now and moved). */
+#define LUA_END_SESSIONS                                                                           \
+    "local function end_sessions(wid)\n"                                                           \
+    "  local p = ARGV[1]\n"                                                                        \
+    "  local why = 'the host running this session stopped; create a new session (its '\n"          \
+    "             .. 'workspace is gone)'\n"                                                       \
+    "  for _, sid in ipairs(redis.call('SMEMBERS', p .. 'sessions:' .. wid)) do\n"                 \
+    "    local sk = p .. 'session:' .. sid\n"                                                      \
+    "    local st = redis.call('HGET', sk, 'status')\n"                                            \
+    "    if st and st ~= 'stopped' and st ~= 'error' and\n"                                        \
+    "       redis.call('HGET', sk, 'owner') == wid then\n"                                         \
+    "      redis.call('HSET', sk, 'status', 'error', 'message', why)\n"                            \
+    "      redis.call('EXPIRE', sk, ARGV[3])\n"                                                    \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "  local msg = cjson.encode(why)\n"                                                            \
+    "  for _, l in ipairs({p .. 'sproc:' .. wid, p .. 'squeue:' .. wid}) do\n"                     \
+    "    for _, id in ipairs(redis.call('LRANGE', l, 0, -1)) do\n"                                 \
+    "      local tk = p .. 'task:' .. id\n"                                                        \
+    "      local st = redis.call('HGET', tk, 'status')\n"                                          \
+    "      if st == 'PENDING' or st == 'RUNNING' then\n"                                           \
+    "        redis.call('HSET', tk, 'status', 'FAILURE', 'result', msg, 'finished_at', now)\n"     \
+    "        redis.call('HDEL', tk, 'lease')\n"                                                    \
+    "        redis.call('EXPIRE', tk, ARGV[3])\n"                                                  \
+    "        redis.call('PUBLISH', KEYS[3], id)\n"                                                 \
+    "        moved = moved + 1\n"                                                                  \
+    "      end\n"                                                                                  \
+    "    end\n"                                                                                    \
+    "    redis.call('DEL', l)\n"                                                                   \
+    "  end\n"                                                                                      \
+    "  redis.call('DEL', p .. 'sessions:' .. wid, p .. 'session_expiry:' .. wid)\n"                \
+    "  redis.call('ZREM', p .. 'session_free', wid)\n"                                             \
+    "end\n"
+
 /* Shared by every script. KEYS[1] workers zset, KEYS[2] queue, KEYS[3] done channel,
  * KEYS[4] worker_stale hash, KEYS[5] orphans hash; ARGV[1] prefix, ARGV[2] max attempts,
  * ARGV[3] result ttl s. */
@@ -19,8 +55,7 @@
     "local t = redis.call('TIME')\n"                                                               \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                      \
     "local max = tonumber(ARGV[2])\n"                                                              \
-    "local moved, failed = 0, 0\n"                                                                 \
-    "local function requeue(wid, count)\n"                                                         \
+    "local moved, failed = 0, 0\n" LUA_END_SESSIONS "local function requeue(wid, count)\n"         \
     "  local plist = ARGV[1] .. 'processing:' .. wid\n"                                            \
     "  local ids = redis.call('LRANGE', plist, 0, -1)\n"                                           \
     "  for _, id in ipairs(ids) do\n"                                                              \
@@ -50,6 +85,7 @@
     "  redis.call('ZREM', KEYS[1], wid)\n"                                                         \
     "  redis.call('HDEL', KEYS[4], wid)\n"                                                         \
     "  redis.call('HDEL', KEYS[5], wid)\n"                                                         \
+    "  end_sessions(wid)\n"                                                                        \
     "end\n"
 
 /* ARGV[4]: 1 when the death counts as an attempt, ARGV[5..]: worker ids. */

@@ -20,6 +20,7 @@
 #include "worker/job_runner.h"
 #include "worker/queue.h"
 #include "worker/rconn.h"
+#include "worker/sessions.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -196,6 +197,8 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex,
         return 1;
     }
     rconn *rc = rconn_create(c, (WORKER_TAKE_TIMEOUT_S + c->redis_timeout) * 1000);
+    /* the sessions this process holds (sessions.h); NULL when it hosts none */
+    session_host *sh = sessions_start(c, langs, ex, be, link, &stop_requested);
     unsigned announced = 0; /* connection epoch on which we registered ourselves */
     int status = 0;
     log_info("worker process %s ready (executor %s)", wid, ex->name);
@@ -218,6 +221,15 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex,
             }
             if (n > 0)
                 log_warn("gave back %ld job(s) taken while the connection broke", n);
+            int sn = sh ? sessions_announce(sh, rc) : 0;
+            if (sn == QUEUE_NOT_OWNER) {
+                status = lost_ownership(wid);
+                break;
+            }
+            if (sn < 0) {
+                pause_after_error(rc, &stop_requested);
+                continue;
+            }
             announced = rconn_epoch(rc);
         }
         if (!supervisor_alive(c, link, &sup_alive)) {
@@ -225,14 +237,31 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex,
             nanosleep(&ts, NULL);
             continue;
         }
+        if (sh)
+            sessions_tick(sh, rc);
         char *id = NULL;
-        int got = queue_take(rc, c, wid, WORKER_TAKE_TIMEOUT_S, &id);
+        bool in_session = false;
+        int got = sh ? sessions_take(sh, rc, &id, &in_session)
+                     : queue_take(rc, c, wid, WORKER_TAKE_TIMEOUT_S, &id);
+        if (got == QUEUE_NOT_OWNER) {
+            status = lost_ownership(wid);
+            break;
+        }
         if (got < 0) {
             pause_after_error(rc, &stop_requested);
             continue;
         }
         if (got == 0)
             continue;
+        if (in_session) { /* stopping: left in sproc, failed with the session when we exit */
+            int r = stop_requested ? 0 : sessions_run(sh, rc, id);
+            free(id);
+            if (r == QUEUE_NOT_OWNER) {
+                status = lost_ownership(wid);
+                break;
+            }
+            continue;
+        }
         metric_set(M_WORKER_BUSY_SLOTS, 1); /* until the next take */
         if (stop_requested) {
             if (queue_release(rc, c, wid, id) == 0)
@@ -269,6 +298,7 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex,
         }
     }
     log_info("worker process %s stopping", wid);
+    sessions_free(sh);
     ex->shutdown(be);
     rconn_free(rc);
     return status;

@@ -53,9 +53,11 @@ DEFAULT_EXECUTORS = "oci/builtin,oci/runc,oci/runsc,docker"
 # Counts per mode. quick is for iterating on the harness, not for figures.
 MODES = {
     "full": dict(lat_py=60, lat_c=50, tput=500, api_d=10, api_rep=3, seed_lat=30, seed_tput=200,
-                 scale_n=100000, drain_s=60, hold=10000, probe=200, wtg_reps=25),
+                 scale_n=100000, drain_s=60, hold=10000, probe=200, wtg_reps=25, sess_run=60,
+                 sess_new=60, sess_idle=500),
     "quick": dict(lat_py=15, lat_c=8, tput=100, api_d=4, api_rep=1, seed_lat=8, seed_tput=40,
-                  scale_n=10000, drain_s=15, hold=2000, probe=100, wtg_reps=6),
+                  scale_n=10000, drain_s=15, hold=2000, probe=100, wtg_reps=6, sess_run=15,
+                  sess_new=15, sess_idle=100),
 }
 
 WORK = None          # temporary directory (set in main)
@@ -1093,6 +1095,164 @@ def scale_section(api, redis, M, rep, tput_ours, bare_rate):
     return out
 
 
+# ---------------------------------------------------------------- section 7 ----
+
+def meminfo():
+    """/proc/meminfo in KiB by field."""
+    out = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            k, v = line.split(":", 1)
+            out[k] = int(v.split()[0])
+    return out
+
+
+def session_pss_kib(worker_pid):
+    """(Pss of every session holder, cr-init --session, below the worker in KiB: their share of
+    the host's memory; how many there are)."""
+    total, n, todo = 0, 0, [worker_pid]
+    while todo:
+        p = todo.pop()
+        todo += children_of(p)
+        try:
+            if b"--session" in open(f"/proc/{p}/cmdline", "rb").read():
+                n += 1
+                with open(f"/proc/{p}/smaps_rollup") as f:
+                    total += sum(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+        except OSError:
+            pass
+    return total, n
+
+
+def create_session(h, wait=30):
+    st, b = h.req("POST", f"/api/v1/sessions?wait={wait}", {"environment": "python"})
+    if st != 200 or b.get("status") != "ready":
+        raise RuntimeError(f"session create: {st} {str(b)[:300]}")
+    return b["session_id"]
+
+
+def sessions_section(api, redis, M, rep):
+    """A run in a ready session vs bare exec of the same program file, session creation (to
+    ready), and many idle sessions with the host memory each costs (MemAvailable before and
+    after, beside the holders' own Pss and the kernel's slab and shmem)."""
+    out = {"executor": PRIMARY}
+    n_idle = M["sess_idle"]
+    w = Worker(redis, 2, MAX_SESSIONS_PER_WORKER=n_idle // 2 + 10)
+    wait_until(lambda: len(redis.cmd("ZRANGE", PREFIX + "session_free", 0, -1) or []) == 2, 15,
+               "worker processes offering session places")
+    h = Http(api.port)
+    pdir = os.path.join(WORK, "bare-session")
+    os.makedirs(pdir, exist_ok=True)
+    with open(os.path.join(pdir, "main.py"), "w") as f:
+        f.write("print(1)")
+    bare = [["/usr/bin/python3", "main.py"]]
+    try:
+        say("sessions: a run in a ready session vs bare exec of the same file")
+        sid = create_session(h)
+        run = f"/api/v1/sessions/{sid}/execute"
+        for _ in range(3):  # warm-up
+            h.req("POST", run, {"code": "print(1)"})
+        ours, ref, inner, outside = [], [], [], []
+        holder = [p for p in children_of(w.children()[0]) + children_of(w.children()[1])
+                  if b"--session" in open(f"/proc/{p}/cmdline", "rb").read()]
+        procs = {"api": [api.pid], "redis": [redis.proc.pid], "worker processes (own)": w.children()}
+        cpu0 = {k: sum(cpu_s(p)[0] for p in v) for k, v in procs.items()}
+        run0 = sum(sum(cpu_s(p)) for p in holder)
+        bare0 = os.times()
+        for i in range(M["sess_run"]):
+            for which in ((0, 1) if i % 2 == 0 else (1, 0)):
+                if which == 0:
+                    t0 = time.perf_counter()
+                    st, b = h.req("POST", run, {"code": "print(1)"})
+                    dt = time.perf_counter() - t0
+                    if st != 200 or b.get("stdout") != "1\n":
+                        raise RuntimeError(f"session run: {st} {str(b)[:300]}")
+                    ours.append(dt)
+                    inner.append(b.get("wall_ms") or 0)
+                    outside.append(dt * 1000 - (b.get("wall_ms") or 0))
+                else:
+                    ref.append(run_bare(bare, pdir))
+        n = len(ours)
+        bare1 = os.times()
+        cpu = {k: round((sum(cpu_s(p)[0] for p in v) - cpu0[k]) * 1000 / n, 2)
+               for k, v in procs.items()}
+        cpu["the run (holder and program)"] = round(
+            (sum(sum(cpu_s(p)) for p in holder) - run0) * 1000 / n, 2)
+        cpu["bare python (for comparison)"] = round(
+            (bare1.children_user + bare1.children_system - bare0.children_user -
+             bare0.children_system) * 1000 / len(ref), 2)
+        out["run"] = {"n": n, "ours_p50_ms": ms(pct(ours, .5)),
+                      "ours_p99_ms": ms(pct(ours, .99)), "bare_p50_ms": ms(pct(ref, .5)),
+                      "bare_p99_ms": ms(pct(ref, .99)),
+                      "ratio_p50": ratio(pct(ours, .5), pct(ref, .5)),
+                      "run_wall_ms_p50": pct(inner, .5),
+                      "outside_the_run_ms_p50": round(pct(outside, .5), 2),
+                      "cpu_ms_per_run": cpu}
+        say(f"  run p50 {out['run']['ours_p50_ms']} ms vs bare {out['run']['bare_p50_ms']} ms")
+        say("sessions: creation (POST /api/v1/sessions?wait=30, answered once ready)")
+        made, times, ref = [sid], [], []
+        for _ in range(M["sess_new"]):
+            t0 = time.perf_counter()
+            made.append(create_session(h))
+            times.append(time.perf_counter() - t0)
+            ref.append(run_bare(bare, pdir))
+        out["create"] = {"n": len(times), "p50_ms": ms(pct(times, .5)),
+                         "p99_ms": ms(pct(times, .99)), "bare_exec_p50_ms": ms(pct(ref, .5)),
+                         "ratio_to_bare_exec": ratio(pct(times, .5), pct(ref, .5))}
+        say(f"  create p50 {out['create']['p50_ms']} ms")
+        for x in made:
+            h.req("DELETE", f"/api/v1/sessions/{x}")
+        wait_until(lambda: session_pss_kib(w.proc.pid)[1] == 0, 60, "sessions torn down")
+        time.sleep(3)  # the kernel frees network namespaces asynchronously
+        say(f"sessions: {n_idle} idle sessions, made in batches")
+        # The kernel's share (namespaces, mounts, cgroups, tmpfs pages, the holders' stacks and
+        # page tables) from /proc/meminfo's deltas, measured per batch of sessions: on a shared
+        # machine others move these counters too, so the median batch is what one session costs.
+        # Plus the holders' own pages (Pss) and what the worker processes grew by.
+        kinds = ("Slab", "KernelStack", "PageTables", "Percpu", "Shmem")
+        batch = max(10, n_idle // 5)
+        idle, per, avail, proc_before = [], {k: [] for k in kinds}, [], w.rss()
+        t0 = time.perf_counter()
+        while len(idle) < n_idle:
+            k = min(batch, n_idle - len(idle))
+            before = meminfo()
+            idle += [create_session(h) for _ in range(k)]
+            time.sleep(1)
+            after = meminfo()
+            for f in kinds:
+                if f in after:
+                    per[f].append((after[f] - before[f]) / k)
+            avail.append((before["MemAvailable"] - after["MemAvailable"]) / k)
+        make_s = time.perf_counter() - t0
+        proc_after = w.rss()
+        pss, holders = session_pss_kib(w.proc.pid)
+        st, b = h.req("POST", f"/api/v1/sessions/{idle[-1]}/execute", {"code": "print(2)"})
+        med = {f: statistics.median(v) for f, v in per.items() if v}
+        grew = (sum(proc_after[1]) - sum(proc_before[1])) / n_idle
+        out["idle"] = {
+            "sessions": n_idle, "batches": len(avail), "holders": holders,
+            "made_in_s": round(make_s, 2),
+            "host_kib_per_session": round(sum(med.values()) + pss / max(holders, 1) + grew, 1),
+            "memavailable_kib_per_session": round(statistics.median(avail), 1),
+            **{f"{f.lower()}_kib_per_session": round(v, 1) for f, v in med.items()},
+            "holder_pss_kib_per_session": round(pss / max(holders, 1), 1),
+            "worker_processes_kib_before": proc_before, "worker_processes_kib_after": proc_after,
+            "a_run_with_all_idle_ok": st == 200 and b.get("stdout") == "2\n"}
+        after = meminfo()
+        say(f"  {n_idle} idle: {out['idle']['host_kib_per_session']} KiB of host memory each, "
+            f"holder Pss {out['idle']['holder_pss_kib_per_session']} KiB")
+        for x in idle:
+            h.req("DELETE", f"/api/v1/sessions/{x}")
+        wait_until(lambda: session_pss_kib(w.proc.pid)[1] == 0, 120, "idle sessions torn down")
+        time.sleep(3)
+        out["idle"]["host_kib_back_after_delete"] = (meminfo()["MemAvailable"]
+                                                     - after["MemAvailable"])
+    finally:
+        h.close()
+        w.stop()
+    return out
+
+
 # ---------------------------------------------------------------- report ----
 
 def machine():
@@ -1156,6 +1316,11 @@ def targets(rep):
     add(f"worker supervisor VmRSS {PRIMARY}, worst (MiB)", round(sup / 1024, 2) or None,
         "<=", 5)
     add(f"worker process VmRSS {PRIMARY}, worst (MiB)", round(kid / 1024, 2) or None, "<=", 5)
+    se = rep.get("sessions", {})
+    add("session run p50: ours/bare exec", se.get("run", {}).get("ratio_p50"), "<=", 1.1)
+    add("session creation p50 (ms)", se.get("create", {}).get("p50_ms"), "<=", 15)
+    add("host memory per idle session (KiB)", se.get("idle", {}).get("host_kib_per_session"),
+        "<=", 1024)
     return t
 
 
@@ -1330,6 +1495,42 @@ def table(rep):
                      f"{du['post_p50_ms']} ms ({fmt(h['post_p50_ratio'])}x)")
             L.append(f"    one PUBLISH woke {wk['answered']} ({wk['success']} SUCCESS) in "
                      f"{wk['all_answered_ms']} ms")
+    se = rep.get("sessions")
+    if se:
+        L.append("")
+        L.append(f"7. Sessions ({se.get('executor')})")
+        if se.get("error"):
+            L.append(f"  ERROR {se['error'][:100]}")
+        r, c, i = se.get("run", {}), se.get("create", {}), se.get("idle", {})
+        if r:
+            L.append(row.format(f"  a run in a ready session, python (n={r['n']})",
+                                f"{fmt(r['ours_p50_ms'])}|{fmt(r['ours_p99_ms'])} ms",
+                                f"{fmt(r['bare_p50_ms'])}|{fmt(r['bare_p99_ms'])} ms",
+                                f"{fmt(r['ratio_p50'])}x"))
+            L.append(f"      (POST .../execute answered vs /usr/bin/python3 main.py; the run's own "
+                     f"wall p50 {fmt(r['run_wall_ms_p50'])} ms, the rest (HTTP, Redis, worker) p50 "
+                     f"{fmt(r.get('outside_the_run_ms_p50'))} ms)")
+            L.append("      CPU ms per run: " + ", ".join(
+                f"{k} {v}" for k, v in r.get("cpu_ms_per_run", {}).items()))
+        if c:
+            L.append(f"  creation to ready (n={c['n']}): p50 {fmt(c['p50_ms'])} ms, p99 "
+                     f"{fmt(c['p99_ms'])} ms ({fmt(c['ratio_to_bare_exec'])}x a bare python exec "
+                     f"of {fmt(c['bare_exec_p50_ms'])} ms)")
+        if i:
+            L.append(f"  {i['sessions']} idle sessions (made in {i['made_in_s']} s, {i['holders']} "
+                     f"holders; median of {i.get('batches')} batches): host memory "
+                     f"{fmt(i['host_kib_per_session'])} KiB each: slab "
+                     f"{fmt(i.get('slab_kib_per_session'))}, percpu "
+                     f"{fmt(i.get('percpu_kib_per_session'))}, kernel stacks "
+                     f"{fmt(i.get('kernelstack_kib_per_session'))}, page tables "
+                     f"{fmt(i.get('pagetables_kib_per_session'))}, shmem "
+                     f"{fmt(i.get('shmem_kib_per_session'))}, holder Pss "
+                     f"{fmt(i['holder_pss_kib_per_session'])} KiB (MemAvailable moved "
+                     f"{fmt(i['memavailable_kib_per_session'])} KiB each)")
+            L.append(f"      worker processes KiB {i['worker_processes_kib_before']} -> "
+                     f"{i['worker_processes_kib_after']}; a run with all of them idle: "
+                     f"{'ok' if i['a_run_with_all_idle_ok'] else 'FAILED'}; MemAvailable back "
+                     f"after deleting them: {i.get('host_kib_back_after_delete')} KiB")
     L.append("")
     L.append("Targets")
     for t in rep["targets"]:
@@ -1345,7 +1546,7 @@ def main():
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--sections",
-                    default="latency,profile,throughput,api,replication,seed,scale")
+                    default="latency,profile,throughput,api,replication,seed,scale,sessions")
     ap.add_argument("--executors", default=DEFAULT_EXECUTORS,
                     help=f"comma-separated, of: {', '.join(EXECUTORS)}; the primary ({PRIMARY}) "
                          "runs throughput, seed and scale whatever this says")
@@ -1404,6 +1605,12 @@ def main():
             tp = rep.get("throughput", {})
             rep["scale"] = scale_section(api, redis, M, rep, tp.get("ours_jobs_s"),
                                          tp.get("bare_jobs_s"))
+        if "sessions" in secs:
+            try:
+                rep["sessions"] = sessions_section(api, redis, M, rep)
+            except Exception as ex:
+                say(f"sessions: {ex}")
+                rep["sessions"] = {"executor": PRIMARY, "error": str(ex)[:500]}
     except KeyboardInterrupt:
         say("interrupted; stopping what we started")
         rep["interrupted"] = True

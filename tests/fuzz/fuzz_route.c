@@ -1,7 +1,8 @@
 /* Fuzz target: what the api reads from a request line and its headers before any handler runs:
  * the URI (parsed by libevent as evhttp does), the route of its path, the task id of
- * /results/{id}, ?wait=S, and the Authorization header (api/route_parse.h). Each answer is
- * checked against a plain re-statement of the rule.
+ * /results/{id}, the parts of a session path, the methods of a route, ?wait=S, ?async=, and the
+ * Authorization header (api/route_parse.h). Each answer is checked against a plain re-statement
+ * of the rule.
  * Input: "<request target>\n<Authorization header value>". */
 #include <ctype.h>
 #include <event2/http.h>
@@ -29,6 +30,18 @@ static bool expect_bearer(const char *h)
     return false;
 }
 
+/* The rule route_session implements: a non-empty id, then nothing, /execute, /files or
+ * /files/<something>. */
+static bool expect_session(const char *id)
+{
+    const char *slash = strchr(id, '/');
+    size_t n = slash ? (size_t)(slash - id) : strlen(id);
+    if (n == 0)
+        return false;
+    return !slash || strcmp(slash, "/execute") == 0 || strcmp(slash, "/files") == 0 ||
+           (strncmp(slash, "/files/", 7) == 0 && slash[7]);
+}
+
 static void check_path(const char *path)
 {
     const char *id = NULL;
@@ -47,6 +60,50 @@ static void check_path(const char *path)
         }
     }
     if (r == R_RUN && strcmp(path, "/run-code") != 0)
+        abort();
+    if ((r == R_SESSION) != (strncmp(path, "/api/v1/sessions/", 17) == 0))
+        abort();
+    route_session_parts sp = {.sub = RS_SESSION};
+    if (r == R_SESSION) {
+        if (id != path + 17)
+            abort();
+        if (route_session(id, &sp) == 0) {
+            /* the id is the text up to the first '/', never empty; what follows names sub */
+            const char *slash = strchr(id, '/');
+            size_t want = slash ? (size_t)(slash - id) : strlen(id);
+            if (sp.id != id || sp.id_len != want || want == 0)
+                abort();
+            const char *below = id + want;
+            if ((sp.sub == RS_SESSION) != (*below == '\0'))
+                abort();
+            if (sp.sub == RS_EXECUTE && strcmp(below, "/execute") != 0)
+                abort();
+            if (sp.sub == RS_FILES && strcmp(below, "/files") != 0)
+                abort();
+            if (sp.sub == RS_FILE &&
+                (strncmp(below, "/files/", 7) != 0 || !below[7] || sp.file != below + 7))
+                abort();
+        }
+        if ((route_session(id, &sp) == 0) != expect_session(id))
+            abort();
+    }
+    const char *allow = NULL;
+    unsigned m = route_methods(r, sp.sub, &allow);
+    if (!allow || !*allow || !(m & (EVHTTP_REQ_GET | EVHTTP_REQ_POST)))
+        abort();
+    if ((m & EVHTTP_REQ_GET) && !(m & EVHTTP_REQ_HEAD))
+        abort(); /* GET brings HEAD */
+}
+
+static void check_flag(const char *query)
+{
+    bool on = true;
+    int rc = route_parse_flag(query, "async", &on);
+    if (rc != 0 && rc != -1)
+        abort();
+    if (rc < 0 && on)
+        abort();
+    if (!query && (rc != 0 || on))
         abort();
 }
 
@@ -78,6 +135,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_path(s);
     check_query(s);
     check_query(NULL);
+    check_flag(s);
+    check_flag(NULL);
     if (route_bearer_ok(header, keys, 2) != expect_bearer(header))
         abort();
     if (!route_bearer_ok(header, keys, 0))
@@ -90,6 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (path)
             check_path(path);
         check_query(evhttp_uri_get_query(uri));
+        check_flag(evhttp_uri_get_query(uri));
         evhttp_uri_free(uri);
     }
     free(s);

@@ -1,10 +1,10 @@
 """GET /openapi.json and api/openapi.json against the real things: the document validates against
 the official OpenAPI 3.1 JSON Schema (from the npm registry, tests/npm) with Debian's
 python3-jsonschema; then every documented example request is sent to real api servers (a real
-redis-server, and real workers where a result is needed) and each answer must have the documented
-status, headers and body schema, and match the documented example (for the Prometheus text of
-GET /metrics: its help and type lines and its series), so the document cannot drift from the
-code."""
+redis-server, and real workers where a result is needed, sessions included) and each answer must
+have the documented status, headers and body schema, and match the documented example (for the
+Prometheus text of GET /metrics: its help and type lines and its series), so the document cannot
+drift from the code."""
 import copy
 import json
 import os
@@ -17,6 +17,7 @@ import pytest
 
 import harness
 import npm_tools
+from session_support import Client
 
 DOC_PATH = os.path.join(harness.SOURCE_DIR, "api", "openapi.json")
 with open(DOC_PATH, encoding="utf-8") as _f:
@@ -24,7 +25,8 @@ with open(DOC_PATH, encoding="utf-8") as _f:
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Fields whose values differ from run to run (ids, timings, versions read from the images).
-VOLATILE = {"task_id", "time_ms", "wall_ms", "memory_kb", "version"}
+VOLATILE = {"task_id", "time_ms", "wall_ms", "memory_kb", "version", "session_id", "container_id",
+            "created_at", "last_execution", "execution_time"}
 
 
 def oas31_schema():
@@ -55,9 +57,10 @@ def operations():
 
 
 def media_type(obj):
-    """The one media type of a request body or response: JSON everywhere but GET /metrics."""
-    (name,) = obj["content"]
-    return name
+    """The media type of a request body or response: JSON, the Prometheus text of GET /metrics,
+    or the raw bytes of a session's file (application/octet-stream)."""
+    (kind,) = obj["content"]
+    return kind
 
 
 def media(obj):
@@ -212,15 +215,44 @@ class Servers:
         submit = media(DOC["paths"]["/run-code"]["post"]["requestBody"])["examples"]["submit"]
         self.done_id = self.main.submit(submit["value"])
         self.failed_id = self.broken.submit({"language": "python", "code": "print(1)"})
+        self.sessions = self.make_sessions(Client(self.main))
+
+    @staticmethod
+    def make_sessions(s):
+        """The sessions the session examples act on, by example name: a ready one, a stopped
+        one, one to delete, and one whose workspace holds what the file examples show."""
+        harness.wait_until(lambda: s.api.request("POST", "/api/v1/sessions",
+                                                 {"environment": "python"})[0] == 200,
+                           timeout=20, what="the worker processes to offer their places")
+        ready, stopped, doomed, files = (s.create("python") for _ in range(4))
+        s.delete(stopped)
+        s.wait_status(stopped, {"stopped"})
+        s.put(files, "data/notes.txt", b"hello from the workspace\n")
+        s.ok(files, "import os\nos.symlink('/etc/passwd', 'link')  # a link the file routes refuse")
+        by_name = {}
+        for names, sid in ((("get", "execute", "execute-async", "execute-bad"), ready),
+                           (("get-stopped", "delete-stopped", "execute-stopped"), stopped),
+                           (("delete",), doomed),
+                           (("list-files", "get-file", "get-missing", "get-link", "get-bad-path",
+                             "put-file", "put-bad-path"), files)):
+            by_name.update({n: sid for n in names})
+        return by_name
 
     def server(self, name):
         return {"unauthorized": self.keyed, "too-large": self.small, "queue-full": self.idle,
                 "pending": self.idle, "wait-pending": self.idle, "failure": self.broken,
-                "redis-down": self.down}.get(name, self.main)
+                "redis-down": self.down, "no-place": self.idle}.get(name, self.main)
 
     def task_id(self, name, documented):
         return {"success": self.done_id, "pending": self.pending_id,
                 "wait-pending": self.pending_id, "failure": self.failed_id}.get(name, documented)
+
+    def path_param(self, param, name, documented):
+        if param == "task_id":
+            return self.task_id(name, documented)
+        if param == "session_id":
+            return self.sessions.get(name, documented)
+        return documented
 
 
 def matches(example, real, path=""):
@@ -250,7 +282,7 @@ def build_request(path, op, name, servers):
     for p in op.get("parameters", []):
         ex = p.get("examples", {}).get(name)
         if p["in"] == "path":
-            value = servers.task_id(name, ex["value"] if ex else None)
+            value = servers.path_param(p["name"], name, ex["value"] if ex else None)
             assert value, f"{path}: no {p['name']} for example {name}"
             url = url.replace("{" + p["name"] + "}", value)
         elif ex:
@@ -275,10 +307,10 @@ def check_answer(where, resp, example, status, real_status, data, headers):
         assert h in headers, (where, f"header {h} missing", headers)
         v = int(headers[h]) if hs["schema"]["type"] == "integer" else headers[h]
         assert not errors_of(hs["schema"], v), (where, h, headers[h])
-    if media_type(resp) == "application/json":
-        diffs = matches(example["value"], data)
-    else:  # GET /metrics: text, whose numbers change from run to run
+    if media_type(resp).startswith("text/plain"):  # GET /metrics: numbers change from run to run
         diffs = text_differences(example["value"], data)
+    else:
+        diffs = matches(example["value"], data)
     assert not diffs, (where, diffs)
 
 
@@ -318,7 +350,9 @@ def test_generic_404_and_405(api):
                  headers)
     mna = DOC["components"]["responses"]["MethodNotAllowed"]
     for path, item in DOC["paths"].items():
-        url = path.replace("{task_id}", "00000000-0000-4000-8000-000000000000")
+        url = (path.replace("{task_id}", "00000000-0000-4000-8000-000000000000")
+               .replace("{session_id}", "00000000-0000-4000-8000-000000000000")
+               .replace("{path}", "x"))
         documented = {m.upper() for m in METHODS if m in item}
         if "GET" in documented:
             documented.add("HEAD")

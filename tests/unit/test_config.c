@@ -26,6 +26,9 @@ static const char *vars[] = {"REDIS_URL",
                              "REDIS_TLS_CERT_FILE",
                              "REDIS_TLS_KEY_FILE",
                              "REDIS_TLS_SERVER_NAME",
+                             "SESSION_TTL",
+                             "SESSION_MAX_LIFETIME",
+                             "MAX_SESSIONS_PER_WORKER",
                              NULL};
 
 static void reset(void)
@@ -89,7 +92,21 @@ int main(void)
     check(c.default_memory_mb == 256 && c.pids_limit == 50 && c.cpu_limit == 0.5);
     check_str(c.redis_prefix, "coderunner:");
     check(c.worker_id != NULL && c.worker_id[0]);
+    check(c.session_ttl == 3600 && c.session_max_lifetime == 86400);
+    check(c.max_sessions_per_worker == 16);
     cfg_free(&c);
+
+    test("sessions");
+    reset();
+    setenv("SESSION_TTL", "60", 1);
+    setenv("SESSION_MAX_LIFETIME", "600", 1);
+    setenv("MAX_SESSIONS_PER_WORKER", "0", 1);
+    check(cfg_load(&c, err, sizeof err) == 0);
+    check(c.session_ttl == 60 && c.session_max_lifetime == 600 && c.max_sessions_per_worker == 0);
+    cfg_free(&c);
+    setenv("SESSION_TTL", "601", 1);
+    check(cfg_load(&c, err, sizeof err) == -1);
+    check(strstr(err, "SESSION_TTL") == err);
 
     test("redis url with password and db");
     reset();
@@ -251,6 +268,9 @@ int main(void)
     bad("REDIS_TIMEOUT", "0");
     bad("SANDBOX_UID_BASE", "0"); /* root */
     bad("SANDBOX_UID_BASE", "4294967295");
+    bad("SESSION_TTL", "0");
+    bad("SESSION_MAX_LIFETIME", "-1");
+    bad("MAX_SESSIONS_PER_WORKER", "many");
     reset();
     return check_done();
 }

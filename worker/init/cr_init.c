@@ -1,6 +1,7 @@
 /* cr-init: PID 1 of every oci sandbox container (static; bound read-only at /dev/.cr/init):
  * runs the program as its child, forwards the runtime's signals, reaps orphans, kills what is
- * left when the program ends, and reports how it ended.   Usage: cr-init PROGRAM [ARG...] */
+ * left when the program ends, and reports how it ended.   Usage: cr-init PROGRAM [ARG...]
+ * cr-init --session: the holder of a session's container instead (session.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -10,6 +11,9 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "worker/init/hold_proto.h"
+#include "worker/init/session.h"
 
 /* Why: as PID 1 of its pid namespace the program would ignore every signal it has no handler
  * for (raise(SIGABRT), kill(getpid(), SIGTERM); abort() then ended in a SIGSEGV), inherit and
@@ -118,9 +122,11 @@ int main(int argc, char **argv)
      * program's exec makes it dumpable again, for itself. */
     prctl(PR_SET_DUMPABLE, 0);
     if (argc < 2) {
-        put("usage: cr-init PROGRAM [ARG...]\n");
+        put("usage: cr-init PROGRAM [ARG...] | cr-init " HOLD_ARG "\n");
         return EXIT_CANNOT_EXEC;
     }
+    if (argc == 2 && strcmp(argv[1], HOLD_ARG) == 0)
+        return cr_session_main();
     int status_fd = open(STATUS_PATH, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
     /* Orphans come to us as PID 1; elsewhere (a test run by hand) ask for them. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);

@@ -171,9 +171,20 @@ static void kill_tasks(const char *dir)
     fclose(f);
 }
 
-/* rmdir a cgroup, retrying while its killed tasks exit (EBUSY) for up to a second. */
-void cgroup_remove(const char *dir)
+/* rmdir the cgroup dir, its child cgroups (a session's: its holder's and its runs') first,
+ * retrying while its killed tasks exit (EBUSY) for up to a second. */
+static void remove_at(const char *dir, int depth)
 {
+    DIR *d = depth < 8 ? opendir(dir) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_type == DT_DIR && e->d_name[0] != '.') {
+            char child[PATH_MAX];
+            if (snprintf(child, sizeof child, "%s/%s", dir, e->d_name) < (int)sizeof child)
+                remove_at(child, depth + 1);
+        }
+    if (d)
+        closedir(d);
     for (int i = 0; i < 100; i++) {
         kill_tasks(dir);
         if (rmdir(dir) == 0 || errno == ENOENT)
@@ -182,6 +193,11 @@ void cgroup_remove(const char *dir)
             break;
         nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
     }
+}
+
+void cgroup_remove(const char *dir)
+{
+    remove_at(dir, 0);
 }
 
 /* What cgroup_remove_matching removes, in each hierarchy. */

@@ -47,7 +47,8 @@ void cgroup_host_clear(cgroup_host *h);
 const char *cgroup_v1_dir(const cgroup_host *h, const char *controller);
 int cgroup_read_stats(const cgroup_host *h, const char *rel, cgroup_stats *st);
 long long cgroup_flat_key(const char *text, const char *key);
-/* Kill the tasks of the cgroup directory dir and remove it (retrying while they exit). */
+/* Kill the tasks of the cgroup directory dir and remove it (retrying while they exit), its
+ * child cgroups first. */
 void cgroup_remove(const char *dir);
 void cgroup_remove_matching(const cgroup_host *h, const char *parent,
                             bool (*match)(const char *name, const void *arg), const void *arg);

@@ -195,6 +195,13 @@ int cgroup_limits_create(const cgroup_host *h, const char *rel, const cgroup_lim
     return h->v2 ? create_v2(rel, lim, err, errlen) : create_v1(h, rel, lim, err, errlen);
 }
 
+int cgroup_limits_create_plain(const cgroup_host *h, const char *rel, char *err, size_t errlen)
+{
+    if (h->v2)
+        return make_dirs(CGROUP_ROOT, rel, err, errlen);
+    return create_v1(h, rel, NULL, err, errlen);
+}
+
 int cgroup_limits_set(const cgroup_host *h, const char *rel, const cgroup_limits *lim, char *err,
                       size_t errlen)
 {
@@ -286,6 +293,45 @@ int cgroup_limits_cpuset_parent(const cgroup_host *h, const char *rel, char *err
         memcpy(parent, dir, sizeof parent);
         p = slash + 1;
     }
+}
+
+int cgroup_limits_join_files(const cgroup_host *h, const char *rel, int fds[CGROUP_V1_N], char *err,
+                             size_t errlen)
+{
+    char path[PATH_MAX];
+    if (h->v2) {
+        if (snprintf(path, sizeof path, "%s/%s/cgroup.procs", CGROUP_ROOT, rel) >=
+                (int)sizeof path ||
+            (fds[0] = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+            snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+            return -1;
+        }
+        return 1;
+    }
+    for (size_t i = 0; i < NJOINED; i++) {
+        const char *root = h->v1[i];
+        if (!root || snprintf(path, sizeof path, "%s/%s/tasks", root, rel) >= (int)sizeof path ||
+            (fds[i] = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+            snprintf(err, errlen, "open %s/%s/tasks: %s", root ? root : joined[i], rel,
+                     root ? strerror(errno) : "not mounted");
+            for (size_t j = 0; j < i; j++)
+                close(fds[j]);
+            return -1;
+        }
+    }
+    return NJOINED;
+}
+
+int cgroup_limits_enable_below(const cgroup_host *h, const char *rel, char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    if (!h->v2)
+        return 0;
+    if (!join_path(dir, CGROUP_ROOT, rel)) {
+        snprintf(err, errlen, "cgroup path too long: %s", rel);
+        return -1;
+    }
+    return put_or_explain(dir, "cgroup.subtree_control", "+memory +pids +cpu", err, errlen);
 }
 
 void cgroup_limits_remove(const cgroup_host *h, const char *rel)

@@ -13,7 +13,12 @@
  *   CPU view   STATE_DIR/<worker>/cpu-view/<n>/  what a step on n CPUs sees of them (runc,
  *                                              crun, kata bind it; '-': no job dir's name)
  * Every container runs the program under cr-init (worker/init/cr_init.c), found next to the
- * running binary. */
+ * running binary.
+ * A session (session_open) is a sandbox like a job's that lives until destroy, with an empty
+ * workspace and the directory STATE_DIR/<worker>/S<session>/; with the builtin runtime its
+ * container is started once, held by cr-init --session (builtin/hold.h), cgroup
+ *   /code-runner/cr-<worker>-S<id>-s, each run in its sub-cgroup r<n>;
+ * with another runtime each step of each run is a container of its own, as a job's. */
 #include "oci.h"
 
 #include <errno.h>
@@ -29,13 +34,16 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "worker/executors/oci/builtin/hold.h"
 #include "worker/executors/oci/builtin/launch.h"
 #include "worker/executors/oci/fs.h"
 #include "worker/executors/oci/runtime.h"
 #include "worker/executors/oci/spec.h"
 #include "worker/executors/oci/step.h"
+#include "worker/executors/oci/wsfiles.h"
 #include "worker/sandbox/cgroup.h"
 #include "worker/sandbox/cpus.h"
+#include "worker/sandbox/cgroup_limits.h"
 #include "worker/sandbox/policy.h"
 
 #define CGROUP_PARENT "code-runner"
@@ -85,6 +93,10 @@ struct sandbox {
     int steps;               /* steps run so far; numbers the next container */
     launch_warm *warm;       /* owned until step 0 takes it: the container started ahead for
                               * this job's first step (builtin runtime), or NULL */
+    hold *hold;              /* owned; a session's held container (builtin runtime), or NULL */
+    char *name;              /* owned; a session's container name (its container_id), or NULL */
+    char *spare;             /* owned; held: the next run's cgroup, made ahead, or NULL */
+    char *spent;             /* owned; held: the last run's cgroup, removed by session_tidy */
 };
 
 static bool is_builtin(const cfg *c)
@@ -314,6 +326,10 @@ static void oci_destroy(sandbox *sb)
 {
     if (!sb)
         return;
+    hold_stop(sb->hold); /* its cgroup tree, spare and spent included, goes with it */
+    free(sb->name);
+    free(sb->spare);
+    free(sb->spent);
     launch_warm_discard(sb->warm);
     if (sb->dir)
         fs_remove_tree(sb->dir);
@@ -399,9 +415,56 @@ static int oci_prepare(backend *be, const language *lang, const job_request *req
     return 0;
 }
 
+/* A step of a session's run in its held container, in a sub-cgroup with the step's limits:
+ * the one made ahead by oci_session_tidy when there is one. The cgroup is left behind (spent)
+ * for oci_session_tidy to remove once the answer is out. */
+static int run_held(sandbox *sb, char *const argv[], const char *stdin_data, size_t stdin_len,
+                    const exec_limits *lim, step_result *res, char *err, size_t errlen)
+{
+    const backend *be = sb->be;
+    cgroup_limits cl = {.memory_bytes = (long long)lim->memory_mb * 1024 * 1024,
+                        .pids = lim->pids,
+                        .cpu_quota_us = sandbox_cpu_quota_us(lim->cpus),
+                        .cpu_period_us = SANDBOX_CPU_PERIOD_US};
+    cleanup_free char *rel = steal_pointer(&sb->spare);
+    if (rel && cgroup_limits_set(&be->cg, rel, &cl, err, errlen) < 0) {
+        cgroup_limits_remove(&be->cg, rel);
+        free(steal_pointer(&rel));
+        err[0] = '\0';
+    }
+    if (!rel) {
+        rel = xasprintf("%s/r%d", hold_cgroup(sb->hold), sb->steps++);
+        if (cgroup_limits_create(&be->cg, rel, &cl, err, errlen) < 0)
+            return -1;
+    }
+    if (sb->spent) { /* two steps in one run (compile, run): the first one's goes now */
+        cgroup_limits_remove(&be->cg, sb->spent);
+        free(steal_pointer(&sb->spent));
+    }
+    oci_spec_params p = {.argv = argv, .env = sb->env};
+    launch_params lp = {.spec = &p, .cgroup_rel = rel};
+    oci_step st = {.runtime = be->c->oci_runtime,
+                   .id = sb->name,
+                   .cgroup_rel = rel,
+                   .cg = &be->cg,
+                   .stdin_data = stdin_data,
+                   .stdin_len = stdin_data ? stdin_len : 0,
+                   .timeout_ms = lim->timeout_ms,
+                   .output_limit = lim->output_limit,
+                   .launcher = be->launcher,
+                   .launch = &lp,
+                   .hold = sb->hold,
+                   .keep_cgroup = true};
+    int rc = oci_step_run(&st, res, err, errlen);
+    sb->spent = steal_pointer(&rel);
+    return rc;
+}
+
 static int oci_run(sandbox *sb, char *const argv[], const char *stdin_data, size_t stdin_len,
                    const exec_limits *lim, step_result *res, char *err, size_t errlen)
 {
+    if (sb->hold)
+        return run_held(sb, argv, stdin_data, stdin_len, lim, res, err, errlen);
     backend *be = sb->be;
     int n = sb->steps++;
     const sandbox_cpu_view *view = cpu_view(be, lim->cpus, err, errlen);
@@ -521,6 +584,122 @@ static void oci_prestart(backend *be, const language *lang)
     }
 }
 
+/* ---- sessions ---- */
+
+/* A session's sandbox: the workspace, then (builtin) its held container or (other runtimes)
+ * the status tmpfs its steps' containers report in. */
+static int oci_session_open(backend *be, const language *lang, const char *session_id,
+                            sandbox **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    const cfg *c = be->c;
+    cleanup_ptr(sandbox) sandbox *sb = xcalloc(1, sizeof *sb);
+    sb->be = be;
+    sb->env = lang->env;
+    sanitize(session_id, sb->job);
+    random_hex(sb->id, OCI_ID_HEX / 2);
+    cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
+    sb->rootfs = realpath(image, NULL);
+    struct stat st;
+    if (!sb->rootfs || stat(sb->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "image %s is not built (%s missing)", lang->image, image);
+        return -1;
+    }
+    cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, be->worker);
+    sb->dir = xasprintf("%s/S%s", mine, sb->job);
+    sb->workspace = xasprintf("%s/ws", sb->dir);
+    sb->status_dir = xasprintf("%s/st", sb->dir);
+    fs_remove_tree(sb->dir);
+    if (make_dir(c->state_dir, 0711, err, errlen) < 0 || make_dir(mine, 0700, err, errlen) < 0 ||
+        mkdir(sb->dir, 0711) < 0) {
+        if (!*err)
+            snprintf(err, errlen, "mkdir %s: %s", sb->dir, strerror(errno));
+        free(steal_pointer(&sb->dir)); /* not ours to remove */
+        return -1;
+    }
+    if (fs_mount_workspace(sb->workspace, c->workspace_mb, be->uid, err, errlen) < 0)
+        return -1;
+    if (!be->launcher) { /* each step a container of its own, named as a job's */
+        sb->name = xasprintf("cr-%s-%s", be->worker, sb->id);
+        if (fs_mount_workspace(sb->status_dir, 1, 0, err, errlen) < 0)
+            return -1;
+        *out = steal_pointer(&sb);
+        return 0;
+    }
+    sb->name = xasprintf("cr-%s-S%s-s", be->worker, sb->id);
+    /* the holder reports on its socket: its status file is bound read-only, unused */
+    cleanup_free char *status = xasprintf("%s/status", sb->dir);
+    cleanup_fd int fd = open(status, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", status, strerror(errno));
+        return -1;
+    }
+    cleanup_free char *cgroup = xasprintf("%s/%s", CGROUP_PARENT, sb->name);
+    const sandbox_cpu_view *view = cpu_view(be, lang->run.cpus, err, errlen);
+    if (!view)
+        return -1;
+    oci_spec_params p = {.env = sb->env,
+                         .init = be->init,
+                         .status = status,
+                         .uid = be->uid,
+                         .cpus_view = view,
+                         .rootfs = sb->rootfs,
+                         .workspace = sb->workspace,
+                         .tmp_mb = c->workspace_mb};
+    launch_params lp = {.spec = &p, .cgroup_rel = cgroup};
+    if (hold_start(be->launcher, &lp, &sb->hold, err, errlen) < 0)
+        return -1;
+    *out = steal_pointer(&sb);
+    return 0;
+}
+
+static const char *oci_session_name(const sandbox *sb)
+{
+    return sb->name;
+}
+
+/* After a session's run was answered: remove its spent cgroup, make the next run's. */
+static void oci_session_tidy(sandbox *sb)
+{
+    if (!sb->hold)
+        return;
+    const backend *be = sb->be;
+    if (sb->spent) {
+        cgroup_limits_remove(&be->cg, sb->spent);
+        free(steal_pointer(&sb->spent));
+    }
+    if (!sb->spare) {
+        char err[256];
+        sb->spare = xasprintf("%s/r%d", hold_cgroup(sb->hold), sb->steps++);
+        if (cgroup_limits_create(&be->cg, sb->spare, NULL, err, sizeof err) < 0) {
+            log_warn("%s: cannot make the next run's cgroup ahead: %s", sb->name, err);
+            free(steal_pointer(&sb->spare));
+        }
+    }
+}
+
+static bool oci_session_alive(sandbox *sb)
+{
+    return !sb->hold || hold_alive(sb->hold);
+}
+
+static int oci_file_put(sandbox *sb, const char *path, const char *data, size_t len,
+                        exec_file_error *e)
+{
+    return wsfiles_put(sb->workspace, path, data, len, sb->be->uid, e);
+}
+
+static int oci_file_get(sandbox *sb, const char *path, size_t max, char **data, size_t *len,
+                        exec_file_error *e)
+{
+    return wsfiles_get(sb->workspace, path, max, data, len, e);
+}
+
+static int oci_file_list(sandbox *sb, json_t **files, exec_file_error *e)
+{
+    return wsfiles_list(sb->workspace, files, e);
+}
+
 const executor executor_oci = {
     .name = "oci",
     .init = oci_init,
@@ -530,4 +709,11 @@ const executor executor_oci = {
     .destroy = oci_destroy,
     .prestart = oci_prestart,
     .shutdown = oci_shutdown,
+    .session_open = oci_session_open,
+    .session_name = oci_session_name,
+    .session_alive = oci_session_alive,
+    .session_tidy = oci_session_tidy,
+    .file_put = oci_file_put,
+    .file_get = oci_file_get,
+    .file_list = oci_file_list,
 };

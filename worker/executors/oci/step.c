@@ -53,6 +53,7 @@ typedef struct step_state {
     int64_t killed_at;  /* when we killed it, 0: not killed */
     int64_t cpu_check;  /* when its cgroup's CPU time is read next (cpu_time_ms set) */
     bool timed_out, output_limited;
+    int exec_errno; /* held: the program could not be executed (errno), 0 otherwise */
 } step_state;
 
 static int pidfd_open_(pid_t pid)
@@ -85,6 +86,11 @@ static void kill_container(step_state *s, int64_t now)
     if (s->killed_at)
         return;
     s->killed_at = now;
+    if (s->st->hold) {
+        if (!s->init.done)
+            hold_kill(s->st->hold); /* a holder that is gone took the run with it */
+        return;
+    }
     if (s->init.pid > 0 && !s->init.done)
         kill(s->init.pid, SIGKILL); /* pid 1 of its namespace: the kernel kills the rest */
     else if (!s->rt.done)
@@ -222,9 +228,31 @@ static int start_warm(step_state *s, char *err, size_t errlen)
     return 0;
 }
 
+/* A run in a session's held container: the holder forks it. */
+static int start_held(step_state *s, char *err, size_t errlen)
+{
+    cleanup_pipe int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1};
+    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(er, O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    const oci_spec_params *sp = s->st->launch->spec;
+    int child[3] = {in[0], out[1], er[1]};
+    s->start = now_mono_ms();
+    int rc = hold_begin(s->st->hold, sp->argv, sp->env, child, s->st->cgroup_rel, err, errlen);
+    keep_parent_ends(s, in, out, er);
+    s->rt.done = true;
+    s->init.pid = -1; /* no process of ours: the holder's messages say when it is over */
+    if (rc < 0)
+        s->init.done = true;
+    return rc;
+}
+
 /* Spawn the runtime with fresh pipes; the child ends are closed here after the spawn. */
 static int start(step_state *s, char *err, size_t errlen)
 {
+    if (s->st->hold)
+        return start_held(s, err, errlen);
     if (s->st->warm) {
         if (start_warm(s, err, errlen) == 0)
             return 0;
@@ -261,11 +289,35 @@ static bool finished(const step_state *s, int64_t now)
 {
     if (s->rt.done && s->init.pid == 0)
         return true; /* the runtime failed (or was killed) before the container started */
+    if (s->st->hold && s->killed_at && !s->init.done)
+        return now - s->killed_at > KILL_GRACE_MS;
     if (s->init.done && s->out.fd < 0 && s->err.fd < 0)
         return true;
     if (s->init.done && now - s->end > DRAIN_GRACE_MS)
         return true;
     return s->killed_at && now - s->killed_at > KILL_GRACE_MS;
+}
+
+/* The holder's messages: HOLD_EXIT or HOLD_EXEC_FAILED end the run; its death fails it. */
+static int held_events(step_state *s, int64_t now, char *err, size_t errlen)
+{
+    hold_msg m;
+    int r;
+    while ((r = hold_read(s->st->hold, &m)) > 0) {
+        if (m.kind == HOLD_EXIT || m.kind == HOLD_EXEC_FAILED) {
+            s->init.done = true;
+            s->init.status = m.kind == HOLD_EXIT ? m.value : 127 << 8;
+            s->exec_errno = m.kind == HOLD_EXEC_FAILED ? (m.value ? m.value : EIO) : 0;
+            s->end = now;
+            return 0;
+        }
+    }
+    if (r < 0 || !hold_alive(s->st->hold)) {
+        s->init.done = true;
+        snprintf(err, errlen, "the session's sandbox stopped during the run");
+        return -1;
+    }
+    return 0;
 }
 
 /* Handle what poll reported, in order: runtime exit, init exit, output, input. */
@@ -281,6 +333,8 @@ static int handle_events(step_state *s, int64_t now, char *err, size_t errlen)
     }
     if (s->init.pid > 0 && !s->init.done && reap(&s->init))
         s->end = now;
+    if (s->st->hold && !s->init.done && held_events(s, now, err, errlen) < 0)
+        return -1;
     if (s->out.fd >= 0)
         drain(s, &s->out, now);
     if (s->err.fd >= 0)
@@ -333,11 +387,17 @@ static int pump(step_state *s, char *err, size_t errlen)
         check_cpu_time(s, now);
         if (finished(s, now))
             return 0;
-        struct pollfd p[5];
+        struct pollfd p[7];
         nfds_t n = 0;
-        int fds[5] = {s->rt.done ? -1 : s->rt.pidfd, s->init.done ? -1 : s->init.pidfd, s->out.fd,
-                      s->err.fd, s->in_fd};
-        for (int i = 0; i < 5; i++)
+        bool held = s->st->hold && !s->init.done;
+        int fds[7] = {s->rt.done ? -1 : s->rt.pidfd,
+                      s->init.done ? -1 : s->init.pidfd,
+                      s->out.fd,
+                      s->err.fd,
+                      s->in_fd,
+                      held ? hold_socket(s->st->hold) : -1,
+                      held ? hold_pidfd(s->st->hold) : -1};
+        for (int i = 0; i < 7; i++)
             if (fds[i] >= 0)
                 p[n++] = (struct pollfd){.fd = fds[i], .events = i == 4 ? POLLOUT : POLLIN};
         if (poll(p, n, poll_wait(s, now, deadline)) < 0 && errno != EINTR) {
@@ -370,9 +430,27 @@ static bool same_name(const char *name, const void *arg)
 }
 
 /* Kill what is left, read the accounting, delete the container, reap our children. */
-static void finish(step_state *s, step_result *res)
+/* A held run still going at the end: kill it, and wait (a grace) for the holder to say it is
+ * over, so that the run's cgroup is empty when it is read and removed. */
+static void finish_held(step_state *s)
 {
     if (!s->init.done)
+        kill_container(s, now_mono_ms());
+    int64_t deadline = now_mono_ms() + KILL_GRACE_MS;
+    while (!s->init.done && now_mono_ms() < deadline) {
+        struct pollfd p = {.fd = hold_socket(s->st->hold), .events = POLLIN};
+        poll(&p, 1, 50);
+        char ignored[64];
+        if (held_events(s, now_mono_ms(), ignored, sizeof ignored) < 0)
+            break;
+    }
+}
+
+static void finish(step_state *s, step_result *res)
+{
+    if (s->st->hold)
+        finish_held(s);
+    else if (!s->init.done)
         kill_container(s, now_mono_ms());
     for (int i = 0; i < 100 && s->init.pid > 0 && !reap(&s->init); i++)
         usleep(10000);
@@ -380,11 +458,12 @@ static void finish(step_state *s, step_result *res)
         s->rt.status = oci_wait(s->rt.pid), s->rt.done = true;
     reap_orphans();
     cgroup_stats cs;
-    if (s->init.pid > 0 && cgroup_read_stats(s->st->cg, s->st->cgroup_rel, &cs) == 0) {
+    bool started = s->init.pid > 0 || s->st->hold;
+    if (started && cgroup_read_stats(s->st->cg, s->st->cgroup_rel, &cs) == 0) {
         res->cpu_ms = cs.cpu_ms;
         res->memory_kb = cs.memory_kb;
         res->oom_killed = cs.oom;
-    } else if (s->init.pid > 0) {
+    } else if (started) {
         log_warn("%s: cannot read cgroup %s", s->st->id, s->st->cgroup_rel);
     }
     char err[512];
@@ -394,8 +473,9 @@ static void finish(step_state *s, step_result *res)
         oci_runtime_call(s->st->runtime, del, true, NULL, err, sizeof err) < 0)
         log_warn("%s: %s", s->st->id, err);
     reap_orphans();
-    if (s->st->launcher) { /* the builtin runtime's cgroup is ours to remove */
-        cgroup_limits_remove(s->st->cg, s->st->cgroup_rel);
+    if (s->st->launcher || s->st->hold) { /* the builtin runtime's cgroup is ours to remove */
+        if (!s->st->keep_cgroup)
+            cgroup_limits_remove(s->st->cg, s->st->cgroup_rel);
     } else { /* runsc may leave its cgroup behind; after runc this finds nothing to remove */
         const char *slash = strrchr(s->st->cgroup_rel, '/');
         cleanup_free char *parent =
@@ -442,8 +522,9 @@ static void program_status(step_state *s, step_result *res)
         res->exit_code = 128 + res->signal;
     } else if (WIFEXITED(status)) {
         res->exit_code = WEXITSTATUS(status);
-        if (res->exit_code > 128 && read_status(s->st->status_path, word, &value) == 0 &&
-            strcmp(word, "signal") == 0 && value == res->exit_code - 128)
+        if (!s->st->hold && res->exit_code > 128 &&
+            read_status(s->st->status_path, word, &value) == 0 && strcmp(word, "signal") == 0 &&
+            value == res->exit_code - 128)
             res->signal = value;
     }
 }
@@ -454,6 +535,12 @@ static bool exec_failed(step_state *s, char *err, size_t errlen)
 {
     int value;
     char word[8];
+    if (s->st->hold) {
+        if (s->exec_errno)
+            snprintf(err, errlen, "%s: cannot execute the program: %s", s->st->id,
+                     strerror(s->exec_errno));
+        return s->exec_errno != 0;
+    }
     if (!WIFEXITED(s->init.status) || WEXITSTATUS(s->init.status) != 127 ||
         read_status(s->st->status_path, word, &value) < 0 || strcmp(word, "error") != 0)
         return false;
@@ -486,7 +573,7 @@ int oci_step_run(const oci_step *st, step_result *res, char *err, size_t errlen)
     int rc = start(&s, err, errlen);
     if (rc == 0)
         rc = pump(&s, err, errlen);
-    if (s.rt.pid > 0 || s.init.pid > 0)
+    if (s.rt.pid > 0 || s.init.pid > 0 || st->hold)
         finish(&s, res);
     if (rc == 0 && s.init.done && exec_failed(&s, err, errlen))
         rc = -1;

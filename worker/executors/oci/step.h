@@ -7,6 +7,10 @@
  *   cgroup's accounting is read; "<rt> delete -f" removes container and cgroup. The init is
  *   cr-init: its exit status 128+N is a death by signal N when its status file says so.
  *
+ * In a session's held container (builtin runtime, hold.h) a step is a run sent to the holder:
+ * the same pump, the holder's HOLD_EXIT instead of the init's exit, HOLD_KILL instead of a kill,
+ * the program's own wait status (no cr-init in between).
+ *
  *   oci_step_run(&st, res, err, errlen)  0 when the program ran (res filled, whatever it did),
  *                                       -1 when the runtime failed (err says why). The container
  *                                       is gone either way. */
@@ -16,6 +20,7 @@
 #include <stddef.h>
 
 #include "worker/executor.h"
+#include "worker/executors/oci/builtin/hold.h"
 #include "worker/executors/oci/builtin/launch.h"
 #include "worker/sandbox/cgroup.h"
 
@@ -42,6 +47,11 @@ typedef struct oci_step {
     launch_warm *warm;           /* builtin: a container started ahead for this step, with
                                   * launch->cgroup_rel its cgroup; consumed (when it fails to
                                   * go, the step starts a fresh one) */
+    hold *hold;                  /* builtin session: run in this held container (argv and env
+                                  * of launch->spec) in cgroup_rel, made by the caller with the
+                                  * step's limits and left to it (keep_cgroup) */
+    bool keep_cgroup;            /* the builtin runtime's cgroup is left for the caller to
+                                  * remove (after the answer); else removed here */
 } oci_step;
 
 int oci_step_run(const oci_step *st, step_result *res, char *err, size_t errlen);

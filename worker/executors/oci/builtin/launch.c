@@ -43,6 +43,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "worker/executors/oci/builtin/launch_fs.h"
+#include "worker/init/hold_proto.h"
 #include "worker/sandbox/cgroup.h"
 #include "worker/sandbox/cgroup_limits.h"
 #include "worker/sandbox/env.h"
@@ -148,6 +149,7 @@ typedef struct child_args {
                     * (command_message) after everything else is set up; -1: argv, envp */
     sandbox_rlimit rlimits[SANDBOX_NRLIMITS]; /* the step's (started ahead: no task or CPU
                                                * limit yet; the command brings the step's) */
+    int hold_fd; /* >= 0: a session's holder: this socket goes to HOLD_FD across the exec */
 } child_args;
 
 static _Noreturn void child_fail(const child_args *a, const char *msg)
@@ -285,7 +287,21 @@ static void receive_command(const child_args *a, char ***argv, char ***envp)
     *envp = v + head[1] + 1;
 }
 
-static _Noreturn void child_main(const child_args *a)
+/* The holder's socket at HOLD_FD without close-on-exec, the error pipe moved out of its way. */
+static int keep_hold_fd(child_args *a)
+{
+    if (a->hold_fd == HOLD_FD)
+        return fcntl(HOLD_FD, F_SETFD, 0);
+    if (a->err_fd == HOLD_FD) {
+        int moved = fcntl(a->err_fd, F_DUPFD_CLOEXEC, HOLD_FD + 1);
+        if (moved < 0)
+            return -1;
+        a->err_fd = moved; /* fd 3 itself is replaced (and so closed) below */
+    }
+    return dup2(a->hold_fd, HOLD_FD) < 0 ? -1 : 0;
+}
+
+static _Noreturn void child_main(child_args *a)
 {
     const launch_params *lp = a->lp;
     const oci_spec_params *sp = lp->spec;
@@ -338,6 +354,8 @@ static _Noreturn void child_main(const child_args *a)
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         child_fail_errno(a, "close_range");
+    if (a->hold_fd >= 0 && keep_hold_fd(a) < 0)
+        child_fail_errno(a, "the session's socket");
     /* last: from here on mount, unshare and the rest are refused */
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &a->l->seccomp, 0, 0) < 0)
         child_fail_errno(a, "seccomp");
@@ -504,20 +522,25 @@ static int spawn(child_args *a, const cgroup_limits *lim, pid_t *pid, int *pidfd
     return 0;
 }
 
-int launch_start(const launcher *l, const launch_params *lp, launched *out, char *err,
-                 size_t errlen)
+/* launch_start and launch_hold_start: lim NULL makes the cgroup without limits. */
+static int start(const launcher *l, const launch_params *lp, const cgroup_limits *lim, int hold_fd,
+                 launched *out, char *err, size_t errlen)
 {
     *out = (launched){.pid = 0, .pidfd = -1};
-    cgroup_limits lim = limits_of(lp->spec);
     child_args a = {.l = l,
                     .lp = lp,
                     .argv = argv_vector(lp->spec->argv),
                     .envp = env_vector(lp->spec->env),
-                    .go_fd = -1};
-    step_rlimits(lp->spec, a.rlimits);
+                    .go_fd = -1,
+                    .hold_fd = hold_fd};
+    oci_spec_params held = *lp->spec; /* a holder's runs share its rlimits: no task or CPU-time
+                                       * limit of its own, each run's cgroup has its limits */
+    if (hold_fd >= 0)
+        held.pids = LAUNCH_AHEAD_PIDS, held.cpu_time_ms = 0;
+    step_rlimits(&held, a.rlimits);
     pid_t pid;
     int pidfd, err_rd;
-    int rc = spawn(&a, &lim, &pid, &pidfd, &err_rd, err, errlen);
+    int rc = spawn(&a, lim, &pid, &pidfd, &err_rd, err, errlen);
     free(a.argv);
     free_vector(a.envp);
     if (rc < 0)
@@ -530,6 +553,24 @@ int launch_start(const launcher *l, const launch_params *lp, launched *out, char
     }
     *out = (launched){.pid = pid, .pidfd = pidfd};
     return 0;
+}
+
+int launch_start(const launcher *l, const launch_params *lp, launched *out, char *err,
+                 size_t errlen)
+{
+    cgroup_limits lim = limits_of(lp->spec);
+    return start(l, lp, &lim, -1, out, err, errlen);
+}
+
+int launch_hold_start(const launcher *l, const launch_params *lp, int hold_fd, launched *out,
+                      char *err, size_t errlen)
+{
+    return start(l, lp, NULL, hold_fd, out, err, errlen);
+}
+
+const cgroup_host *launch_cgroups(const launcher *l)
+{
+    return l->cg;
 }
 
 /* ---- containers started ahead of their step ---- */
@@ -559,7 +600,7 @@ int launch_warm_start(const launcher *l, const launch_params *lp, launch_warm **
     }
     launch_params child_lp = *lp;
     child_lp.fd0 = in[0], child_lp.fd1 = out_[1], child_lp.fd2 = er[1];
-    child_args a = {.l = l, .lp = &child_lp, .go_fd = go[0]};
+    child_args a = {.l = l, .lp = &child_lp, .go_fd = go[0], .hold_fd = -1};
     /* no task or CPU-time limit until the step brings its own (a lower one: the waiting child
      * has dropped the privilege to raise any) */
     oci_spec_params ahead = *lp->spec;

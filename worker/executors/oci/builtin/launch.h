@@ -20,6 +20,12 @@
  *                                 it with waitpid) and a pidfd. The cgroup is the caller's to
  *                                 read and remove (cgroup.h).
  *
+ *   launch_hold_start(l, &lp, fd, &c, err, errlen)
+ *                                 the same for a session's holder (hold.h): the cgroup is made
+ *                                 without limits (each run's sub-cgroup has them) and the
+ *                                 socket fd is the container's HOLD_FD across the exec
+ *   launch_cgroups(l)             the host's cgroup layout the runtime was made with
+ *
  * Started ahead of its step (a "warm" container: made once, used by one step, never reused):
  *   launch_warm_start(l, &lp, &w, err, errlen)
  *                                 make the cgroup (no limits yet) and start the container's
@@ -62,6 +68,9 @@ int launch_init(const cgroup_host *cg, const char *init, launcher **out, char *e
 void launch_free(launcher *l);
 int launch_start(const launcher *l, const launch_params *lp, launched *out, char *err,
                  size_t errlen);
+int launch_hold_start(const launcher *l, const launch_params *lp, int hold_fd, launched *out,
+                      char *err, size_t errlen);
+const cgroup_host *launch_cgroups(const launcher *l);
 
 typedef struct launch_warm launch_warm;
 int launch_warm_start(const launcher *l, const launch_params *lp, launch_warm **out, char *err,
