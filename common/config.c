@@ -82,6 +82,10 @@ static const option options[] = {
     INT("MAX_JOB_SECONDS", max_job_seconds, CFG_DEFAULT_MAX_JOB_SECONDS, 1, 7 * 86400),
     INT("REDIS_TIMEOUT", redis_timeout, CFG_DEFAULT_REDIS_TIMEOUT, 1, 300),
     INT("ORPHAN_SCAN_INTERVAL", orphan_scan_interval, CFG_DEFAULT_ORPHAN_SCAN_INTERVAL, 1, 86400),
+    STR("EXECUTOR_LISTEN", executor_listen, CFG_DEFAULT_EXECUTOR_LISTEN),
+    STR("EXECUTOR_AUTH_TOKEN", executor_auth_token, NULL),
+    STR("EXECUTOR_AUTH_TOKEN_FILE", executor_auth_token_file, NULL),
+    INT("EXECUTOR_ALLOW_NO_TOKEN", executor_allow_no_token, 0, 0, 1),
 };
 
 static int set_option(cfg *c, const option *o, const char *text, char *err, size_t errlen)

@@ -43,6 +43,7 @@
 #define CFG_DEFAULT_REDIS_MASTER_NAME "mymaster"
 #define CFG_DEFAULT_CLIENT_TIMEOUT 60
 #define CFG_DEFAULT_LOG_LEVEL "info"
+#define CFG_DEFAULT_EXECUTOR_LISTEN "127.0.0.1:8100"
 
 /* A host and port (a Redis Sentinel of REDIS_SENTINELS). */
 typedef struct cfg_endpoint {
@@ -103,6 +104,13 @@ typedef struct cfg {
     int orphan_scan_interval; /* ORPHAN_SCAN_INTERVAL seconds between scans for processing
                                * lists whose worker is not registered */
     int log_level;            /* LOG_LEVEL parsed to an enum log_level */
+    /* The executor-host agent (worker --serve) and the remote executor that calls it. */
+    char *executor_listen;          /* owned; EXECUTOR_LISTEN, host:port the agent serves on */
+    char *executor_auth_token;      /* owned; EXECUTOR_AUTH_TOKEN (secret: never logged), NULL
+                                     * when unset */
+    char *executor_auth_token_file; /* owned; EXECUTOR_AUTH_TOKEN_FILE, NULL when unset */
+    int executor_allow_no_token;    /* EXECUTOR_ALLOW_NO_TOKEN: 1 lets an agent listening on
+                                     * loopback only run without a token */
 } cfg;
 
 int cfg_load(cfg *c, char *err, size_t errlen);

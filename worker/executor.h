@@ -83,6 +83,9 @@ typedef struct executor {
     void (*prestart)(backend *be, const language *lang);
     /* Free be and whatever it holds (a container started ahead included); accepts NULL. */
     void (*shutdown)(backend *be);
+    /* Whether lang's image is here to run (oci: built in IMAGES_DIR; docker: in the engine).
+     * An executor-host agent offers the languages whose image its backend has. */
+    bool (*has_image)(backend *be, const language *lang);
 } executor;
 
 /* The backend named name ("oci"), or NULL when unknown. */

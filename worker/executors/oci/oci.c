@@ -455,6 +455,13 @@ static void oci_prestart(backend *be, const language *lang)
     }
 }
 
+static bool oci_has_image(backend *be, const language *lang)
+{
+    cleanup_free char *rootfs = xasprintf("%s/%s/rootfs", be->c->images_dir, lang->image);
+    struct stat st;
+    return stat(rootfs, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 const executor executor_oci = {
     .name = "oci",
     .init = oci_init,
@@ -464,4 +471,5 @@ const executor executor_oci = {
     .destroy = oci_destroy,
     .prestart = oci_prestart,
     .shutdown = oci_shutdown,
+    .has_image = oci_has_image,
 };
