@@ -86,6 +86,12 @@ static const option options[] = {
     STR("EXECUTOR_AUTH_TOKEN", executor_auth_token, NULL),
     STR("EXECUTOR_AUTH_TOKEN_FILE", executor_auth_token_file, NULL),
     INT("EXECUTOR_ALLOW_NO_TOKEN", executor_allow_no_token, 0, 0, 1),
+    STR("REMOTE_EXECUTORS", remote_executors, NULL),
+    STR("REMOTE_CA_FILE", remote_ca_file, NULL),
+    STR("REMOTE_TLS_NAME", remote_tls_name, NULL),
+    INT("REMOTE_CONNECT_TIMEOUT", remote_connect_timeout, CFG_DEFAULT_REMOTE_CONNECT_TIMEOUT, 1,
+        300),
+    INT("REMOTE_STALL_TIMEOUT", remote_stall_timeout, CFG_DEFAULT_REMOTE_STALL_TIMEOUT, 2, 3600),
 };
 
 static int set_option(cfg *c, const option *o, const char *text, char *err, size_t errlen)
@@ -252,8 +258,9 @@ int cfg_load(cfg *c, char *err, size_t errlen)
         set_error(err, errlen, "LOG_LEVEL: '%s' is not one of debug, info, warn, error", level);
         goto fail;
     }
-    if (strcmp(c->executor, "oci") != 0 && strcmp(c->executor, "docker") != 0) {
-        set_error(err, errlen, "EXECUTOR: '%s' is not one of oci, docker", c->executor);
+    if (strcmp(c->executor, "oci") != 0 && strcmp(c->executor, "docker") != 0 &&
+        strcmp(c->executor, "remote") != 0) {
+        set_error(err, errlen, "EXECUTOR: '%s' is not one of oci, docker, remote", c->executor);
         goto fail;
     }
     if (c->default_timeout > c->max_timeout) {

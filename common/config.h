@@ -44,6 +44,8 @@
 #define CFG_DEFAULT_CLIENT_TIMEOUT 60
 #define CFG_DEFAULT_LOG_LEVEL "info"
 #define CFG_DEFAULT_EXECUTOR_LISTEN "127.0.0.1:8100"
+#define CFG_DEFAULT_REMOTE_CONNECT_TIMEOUT 3
+#define CFG_DEFAULT_REMOTE_STALL_TIMEOUT 10
 
 /* A host and port (a Redis Sentinel of REDIS_SENTINELS). */
 typedef struct cfg_endpoint {
@@ -80,7 +82,7 @@ typedef struct cfg {
     char *worker_id;               /* owned; WORKER_ID; default: the host name (the worker makes
                                     * it unique, see worker/identity.h) */
     bool worker_id_given;          /* WORKER_ID was set in the environment */
-    char *executor;                /* owned; EXECUTOR: "oci" or "docker" */
+    char *executor;                /* owned; EXECUTOR: "oci", "docker" or "remote" */
     char *oci_runtime;             /* owned; OCI_RUNTIME: builtin, runc, crun, runsc,
                                     * kata-runtime */
     char *docker_host;             /* owned; DOCKER_HOST */
@@ -111,6 +113,15 @@ typedef struct cfg {
     char *executor_auth_token_file; /* owned; EXECUTOR_AUTH_TOKEN_FILE, NULL when unset */
     int executor_allow_no_token;    /* EXECUTOR_ALLOW_NO_TOKEN: 1 lets an agent listening on
                                      * loopback only run without a token */
+    char *remote_executors;         /* owned; REMOTE_EXECUTORS, the agents' base URLs, comma
+                                     * separated (EXECUTOR=remote), NULL when unset */
+    char *remote_ca_file;           /* owned; REMOTE_CA_FILE, CAs that sign the agents' TLS
+                                     * certificates, NULL: the system's */
+    char *remote_tls_name;          /* owned; REMOTE_TLS_NAME, the name every agent's certificate
+                                     * is checked against (instead of the URL's host), or NULL */
+    int remote_connect_timeout;     /* REMOTE_CONNECT_TIMEOUT seconds to connect to an agent */
+    int remote_stall_timeout;       /* REMOTE_STALL_TIMEOUT seconds an agent may send nothing
+                                     * during a job before it is taken for hung */
 } cfg;
 
 int cfg_load(cfg *c, char *err, size_t errlen);

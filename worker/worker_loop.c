@@ -221,8 +221,11 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex,
             pause_after_error(rc, &stop_requested);
             continue;
         }
-        if (got == 0)
+        if (got == 0) {
+            if (ex->idle)
+                ex->idle(be);
             continue;
+        }
         if (stop_requested) {
             if (queue_release(rc, c, wid, id) == 0)
                 log_task(LOG_INFO, id, "stopping: job put back on the queue");

@@ -137,3 +137,94 @@ def raw_exchange(addr, port, data, timeout=10):
             if not chunk:
                 return out
             out += chunk
+
+
+class Fleet:
+    """Executor hosts and a worker host, as network namespaces on a bridge (netns.py), every
+    address one this fleet gives: a worker host (10.<index>.0.2) with Redis, the api and the
+    worker (EXECUTOR=remote), and executor hosts e0, e1... (10.<index>.0.11, .12...) each with an
+    agent on port 8100. The test's HTTP calls go through call(), in the worker host's namespace.
+    stop() stops everything; check() then fails on unexpected exits or sanitizer reports."""
+
+    def __init__(self, workdir, tag, index, agents=2, agent_env=None, worker_env=None,
+                 start_worker=True, api_env=None):
+        import netns
+        self.workdir, self.tag = workdir, tag
+        self.net = netns.Network(tag, index=index)
+        self.agents, self.workers, self.extra = [], [], []
+        self.redis = self.api = None
+        try:
+            self.w = self.net.add("w", 2)
+            self.hosts = [self.net.add(f"e{k}", 11 + k) for k in range(agents)]
+            self.call(self._setup, agent_env, worker_env, start_worker, api_env)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _setup(self, agent_env, worker_env, start_worker, api_env):
+        from sentinel_support import Node
+        self.redis = Node(self.workdir, f"redis-{self.tag}", addr=self.w.addr, port=6379,
+                          prefix=self.w.prefix)
+        for h in self.hosts:
+            self.start_agent(h, **(agent_env or {}))
+        self.api = harness.Api(self.workdir, self.redis, host=self.w, EXECUTOR="remote",
+                               **(api_env or {}))
+        if start_worker:
+            self.start_worker(**(worker_env or {}))
+
+    def start_agent(self, host, **env):
+        """An agent on host (a thread in the worker host's namespace calls it)."""
+        loopback = env.get("EXECUTOR_LISTEN", "").startswith("127.")
+        a = Agent(self.workdir, host=host, wait=not loopback, **env)
+        if loopback:  # out of our reach: its log says when it listens
+            wait_until(lambda: "listening on" in a.proc.output() or not a.proc.alive(),
+                       timeout=60, what="the agent to listen")
+            assert a.proc.alive(), a.proc.output()
+        self.agents.append(a)
+        return a
+
+    def urls(self, hosts=None):
+        return ",".join(f"http://{h.addr}:8100" for h in (hosts or self.hosts))
+
+    def start_worker(self, **env):
+        env.setdefault("REMOTE_EXECUTORS", self.urls())
+        env.setdefault("EXECUTOR_AUTH_TOKEN", TOKEN)
+        env.setdefault("WORKER_CONCURRENCY", 2)
+        env.setdefault("WORKER_ID", f"{self.tag}w{len(self.workers)}")
+        w = harness.Worker(self.workdir, self.redis, host=self.w, EXECUTOR="remote", **env)
+        self.workers.append(w)
+        return w
+
+    def call(self, fn, *args, **kw):
+        """fn(*args, **kw) from inside the worker host's network namespace."""
+        import netns
+        return netns.run_in(self.w, lambda: fn(*args, **kw))
+
+    def run(self, body, timeout=120):
+        """Submit body through the api and wait for its final {status, result}."""
+        def go():
+            tid = self.api.submit(body)
+            return self.api.wait_result(tid, timeout=timeout)
+        return self.call(go)
+
+    def submit(self, body):
+        return self.call(self.api.submit, body)
+
+    def result(self, tid, timeout=120):
+        return self.call(self.api.wait_result, tid, timeout)
+
+    def stop(self):
+        for w in self.workers:
+            w.stop()
+        for a in self.agents:
+            a.stop()
+        for p in self.extra:
+            p.stop()
+        if self.api:
+            self.api.stop()
+        if self.redis:
+            self.redis.stop()
+        self.net.close()
+
+    def check(self):
+        harness.check_clean(self.api, *self.workers, *self.agents)
