@@ -92,6 +92,12 @@ static const option options[] = {
     INT("REMOTE_CONNECT_TIMEOUT", remote_connect_timeout, CFG_DEFAULT_REMOTE_CONNECT_TIMEOUT, 1,
         300),
     INT("REMOTE_STALL_TIMEOUT", remote_stall_timeout, CFG_DEFAULT_REMOTE_STALL_TIMEOUT, 2, 3600),
+    INT("IDLE_INSTANCE_WAIT_TIMEOUT", idle_instance_wait_timeout,
+        CFG_DEFAULT_IDLE_INSTANCE_WAIT_TIMEOUT, 0, 86400),
+    INT("IDLE_INSTANCE_POLL_INTERVAL", idle_instance_poll_interval,
+        CFG_DEFAULT_IDLE_INSTANCE_POLL_INTERVAL, 1, 3600),
+    INT("REMOTE_DOWN_RETRY", remote_down_retry, CFG_DEFAULT_REMOTE_DOWN_RETRY, 1, 86400),
+    INT("REMOTE_PROBE_INTERVAL", remote_probe_interval, CFG_DEFAULT_REMOTE_PROBE_INTERVAL, 1, 3600),
 };
 
 static int set_option(cfg *c, const option *o, const char *text, char *err, size_t errlen)

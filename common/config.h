@@ -46,6 +46,10 @@
 #define CFG_DEFAULT_EXECUTOR_LISTEN "127.0.0.1:8100"
 #define CFG_DEFAULT_REMOTE_CONNECT_TIMEOUT 3
 #define CFG_DEFAULT_REMOTE_STALL_TIMEOUT 10
+#define CFG_DEFAULT_IDLE_INSTANCE_WAIT_TIMEOUT 120
+#define CFG_DEFAULT_IDLE_INSTANCE_POLL_INTERVAL 5
+#define CFG_DEFAULT_REMOTE_DOWN_RETRY 10
+#define CFG_DEFAULT_REMOTE_PROBE_INTERVAL 10
 
 /* A host and port (a Redis Sentinel of REDIS_SENTINELS). */
 typedef struct cfg_endpoint {
@@ -107,21 +111,29 @@ typedef struct cfg {
                                * lists whose worker is not registered */
     int log_level;            /* LOG_LEVEL parsed to an enum log_level */
     /* The executor-host agent (worker --serve) and the remote executor that calls it. */
-    char *executor_listen;          /* owned; EXECUTOR_LISTEN, host:port the agent serves on */
-    char *executor_auth_token;      /* owned; EXECUTOR_AUTH_TOKEN (secret: never logged), NULL
-                                     * when unset */
-    char *executor_auth_token_file; /* owned; EXECUTOR_AUTH_TOKEN_FILE, NULL when unset */
-    int executor_allow_no_token;    /* EXECUTOR_ALLOW_NO_TOKEN: 1 lets an agent listening on
-                                     * loopback only run without a token */
-    char *remote_executors;         /* owned; REMOTE_EXECUTORS, the agents' base URLs, comma
-                                     * separated (EXECUTOR=remote), NULL when unset */
-    char *remote_ca_file;           /* owned; REMOTE_CA_FILE, CAs that sign the agents' TLS
-                                     * certificates, NULL: the system's */
-    char *remote_tls_name;          /* owned; REMOTE_TLS_NAME, the name every agent's certificate
-                                     * is checked against (instead of the URL's host), or NULL */
-    int remote_connect_timeout;     /* REMOTE_CONNECT_TIMEOUT seconds to connect to an agent */
-    int remote_stall_timeout;       /* REMOTE_STALL_TIMEOUT seconds an agent may send nothing
-                                     * during a job before it is taken for hung */
+    char *executor_listen;           /* owned; EXECUTOR_LISTEN, host:port the agent serves on */
+    char *executor_auth_token;       /* owned; EXECUTOR_AUTH_TOKEN (secret: never logged), NULL
+                                      * when unset */
+    char *executor_auth_token_file;  /* owned; EXECUTOR_AUTH_TOKEN_FILE, NULL when unset */
+    int executor_allow_no_token;     /* EXECUTOR_ALLOW_NO_TOKEN: 1 lets an agent listening on
+                                      * loopback only run without a token */
+    char *remote_executors;          /* owned; REMOTE_EXECUTORS, the agents' base URLs, comma
+                                      * separated (EXECUTOR=remote), NULL when unset */
+    char *remote_ca_file;            /* owned; REMOTE_CA_FILE, CAs that sign the agents' TLS
+                                      * certificates, NULL: the system's */
+    char *remote_tls_name;           /* owned; REMOTE_TLS_NAME, the name every agent's certificate
+                                      * is checked against (instead of the URL's host), or NULL */
+    int remote_connect_timeout;      /* REMOTE_CONNECT_TIMEOUT seconds to connect to an agent */
+    int remote_stall_timeout;        /* REMOTE_STALL_TIMEOUT seconds an agent may send nothing
+                                      * during a job before it is taken for hung */
+    int idle_instance_wait_timeout;  /* IDLE_INSTANCE_WAIT_TIMEOUT seconds a job waits for a free
+                                      * slot on some executor host, then FAILURE */
+    int idle_instance_poll_interval; /* IDLE_INSTANCE_POLL_INTERVAL seconds between looks while
+                                      * it waits (a released slot wakes it sooner) */
+    int remote_down_retry;           /* REMOTE_DOWN_RETRY seconds before a host that went down
+                                      * is probed again */
+    int remote_probe_interval;       /* REMOTE_PROBE_INTERVAL seconds between probes of a
+                                      * healthy host's capacity (one prober for the fleet) */
 } cfg;
 
 int cfg_load(cfg *c, char *err, size_t errlen);

@@ -45,6 +45,19 @@ char *key_probe_channel(const char *prefix, const char *token)
     return xasprintf("%sprobe:%s", prefix, token);
 }
 
+char *key_remote(const char *prefix, const char *name)
+{
+    return xasprintf("%sremote:%s", prefix, name);
+}
+char *key_remote_slots(const char *prefix, const char *url)
+{
+    return xasprintf("%sremote:slots:%s", prefix, url);
+}
+char *key_remote_held(const char *prefix, const char *worker)
+{
+    return xasprintf("%sremote:held:%s", prefix, worker);
+}
+
 /* No EXPIRE here: a task lives until its final write, however long it waits or runs. */
 const char *const SCRIPT_ENQUEUE =
     "if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[4]) then return 0 end\n"
@@ -62,3 +75,8 @@ const char *const SCRIPT_FINISH =
     "redis.call('LREM', KEYS[2], 0, ARGV[1])\n"
     "redis.call('PUBLISH', KEYS[3], ARGV[1])\n"
     "return 1\n";
+
+const char *const SCRIPT_REMOTE_OFFERED =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')\n";

@@ -25,6 +25,23 @@
  *   {prefix}probe:{token}      channel  one API event loop's liveness probe of its own two
  *                                     connections (it PUBLISHes to itself every second).
  *
+ * The remote executor's shared view of the executor hosts (EXECUTOR=remote; a host is its
+ * agent's base URL; scripts in worker/executors/remote/pool.c, times on Redis's clock in ms):
+ *   {prefix}remote:slots:{url}  zset  slot leases on the host: "<worker process>/<random>" ->
+ *                                     expiry (the job's bound: a dead worker's lease frees itself)
+ *   {prefix}remote:held:{wid}   string "<url> <lease>" a worker process holds (its supervisor
+ *                                     frees it at once when the process dies)
+ *   {prefix}remote:hosts        hash  url -> the host's last capacity report (JSON)
+ *   {prefix}remote:seen         hash  url -> when that report was taken
+ *   {prefix}remote:down         zset  url -> until when it is down (failed a job, unreachable,
+ *                                     refused us): no lease until a probe finds it healthy
+ *   {prefix}remote:why          hash  url -> why it was last marked down
+ *   {prefix}remote:probe:{url}  string lock: one worker process of the fleet probes a host
+ *   {prefix}remote:freed        list  a token per released lease: waiting workers BLPOP it
+ *   {prefix}remote:lastused     hash  url -> when a lease on it was last taken or released
+ *   {prefix}remote:offer        zset  language id -> until when some healthy host offers it
+ *                                     (GET /languages lists those when EXECUTOR=remote)
+ *
  * Key helpers return a newly allocated string (caller frees). */
 #ifndef CR_REDIS_MODEL_H
 #define CR_REDIS_MODEL_H
@@ -39,6 +56,10 @@ char *key_orphans(const char *prefix);
 char *key_orphan_scan(const char *prefix);
 char *key_done_channel(const char *prefix);
 char *key_probe_channel(const char *prefix, const char *token);
+/* {prefix}remote:{name}, and the per-host and per-worker keys above. */
+char *key_remote(const char *prefix, const char *name);
+char *key_remote_slots(const char *prefix, const char *url);
+char *key_remote_held(const char *prefix, const char *worker);
 
 /* Enqueue a new task: write the hash and push the id in one step, unless the queue is full.
  * KEYS[1] task key, KEYS[2] queue key
@@ -52,5 +73,10 @@ extern const char *const SCRIPT_ENQUEUE;
  * ARGV[6] ttl s
  * Returns 1 when written (and announced), 0 when the lease was lost (nothing written). */
 extern const char *const SCRIPT_FINISH;
+
+/* The languages some executor host offers now.
+ * KEYS[1] {prefix}remote:offer
+ * Returns the ids whose expiry has not passed. */
+extern const char *const SCRIPT_REMOTE_OFFERED;
 
 #endif

@@ -227,4 +227,9 @@ class Fleet:
         self.net.close()
 
     def check(self):
+        """After stop(): our programs ended as expected, and the agents left nothing behind."""
+        from test_chaos import leftovers
         harness.check_clean(self.api, *self.workers, *self.agents)
+        left = leftovers([a.id.replace("-", "_") for a in self.agents],
+                         [a.env["STATE_DIR"] for a in self.agents])
+        assert not left, left

@@ -1,5 +1,5 @@
-/* The remote backend: the job's envelope, the choice of a host, and what each outcome of a call
- * means for the job (see remote.h). */
+/* The remote backend: the job's envelope, a slot leased on a host, the call, and what each
+ * outcome means for the job and the host (see remote.h). */
 #include "remote.h"
 
 #include <stdio.h>
@@ -8,48 +8,51 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "worker/executors/remote/client.h"
+#include "worker/executors/remote/pool.h"
 #include "worker/net/token.h"
 
-#define CALL_MARGIN_S 60 /* a job call may take its steps' limits plus this (sandbox set-up) */
+#define CALL_MARGIN_S 60      /* a job call may take its steps' limits plus this (sandbox set-up) */
+#define LEASE_MARGIN_MS 10000 /* a lease outlives its call's bound by this much */
+#define UNKNOWN_WAIT_MS 100   /* a host is being probed: look again this soon */
+#define BUSY_WAIT_MS 200      /* a host said 503 though we held a lease (overbooked from outside) */
 
 /* The remote backend of one worker process: made by remote_init, freed by remote_shutdown. */
 struct backend {
-    const cfg *c;            /* borrowed */
-    char *worker_id;         /* owned; this worker process */
-    rclient *client;         /* owned */
-    rclient_target *targets; /* owned array of n: the agents of REMOTE_EXECUTORS */
-    size_t n;
-    size_t next; /* where the next job starts looking (spreads the jobs) */
+    const cfg *c;    /* borrowed */
+    char *worker_id; /* owned; this worker process */
+    rclient *client; /* owned */
+    pool *pool;      /* owned; the hosts */
 };
 
 static void remote_shutdown(backend *be)
 {
     if (!be)
         return;
+    pool_free(be->pool);
     rclient_free(be->client);
-    for (size_t i = 0; i < be->n; i++)
-        rclient_target_clear(&be->targets[i]);
-    free(be->targets);
     free(be->worker_id);
     free(be);
 }
 CLEANUP_FUNC(backend, remote_shutdown)
 
-static int parse_targets(backend *be, char *err, size_t errlen)
+/* REMOTE_EXECUTORS into the pool. */
+static int static_hosts(backend *be, char *err, size_t errlen)
 {
-    const cfg *c = be->c;
-    cleanup_free char *copy = xstrdup(c->remote_executors);
+    cleanup_free char *copy = xstrdup(be->c->remote_executors);
+    char **urls = NULL;
+    size_t n = 0;
     char *save = NULL;
     for (char *u = strtok_r(copy, ", \t", &save); u; u = strtok_r(NULL, ", \t", &save)) {
-        rclient_target t;
-        char why[256];
-        if (rclient_target_parse(u, c->remote_tls_name, &t, why, sizeof why) < 0)
-            return set_error(err, errlen, "REMOTE_EXECUTORS: %s", why);
-        be->targets = xrealloc(be->targets, (be->n + 1) * sizeof *be->targets);
-        be->targets[be->n++] = t;
+        urls = xrealloc(urls, (n + 1) * sizeof *urls);
+        urls[n++] = u;
     }
-    if (be->n == 0)
-        return set_error(err, errlen, "REMOTE_EXECUTORS: no URL in '%s'", c->remote_executors);
+    char why[256];
+    int rc = n ? pool_set_hosts(be->pool, urls, n, why, sizeof why) : -1;
+    free(urls);
+    if (n == 0)
+        return set_error(err, errlen, "REMOTE_EXECUTORS: no URL in '%s'", be->c->remote_executors);
+    if (rc < 0)
+        return set_error(err, errlen, "REMOTE_EXECUTORS: %s", why);
     return 0;
 }
 
@@ -63,8 +66,6 @@ static int remote_init(const cfg *c, const char *worker_id, backend **out, char 
     cleanup_ptr(backend) backend *be = xcalloc(1, sizeof *be);
     be->c = c;
     be->worker_id = xstrdup(worker_id);
-    if (parse_targets(be, err, errlen) < 0)
-        return -1;
     char *token = NULL;
     if (net_token_load(c, &token, err, errlen) < 0)
         return -1;
@@ -72,16 +73,22 @@ static int remote_init(const cfg *c, const char *worker_id, backend **out, char 
     net_token_free(token);
     if (rc < 0)
         return -1;
-    char hex[9];
-    random_hex(hex, 4); /* worker processes start at different hosts */
-    be->next = (size_t)strtoul(hex, NULL, 16) % be->n;
+    be->pool = pool_create(c, be->client, worker_id);
+    if (static_hosts(be, err, errlen) < 0)
+        return -1;
     *out = steal_pointer(&be);
     return 0;
 }
 
+/* The supervisor, after a worker process died: free the slot lease it held. */
 static void remote_cleanup_stale(const cfg *c, const char *worker_id)
 {
-    (void)c, (void)worker_id; /* nothing of a job is kept on this host */
+    pool_release_stale(c, worker_id);
+}
+
+static void remote_idle(backend *be)
+{
+    pool_refresh(be->pool, false); /* probes, so that hosts and GET /languages stay current */
 }
 
 /* {"id": job_id, "request": the canonical request with its limits resolved}, so that the host
@@ -125,6 +132,54 @@ static json_t *take_answer(json_t *answer, const rclient_target *t, const char *
     return NULL;
 }
 
+/* One call on a leased slot. Returns 1 when the job is decided (*res or *failure set), 0 to
+ * look for a host again; *attempts counts the hosts that took the job and failed it. */
+static int call_host(backend *be, const pool_lease *lease, const char *body, size_t len,
+                     const rclient_limits *lim, const char *job_id, int *attempts, json_t **res,
+                     char **failure, char *err, size_t errlen)
+{
+    const cfg *c = be->c;
+    const rclient_target *t = pool_target(be->pool, lease->host);
+    json_t *answer = NULL;
+    rcall r = rclient_job(be->client, t, body, len, lim, &answer, err, errlen);
+    switch (r) {
+    case RCALL_OK:
+        *res = take_answer(answer, t, job_id, failure);
+        json_decref(answer);
+        return 1;
+    case RCALL_REFUSED: /* configuration: every retry would end the same */
+    case RCALL_TLS:
+        pool_mark_refused(be->pool, lease->host, err);
+        *failure = xstrdup(err);
+        return 1;
+    case RCALL_REJECTED:
+        *failure = xstrdup(err);
+        return 1;
+    case RCALL_BUSY:
+        if (strstr(err, "draining"))
+            pool_mark_down(be->pool, lease->host, "draining (it was stopped)");
+        else
+            pool_wait(be->pool, BUSY_WAIT_MS);
+        log_task(LOG_INFO, job_id, "%s; looking again", err);
+        return 0;
+    case RCALL_UNREACHABLE:
+        pool_mark_down(be->pool, lease->host, err);
+        log_task(LOG_WARN, job_id, "%s; trying another host", err);
+        return 0;
+    case RCALL_FAILED:
+        pool_mark_down(be->pool, lease->host, err);
+        ++*attempts;
+        log_task(LOG_WARN, job_id, "%s (attempt %d of %d)", err, *attempts, c->task_max_attempts);
+        if (*attempts >= c->task_max_attempts) {
+            *failure =
+                xasprintf("the job failed on %d executor host(s); the last: %s", *attempts, err);
+            return 1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
 static json_t *remote_run_job(backend *be, const job_request *req, const char *job_id,
                               char **failure)
 {
@@ -132,43 +187,60 @@ static json_t *remote_run_job(backend *be, const job_request *req, const char *j
     cleanup_free char *body = envelope(req, job_id);
     size_t len = strlen(body);
     rclient_limits lim = call_limits(c, req);
+    long ttl = lim.timeout_ms + (long)c->remote_stall_timeout * 1000 + LEASE_MARGIN_MS;
+    const char *lang = req->lang->id;
+    int64_t t0 = now_mono_ms();
+    int64_t deadline = t0 + (int64_t)c->idle_instance_wait_timeout * 1000;
     char err[1024] = "";
     int attempts = 0;
-    size_t start = be->next;
-    be->next = (be->next + 1) % be->n;
-    for (size_t k = 0; k < be->n; k++) {
-        const rclient_target *t = &be->targets[(start + k) % be->n];
-        json_t *answer = NULL;
-        rcall r = rclient_job(be->client, t, body, len, &lim, &answer, err, sizeof err);
-        switch (r) {
-        case RCALL_OK: {
-            json_t *res = take_answer(answer, t, job_id, failure);
-            json_decref(answer);
-            return res;
+    bool waited = false, said = false;
+    for (;;) {
+        pool_refresh(be->pool, waited);
+        pool_lease lease;
+        int got = pool_acquire(be->pool, lang, ttl, &lease);
+        if (got == 1) {
+            json_t *res = NULL;
+            int done = call_host(be, &lease, body, len, &lim, job_id, &attempts, &res, failure, err,
+                                 sizeof err);
+            pool_release(be->pool, &lease);
+            if (done)
+                return res;
+            waited = false;
+            continue;
         }
-        case RCALL_REFUSED:
-        case RCALL_TLS:
-        case RCALL_REJECTED:
-            *failure = xstrdup(err);
+        char why[768];
+        pool_why w = pool_explain(be->pool, lang, why, sizeof why);
+        if (got == 0 && w == POOL_NO_LANGUAGE) {
+            *failure = xasprintf("no executor host offers %s (%s)", lang, why);
             return NULL;
-        case RCALL_BUSY:
-        case RCALL_UNREACHABLE:
-            log_task(LOG_INFO, job_id, "%s; trying another host", err);
-            continue;
-        case RCALL_FAILED:
-            attempts++;
-            log_task(LOG_WARN, job_id, "%s (attempt %d of %d)", err, attempts,
-                     c->task_max_attempts);
-            if (attempts >= c->task_max_attempts) {
-                *failure =
-                    xasprintf("the job failed on %d executor host(s); the last: %s", attempts, err);
-                return NULL;
-            }
-            continue;
         }
+        if (got == 0 && w == POOL_REFUSED) {
+            *failure = xasprintf("every executor host refuses this worker: check "
+                                 "EXECUTOR_AUTH_TOKEN and REMOTE_CA_FILE (%s)",
+                                 why);
+            return NULL;
+        }
+        int64_t now = now_mono_ms();
+        if (now >= deadline) {
+            *failure = got < 0 ? xasprintf("redis unreachable: no executor slot could be leased "
+                                           "within IDLE_INSTANCE_WAIT_TIMEOUT (%d s)",
+                                           c->idle_instance_wait_timeout)
+                               : xasprintf("no executor host had a free slot for %s within "
+                                           "IDLE_INSTANCE_WAIT_TIMEOUT (%d s): %s",
+                                           lang, c->idle_instance_wait_timeout, why);
+            return NULL;
+        }
+        if (!said && pool_unknown(be->pool) == 0) {
+            log_task(LOG_INFO, job_id, "waiting for a free executor slot (%s)", why);
+            said = true;
+        }
+        long step =
+            pool_unknown(be->pool) ? UNKNOWN_WAIT_MS : (long)c->idle_instance_poll_interval * 1000;
+        if (step > deadline - now)
+            step = (long)(deadline - now);
+        pool_wait(be->pool, step);
+        waited = true;
     }
-    *failure = xasprintf("no executor host could take the job: %s", err);
-    return NULL;
 }
 
 const executor executor_remote = {
@@ -177,4 +249,5 @@ const executor executor_remote = {
     .cleanup_stale = remote_cleanup_stale,
     .shutdown = remote_shutdown,
     .run_job = remote_run_job,
+    .idle = remote_idle,
 };
