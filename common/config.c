@@ -98,6 +98,23 @@ static const option options[] = {
         CFG_DEFAULT_IDLE_INSTANCE_POLL_INTERVAL, 1, 3600),
     INT("REMOTE_DOWN_RETRY", remote_down_retry, CFG_DEFAULT_REMOTE_DOWN_RETRY, 1, 86400),
     INT("REMOTE_PROBE_INTERVAL", remote_probe_interval, CFG_DEFAULT_REMOTE_PROBE_INTERVAL, 1, 3600),
+    STR("AWS_REGION", aws_region, NULL),
+    STR("AWS_ENDPOINT_URL", aws_endpoint_url, NULL),
+    STR("EC2_TAG", ec2_tag, CFG_DEFAULT_EC2_TAG),
+    STR("EC2_AGENT_URL", ec2_agent_url, CFG_DEFAULT_EC2_AGENT_URL),
+    INT("EC2_DISCOVERY_INTERVAL", ec2_discovery_interval, CFG_DEFAULT_EC2_DISCOVERY_INTERVAL, 1,
+        3600),
+    INT("EC2_MIN_INSTANCES", ec2_min_instances, 0, 0, 10000),
+    INT("EC2_MAX_INSTANCES", ec2_max_instances, CFG_DEFAULT_EC2_MAX_INSTANCES, 0, 10000),
+    STR("EC2_AMI_ID", ec2_ami_id, NULL),
+    STR("EC2_INSTANCE_TYPE", ec2_instance_type, CFG_DEFAULT_EC2_INSTANCE_TYPE),
+    STR("EC2_SECURITY_GROUP_ID", ec2_security_group_id, NULL),
+    STR("EC2_IAM_INSTANCE_PROFILE_ARN", ec2_iam_instance_profile_arn, NULL),
+    STR("EC2_SUBNET_ID", ec2_subnet_id, NULL),
+    STR("EC2_USER_DATA_FILE", ec2_user_data_file, CFG_DEFAULT_EC2_USER_DATA_FILE),
+    INT("EC2_IDLE_TERMINATE_SECONDS", ec2_idle_terminate_seconds,
+        CFG_DEFAULT_EC2_IDLE_TERMINATE_SECONDS, 1, 30 * 86400),
+    INT("EC2_LAUNCH_COOLDOWN", ec2_launch_cooldown, CFG_DEFAULT_EC2_LAUNCH_COOLDOWN, 1, 86400),
 };
 
 static int set_option(cfg *c, const option *o, const char *text, char *err, size_t errlen)

@@ -50,6 +50,14 @@
 #define CFG_DEFAULT_IDLE_INSTANCE_POLL_INTERVAL 5
 #define CFG_DEFAULT_REMOTE_DOWN_RETRY 10
 #define CFG_DEFAULT_REMOTE_PROBE_INTERVAL 10
+#define CFG_DEFAULT_EC2_TAG "code-runner-role=executor"
+#define CFG_DEFAULT_EC2_AGENT_URL "https://{ip}:8443"
+#define CFG_DEFAULT_EC2_DISCOVERY_INTERVAL 30
+#define CFG_DEFAULT_EC2_MAX_INSTANCES 4
+#define CFG_DEFAULT_EC2_INSTANCE_TYPE "c6i.large"
+#define CFG_DEFAULT_EC2_USER_DATA_FILE "deploy/executor-host/cloud-init.yaml"
+#define CFG_DEFAULT_EC2_IDLE_TERMINATE_SECONDS 600
+#define CFG_DEFAULT_EC2_LAUNCH_COOLDOWN 120
 
 /* A host and port (a Redis Sentinel of REDIS_SENTINELS). */
 typedef struct cfg_endpoint {
@@ -134,6 +142,24 @@ typedef struct cfg {
                                       * is probed again */
     int remote_probe_interval;       /* REMOTE_PROBE_INTERVAL seconds between probes of a
                                       * healthy host's capacity (one prober for the fleet) */
+    /* EC2 discovery and scaling of executor hosts (EXECUTOR=remote with AWS_REGION). */
+    char *aws_region;                   /* owned; AWS_REGION, NULL: no EC2 */
+    char *aws_endpoint_url;             /* owned; AWS_ENDPOINT_URL, NULL: AWS's own */
+    char *ec2_tag;                      /* owned; EC2_TAG, key=value marking executor hosts */
+    char *ec2_agent_url;                /* owned; EC2_AGENT_URL, an agent's URL, {ip} replaced */
+    int ec2_discovery_interval;         /* EC2_DISCOVERY_INTERVAL seconds between looks */
+    int ec2_min_instances;              /* EC2_MIN_INSTANCES kept running */
+    int ec2_max_instances;              /* EC2_MAX_INSTANCES never exceeded by launches */
+    char *ec2_ami_id;                   /* owned; EC2_AMI_ID, NULL: nothing is launched */
+    char *ec2_instance_type;            /* owned; EC2_INSTANCE_TYPE */
+    char *ec2_security_group_id;        /* owned; EC2_SECURITY_GROUP_ID or NULL */
+    char *ec2_iam_instance_profile_arn; /* owned; EC2_IAM_INSTANCE_PROFILE_ARN or NULL */
+    char *ec2_subnet_id;                /* owned; EC2_SUBNET_ID or NULL */
+    char *ec2_user_data_file;           /* owned; EC2_USER_DATA_FILE, the launch's user data */
+    int ec2_idle_terminate_seconds;     /* EC2_IDLE_TERMINATE_SECONDS an instance above the
+                                         * minimum may go without a lease */
+    int ec2_launch_cooldown;            /* EC2_LAUNCH_COOLDOWN seconds: at most one launch in
+                                         * the fleet per this */
 } cfg;
 
 int cfg_load(cfg *c, char *err, size_t errlen);

@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev valgrind
   libhiredis-dev libevent-dev libjansson-dev libcurl4-openssl-dev uuid-dev libseccomp-dev
   redis-server redis-sentinel runc runsc debootstrap jq curl ca-certificates openssl
-  iproute2 nftables
+  iproute2 nftables stunnel4
   python3 python3-pytest python3-jsonschema systemd
 )
 # Tools the tests take whichever way the machine has them: Node.js and npm (the npm packages of

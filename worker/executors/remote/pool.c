@@ -551,3 +551,27 @@ void pool_release_stale(const cfg *c, const char *worker_id)
         freeReplyObject(r);
     rconn_free(rc);
 }
+
+rconn *pool_redis(pool *p)
+{
+    return p->rc;
+}
+
+/* KEYS hosts, seen, down, why, lastused, slots; ARGV url. */
+static const char *const SCRIPT_FORGET = "redis.call('HDEL', KEYS[1], ARGV[1])\n"
+                                         "redis.call('HDEL', KEYS[2], ARGV[1])\n"
+                                         "redis.call('ZREM', KEYS[3], ARGV[1])\n"
+                                         "redis.call('HDEL', KEYS[4], ARGV[1])\n"
+                                         "redis.call('HDEL', KEYS[5], ARGV[1])\n"
+                                         "redis.call('DEL', KEYS[6])\n"
+                                         "return 1\n";
+
+void pool_forget_host(pool *p, const char *url)
+{
+    cleanup_free char *slots = key_remote_slots(p->c->redis_prefix, url);
+    const char *keys[] = {p->k_hosts, p->k_seen, p->k_down, p->k_why, p->k_lastused, slots};
+    const char *args[] = {url};
+    redisReply *r = eval(p, SCRIPT_FORGET, keys, 6, args, 1);
+    if (r)
+        freeReplyObject(r);
+}

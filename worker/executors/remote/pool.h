@@ -34,7 +34,9 @@
  *   pool_target(p, host)         how to reach a host (borrowed)
  *   pool_count(p)                hosts in the list
  *   pool_unknown(p)              hosts up but not reported yet (a probe is under way)
- *   pool_release_stale(cfg, wid) free the lease a dead worker process held (its supervisor) */
+ *   pool_release_stale(cfg, wid) free the lease a dead worker process held (its supervisor)
+ *   pool_redis(p)                the pool's Redis connection, for the EC2 fleet (borrowed)
+ *   pool_forget_host(p, url)     remove what Redis holds about a host that is gone for good */
 #ifndef CR_REMOTE_POOL_H
 #define CR_REMOTE_POOL_H
 
@@ -44,6 +46,7 @@
 
 #include "common/config.h"
 #include "worker/executors/remote/client.h"
+#include "worker/rconn.h"
 
 typedef struct pool pool;
 
@@ -74,5 +77,7 @@ const rclient_target *pool_target(const pool *p, size_t host);
 size_t pool_count(const pool *p);
 size_t pool_unknown(const pool *p);
 void pool_release_stale(const cfg *c, const char *worker_id);
+rconn *pool_redis(pool *p);
+void pool_forget_host(pool *p, const char *url);
 
 #endif

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "worker/executors/remote/client.h"
+#include "worker/executors/remote/fleet.h"
 #include "worker/executors/remote/pool.h"
 #include "worker/net/token.h"
 
@@ -18,51 +19,76 @@
 
 /* The remote backend of one worker process: made by remote_init, freed by remote_shutdown. */
 struct backend {
-    const cfg *c;    /* borrowed */
-    char *worker_id; /* owned; this worker process */
-    rclient *client; /* owned */
-    pool *pool;      /* owned; the hosts */
+    const cfg *c;       /* borrowed */
+    char *worker_id;    /* owned; this worker process */
+    rclient *client;    /* owned */
+    pool *pool;         /* owned; the hosts */
+    fleet *fleet;       /* owned; EC2 discovery and scaling, NULL without AWS_REGION */
+    char **static_urls; /* owned vector (strings in static_text): REMOTE_EXECUTORS */
+    char *static_text;  /* owned */
+    size_t n_static;
 };
 
 static void remote_shutdown(backend *be)
 {
     if (!be)
         return;
+    fleet_free(be->fleet);
     pool_free(be->pool);
+    free(be->static_urls);
+    free(be->static_text);
     rclient_free(be->client);
     free(be->worker_id);
     free(be);
 }
 CLEANUP_FUNC(backend, remote_shutdown)
 
-/* REMOTE_EXECUTORS into the pool. */
+/* The pool's hosts: REMOTE_EXECUTORS and the EC2 instances found. */
+static int set_hosts(backend *be, char *err, size_t errlen)
+{
+    size_t ne = 0;
+    char *const *ec2 = be->fleet ? fleet_urls(be->fleet, &ne) : NULL;
+    cleanup_free char **all = xcalloc(be->n_static + ne + 1, sizeof *all);
+    memcpy(all, be->static_urls, be->n_static * sizeof *all);
+    for (size_t i = 0; i < ne; i++)
+        all[be->n_static + i] = ec2[i];
+    char why[256];
+    if (pool_set_hosts(be->pool, all, be->n_static + ne, why, sizeof why) < 0)
+        return set_error(err, errlen, "%s: %s", be->n_static ? "REMOTE_EXECUTORS" : "EC2_AGENT_URL",
+                         why);
+    return 0;
+}
+
+/* New EC2 instances, or gone ones: the pool follows. */
+static void sync_hosts(backend *be)
+{
+    char err[512];
+    if (be->fleet && fleet_sync(be->fleet) && set_hosts(be, err, sizeof err) < 0)
+        log_error("%s", err);
+}
+
 static int static_hosts(backend *be, char *err, size_t errlen)
 {
-    cleanup_free char *copy = xstrdup(be->c->remote_executors);
-    char **urls = NULL;
-    size_t n = 0;
+    if (!be->c->remote_executors)
+        return 0;
+    be->static_text = xstrdup(be->c->remote_executors);
     char *save = NULL;
-    for (char *u = strtok_r(copy, ", \t", &save); u; u = strtok_r(NULL, ", \t", &save)) {
-        urls = xrealloc(urls, (n + 1) * sizeof *urls);
-        urls[n++] = u;
+    for (char *u = strtok_r(be->static_text, ", \t", &save); u; u = strtok_r(NULL, ", \t", &save)) {
+        be->static_urls = xrealloc(be->static_urls, (be->n_static + 1) * sizeof *be->static_urls);
+        be->static_urls[be->n_static++] = u;
     }
-    char why[256];
-    int rc = n ? pool_set_hosts(be->pool, urls, n, why, sizeof why) : -1;
-    free(urls);
-    if (n == 0)
+    if (be->n_static == 0)
         return set_error(err, errlen, "REMOTE_EXECUTORS: no URL in '%s'", be->c->remote_executors);
-    if (rc < 0)
-        return set_error(err, errlen, "REMOTE_EXECUTORS: %s", why);
     return 0;
 }
 
 static int remote_init(const cfg *c, const char *worker_id, backend **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (!c->remote_executors)
+    if (!c->remote_executors && !c->aws_region)
         return set_error(err, errlen,
                          "EXECUTOR=remote needs executor hosts: set REMOTE_EXECUTORS "
-                         "(http[s]://host:port,...)");
+                         "(http[s]://host:port,...), or AWS_REGION to find them in EC2");
     cleanup_ptr(backend) backend *be = xcalloc(1, sizeof *be);
     be->c = c;
     be->worker_id = xstrdup(worker_id);
@@ -76,6 +102,10 @@ static int remote_init(const cfg *c, const char *worker_id, backend **out, char 
     be->pool = pool_create(c, be->client, worker_id);
     if (static_hosts(be, err, errlen) < 0)
         return -1;
+    if (c->aws_region && fleet_create(c, be->pool, worker_id, &be->fleet, err, errlen) < 0)
+        return -1;
+    if (set_hosts(be, err, errlen) < 0)
+        return -1;
     *out = steal_pointer(&be);
     return 0;
 }
@@ -88,6 +118,7 @@ static void remote_cleanup_stale(const cfg *c, const char *worker_id)
 
 static void remote_idle(backend *be)
 {
+    sync_hosts(be);                /* EC2: discovery, the minimum, idle instances (in turn) */
     pool_refresh(be->pool, false); /* probes, so that hosts and GET /languages stay current */
 }
 
@@ -193,8 +224,9 @@ static json_t *remote_run_job(backend *be, const job_request *req, const char *j
     int64_t deadline = t0 + (int64_t)c->idle_instance_wait_timeout * 1000;
     char err[1024] = "";
     int attempts = 0;
-    bool waited = false, said = false;
+    bool waited = false, said = false, asked = false;
     for (;;) {
+        sync_hosts(be);
         pool_refresh(be->pool, waited);
         pool_lease lease;
         int got = pool_acquire(be->pool, lang, ttl, &lease);
@@ -210,7 +242,12 @@ static json_t *remote_run_job(backend *be, const job_request *req, const char *j
         }
         char why[768];
         pool_why w = pool_explain(be->pool, lang, why, sizeof why);
-        if (got == 0 && w == POOL_NO_LANGUAGE) {
+        size_t wn = strlen(why);
+        if (be->fleet && wn + 3 < sizeof why) {
+            memcpy(why + wn, "; ", 3);
+            fleet_status(be->fleet, why + wn + 2, sizeof why - wn - 2);
+        }
+        if (got == 0 && w == POOL_NO_LANGUAGE && (!be->fleet || pool_count(be->pool) > 0)) {
             *failure = xasprintf("no executor host offers %s (%s)", lang, why);
             return NULL;
         }
@@ -221,13 +258,22 @@ static json_t *remote_run_job(backend *be, const job_request *req, const char *j
             return NULL;
         }
         int64_t now = now_mono_ms();
+        if (be->fleet && !asked && got == 0 && pool_unknown(be->pool) == 0 &&
+            now - t0 >= (int64_t)c->idle_instance_poll_interval * 1000) {
+            fleet_want_more(be->fleet); /* waited a poll interval: one more host, if elected */
+            asked = true;
+        }
         if (now >= deadline) {
             *failure = got < 0 ? xasprintf("redis unreachable: no executor slot could be leased "
                                            "within IDLE_INSTANCE_WAIT_TIMEOUT (%d s)",
                                            c->idle_instance_wait_timeout)
-                               : xasprintf("no executor host had a free slot for %s within "
-                                           "IDLE_INSTANCE_WAIT_TIMEOUT (%d s): %s",
-                                           lang, c->idle_instance_wait_timeout, why);
+                       : pool_count(be->pool) == 0
+                           ? xasprintf("no executor host found within IDLE_INSTANCE_WAIT_TIMEOUT "
+                                       "(%d s): %s",
+                                       c->idle_instance_wait_timeout, why)
+                           : xasprintf("no executor host had a free slot for %s within "
+                                       "IDLE_INSTANCE_WAIT_TIMEOUT (%d s): %s",
+                                       lang, c->idle_instance_wait_timeout, why);
             return NULL;
         }
         if (!said && pool_unknown(be->pool) == 0) {
