@@ -8,6 +8,7 @@ and the job ends FAILURE naming it; TLS through a terminator in front of each ag
 deploy/executor-host/ sets it up), the certificate checked against REMOTE_CA_FILE, for the URL's
 address or for REMOTE_TLS_NAME; an untrusted certificate ends the job FAILURE naming TLS."""
 import os
+import re
 import subprocess
 
 import pytest
@@ -105,11 +106,18 @@ def make_ca(d, name, *, ip=None, dns=None):
 
 
 def stunnel(workdir, host, cert, key, name):
-    """stunnel4 in host's namespace: TLS on <addr>:8443 to the agent on 127.0.0.1:8100."""
+    """stunnel4 in host's namespace with deploy/executor-host's configuration (its certificate
+    and key, and the test host's address, put in): TLS on <addr>:8443 to the agent on
+    127.0.0.1:8100."""
+    with open(os.path.join(harness.SOURCE_DIR, "deploy", "executor-host",
+                           "executor-stunnel.conf")) as f:
+        text = f.read()
+    for key_, value in (("accept", f"{host.addr}:8443"), ("cert", cert), ("key", key)):
+        text, n = re.subn(rf"^{key_} = .*$", f"{key_} = {value}", text, flags=re.M)
+        assert n == 1, key_
     conf = os.path.join(workdir, f"stunnel-{name}.conf")
     with open(conf, "w") as f:
-        f.write(f"foreground = yes\npid =\ndebug = 5\n[agent]\naccept = {host.addr}:8443\n"
-                f"connect = 127.0.0.1:8100\ncert = {cert}\nkey = {key}\n")
+        f.write(text)
     p = harness.Process(host.prefix + ["stunnel4", conf], dict(os.environ),
                         os.path.join(workdir, f"stunnel-{name}.log"))
     harness.wait_until(lambda: "Configuration successful" in p.output() or not p.alive(),
