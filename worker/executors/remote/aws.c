@@ -14,7 +14,7 @@
 #include "common/util.h"
 #include "worker/net/curl_dl.h"
 
-#define CALL_TIMEOUT_MS 30000
+#define CALL_TIMEOUT_MS 10000  /* an EC2 call; the worker process waits for it */
 #define ANSWER_MAX (16u << 20) /* bytes of an EC2 answer */
 #define IMDS_TIMEOUT_MS 3000   /* each metadata request */
 #define IMDS_TOKEN_TTL_S 21600 /* the IMDSv2 session token asked for */

@@ -9,6 +9,7 @@
 #include "worker/net/curl_dl.h"
 
 #define CAPACITY_MAX (1024 * 1024) /* bytes of a capacity report */
+#define PROBE_ANSWER_MS 2000       /* a capacity report comes within this once connected */
 
 struct rclient {
     const cfg *c; /* borrowed */
@@ -346,10 +347,11 @@ rcall rclient_job(rclient *rc, const rclient_target *t, const char *body, size_t
 rcall rclient_capacity(rclient *rc, const rclient_target *t, json_t **cap, char *err, size_t errlen)
 {
     *cap = NULL;
-    long stall = (long)rc->c->remote_stall_timeout * 1000;
-    call k = {.max = CAPACITY_MAX, .stall_ms = stall};
+    /* A healthy agent answers at once (its loop never waits on a job): a probe does not wait
+     * for a hung one as long as a job call would. */
+    call k = {.max = CAPACITY_MAX, .stall_ms = PROBE_ANSWER_MS};
     long status;
-    long timeout = (long)rc->c->remote_connect_timeout * 1000 + stall;
+    long timeout = (long)rc->c->remote_connect_timeout * 1000 + PROBE_ANSWER_MS;
     rcall r = call_agent(rc, t, "/v1/capacity", NULL, 0, timeout, &k, &status, err, errlen);
     if (r == RCALL_OK && status != 200) {
         r = status_outcome(status);

@@ -46,7 +46,7 @@ struct fleet {
     size_t n;
     size_t n_instances; /* pending and running, from the last list */
     int64_t synced_at;  /* monotonic */
-    char last_error[512];
+    char last_error[1024];
     int64_t error_logged_at;
 };
 
@@ -311,13 +311,13 @@ static void upkeep(fleet *f)
     ec2_instances_free(list, n);
 }
 
-bool fleet_sync(fleet *f)
+bool fleet_sync(fleet *f, bool may_upkeep)
 {
     int64_t now = now_mono_ms();
     if (f->synced_at && now - f->synced_at < SYNC_EVERY_MS)
         return false;
     f->synced_at = now;
-    if (take_lock(f, f->k_upkeep, (long)f->c->ec2_discovery_interval * 1000))
+    if (may_upkeep && take_lock(f, f->k_upkeep, (long)f->c->ec2_discovery_interval * 1000))
         upkeep(f);
     redisReply *r = rconn_command(f->rc, "GET %s", f->k_instances);
     if (!r || r->type != REDIS_REPLY_STRING ||

@@ -10,9 +10,10 @@
  *   fleet_create(cfg, pool, worker_id, &f, err, errlen)   pool borrowed (its Redis connection,
  *                                 and it forgets hosts that are gone); reads EC2_USER_DATA_FILE
  *   fleet_free(f)                 accepts NULL
- *   fleet_sync(f)                 the shared list at most once a second, and the upkeep pass
- *                                 (discovery, minimum, idle termination) when it is our turn;
- *                                 true when the hosts' URLs changed
+ *   fleet_sync(f, upkeep)         the shared list at most once a second, and, when upkeep is
+ *                                 true, the upkeep pass (discovery, minimum, idle termination)
+ *                                 when it is our turn (EC2 calls: idle processes, and jobs that
+ *                                 wait anyway, make them); true when the hosts' URLs changed
  *   fleet_urls(f, &n)             the URLs of the pending and running instances (borrowed)
  *   fleet_want_more(f)            jobs wait for a slot: launch one instance if elected and below
  *                                 EC2_MAX_INSTANCES
@@ -31,7 +32,7 @@ typedef struct fleet fleet;
 int fleet_create(const cfg *c, pool *p, const char *worker_id, fleet **out, char *err,
                  size_t errlen);
 void fleet_free(fleet *f);
-bool fleet_sync(fleet *f);
+bool fleet_sync(fleet *f, bool upkeep);
 char *const *fleet_urls(const fleet *f, size_t *n);
 void fleet_want_more(fleet *f);
 void fleet_status(const fleet *f, char *buf, size_t len);

@@ -59,11 +59,12 @@ static int set_hosts(backend *be, char *err, size_t errlen)
     return 0;
 }
 
-/* New EC2 instances, or gone ones: the pool follows. */
-static void sync_hosts(backend *be)
+/* New EC2 instances, or gone ones: the pool follows. upkeep: this process may make the fleet's
+ * EC2 calls now (it is idle, or its job waits anyway). */
+static void sync_hosts(backend *be, bool upkeep)
 {
     char err[512];
-    if (be->fleet && fleet_sync(be->fleet) && set_hosts(be, err, sizeof err) < 0)
+    if (be->fleet && fleet_sync(be->fleet, upkeep) && set_hosts(be, err, sizeof err) < 0)
         log_error("%s", err);
 }
 
@@ -118,7 +119,7 @@ static void remote_cleanup_stale(const cfg *c, const char *worker_id)
 
 static void remote_idle(backend *be)
 {
-    sync_hosts(be);                /* EC2: discovery, the minimum, idle instances (in turn) */
+    sync_hosts(be, true);          /* EC2: discovery, the minimum, idle instances (in turn) */
     pool_refresh(be->pool, false); /* probes, so that hosts and GET /languages stay current */
 }
 
@@ -226,7 +227,7 @@ static json_t *remote_run_job(backend *be, const job_request *req, const char *j
     int attempts = 0;
     bool waited = false, said = false, asked = false;
     for (;;) {
-        sync_hosts(be);
+        sync_hosts(be, waited || pool_count(be->pool) == 0);
         pool_refresh(be->pool, waited);
         pool_lease lease;
         int got = pool_acquire(be->pool, lang, ttl, &lease);
