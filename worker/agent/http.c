@@ -173,7 +173,11 @@ void agent_http_answer(void *job, const char *text, size_t len, const char *why)
         if (text) {
             evbuffer_add(b, text, len);
         } else {
-            char *e = json_dumps(json_pack("{s:s}", "error", why), JSON_COMPACT);
+            json_t *o = json_pack("{s:s}", "error", why);
+            char *e = json_dumps(o, JSON_COMPACT);
+            json_decref(o);
+            if (!e)
+                abort(); /* allocation */
             evbuffer_add(b, e, strlen(e));
             free(e);
         }
