@@ -276,9 +276,50 @@ static void health(req_ctx *x)
         request_unavailable(x);
 }
 
+/* With remote workers (EXECUTOR=remote) a language is offered while some executor host offers
+ * it: the table is filtered by {prefix}remote:offer, which their probes keep. */
+static void offered_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    req_ctx *x = priv;
+    redisReply *reply = r;
+    if (!request_callback(x))
+        return;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        if (reply && reply->type == REDIS_REPLY_ERROR)
+            log_error("loop %d: the offered languages: %s", x->loop->index, reply->str);
+        request_unavailable(x);
+        return;
+    }
+    json_t *table = lang_table_to_json(x->loop->langs);
+    json_t *all = json_object_get(table, "languages");
+    json_t *kept = json_array();
+    size_t i;
+    json_t *lang;
+    json_array_foreach(all, i, lang)
+    {
+        const char *id = json_string_value(json_object_get(lang, "id"));
+        for (size_t k = 0; id && k < reply->elements; k++)
+            if (reply->element[k]->type == REDIS_REPLY_STRING &&
+                strcmp(reply->element[k]->str, id) == 0) {
+                json_array_append(kept, lang);
+                break;
+            }
+    }
+    json_object_set_new(table, "languages", kept);
+    request_reply(x, 200, table);
+}
+
 static void languages(req_ctx *x)
 {
-    request_reply(x, 200, lang_table_to_json(x->loop->langs));
+    if (strcmp(x->loop->cfg->executor, "remote") != 0) {
+        request_reply(x, 200, lang_table_to_json(x->loop->langs));
+        return;
+    }
+    cleanup_free char *key = key_remote(x->loop->cfg->redis_prefix, "offer");
+    const char *argv[] = {"EVAL", SCRIPT_REMOTE_OFFERED, "1", key};
+    if (request_command(x, offered_cb, 4, argv, NULL) < 0)
+        request_unavailable(x);
 }
 
 /* ---- GET /openapi.json ---- */

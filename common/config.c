@@ -100,6 +100,39 @@ static const option options[] = {
         365 * 86400),
     INT("MAX_SESSIONS_PER_WORKER", max_sessions_per_worker, CFG_DEFAULT_MAX_SESSIONS_PER_WORKER, 0,
         100000),
+    STR("EXECUTOR_LISTEN", executor_listen, CFG_DEFAULT_EXECUTOR_LISTEN),
+    STR("EXECUTOR_AUTH_TOKEN", executor_auth_token, NULL),
+    STR("EXECUTOR_AUTH_TOKEN_FILE", executor_auth_token_file, NULL),
+    INT("EXECUTOR_ALLOW_NO_TOKEN", executor_allow_no_token, 0, 0, 1),
+    STR("REMOTE_EXECUTORS", remote_executors, NULL),
+    STR("REMOTE_CA_FILE", remote_ca_file, NULL),
+    STR("REMOTE_TLS_NAME", remote_tls_name, NULL),
+    INT("REMOTE_CONNECT_TIMEOUT", remote_connect_timeout, CFG_DEFAULT_REMOTE_CONNECT_TIMEOUT, 1,
+        300),
+    INT("REMOTE_STALL_TIMEOUT", remote_stall_timeout, CFG_DEFAULT_REMOTE_STALL_TIMEOUT, 2, 3600),
+    INT("IDLE_INSTANCE_WAIT_TIMEOUT", idle_instance_wait_timeout,
+        CFG_DEFAULT_IDLE_INSTANCE_WAIT_TIMEOUT, 0, 86400),
+    INT("IDLE_INSTANCE_POLL_INTERVAL", idle_instance_poll_interval,
+        CFG_DEFAULT_IDLE_INSTANCE_POLL_INTERVAL, 1, 3600),
+    INT("REMOTE_DOWN_RETRY", remote_down_retry, CFG_DEFAULT_REMOTE_DOWN_RETRY, 1, 86400),
+    INT("REMOTE_PROBE_INTERVAL", remote_probe_interval, CFG_DEFAULT_REMOTE_PROBE_INTERVAL, 1, 3600),
+    STR("AWS_REGION", aws_region, NULL),
+    STR("AWS_ENDPOINT_URL", aws_endpoint_url, NULL),
+    STR("EC2_TAG", ec2_tag, CFG_DEFAULT_EC2_TAG),
+    STR("EC2_AGENT_URL", ec2_agent_url, CFG_DEFAULT_EC2_AGENT_URL),
+    INT("EC2_DISCOVERY_INTERVAL", ec2_discovery_interval, CFG_DEFAULT_EC2_DISCOVERY_INTERVAL, 1,
+        3600),
+    INT("EC2_MIN_INSTANCES", ec2_min_instances, 0, 0, 10000),
+    INT("EC2_MAX_INSTANCES", ec2_max_instances, CFG_DEFAULT_EC2_MAX_INSTANCES, 0, 10000),
+    STR("EC2_AMI_ID", ec2_ami_id, NULL),
+    STR("EC2_INSTANCE_TYPE", ec2_instance_type, CFG_DEFAULT_EC2_INSTANCE_TYPE),
+    STR("EC2_SECURITY_GROUP_ID", ec2_security_group_id, NULL),
+    STR("EC2_IAM_INSTANCE_PROFILE_ARN", ec2_iam_instance_profile_arn, NULL),
+    STR("EC2_SUBNET_ID", ec2_subnet_id, NULL),
+    STR("EC2_USER_DATA_FILE", ec2_user_data_file, CFG_DEFAULT_EC2_USER_DATA_FILE),
+    INT("EC2_IDLE_TERMINATE_SECONDS", ec2_idle_terminate_seconds,
+        CFG_DEFAULT_EC2_IDLE_TERMINATE_SECONDS, 1, 30 * 86400),
+    INT("EC2_LAUNCH_COOLDOWN", ec2_launch_cooldown, CFG_DEFAULT_EC2_LAUNCH_COOLDOWN, 1, 86400),
 };
 
 static int set_option(cfg *c, const option *o, const char *text, char *err, size_t errlen)
@@ -325,8 +358,9 @@ int cfg_load(cfg *c, char *err, size_t errlen)
         set_error(err, errlen, "LOG_LEVEL: '%s' is not one of debug, info, warn, error", level);
         goto fail;
     }
-    if (strcmp(c->executor, "oci") != 0 && strcmp(c->executor, "docker") != 0) {
-        set_error(err, errlen, "EXECUTOR: '%s' is not one of oci, docker", c->executor);
+    if (strcmp(c->executor, "oci") != 0 && strcmp(c->executor, "docker") != 0 &&
+        strcmp(c->executor, "remote") != 0) {
+        set_error(err, errlen, "EXECUTOR: '%s' is not one of oci, docker, remote", c->executor);
         goto fail;
     }
     if (c->default_timeout > c->max_timeout) {

@@ -51,6 +51,21 @@ struct redis_tls;
 #define CFG_DEFAULT_SESSION_TTL 3600
 #define CFG_DEFAULT_SESSION_MAX_LIFETIME 86400
 #define CFG_DEFAULT_MAX_SESSIONS_PER_WORKER 16
+#define CFG_DEFAULT_EXECUTOR_LISTEN "127.0.0.1:8100"
+#define CFG_DEFAULT_REMOTE_CONNECT_TIMEOUT 3
+#define CFG_DEFAULT_REMOTE_STALL_TIMEOUT 10
+#define CFG_DEFAULT_IDLE_INSTANCE_WAIT_TIMEOUT 120
+#define CFG_DEFAULT_IDLE_INSTANCE_POLL_INTERVAL 5
+#define CFG_DEFAULT_REMOTE_DOWN_RETRY 10
+#define CFG_DEFAULT_REMOTE_PROBE_INTERVAL 10
+#define CFG_DEFAULT_EC2_TAG "code-runner-role=executor"
+#define CFG_DEFAULT_EC2_AGENT_URL "https://{ip}:8443"
+#define CFG_DEFAULT_EC2_DISCOVERY_INTERVAL 30
+#define CFG_DEFAULT_EC2_MAX_INSTANCES 4
+#define CFG_DEFAULT_EC2_INSTANCE_TYPE "c6i.large"
+#define CFG_DEFAULT_EC2_USER_DATA_FILE "deploy/executor-host/cloud-init.yaml"
+#define CFG_DEFAULT_EC2_IDLE_TERMINATE_SECONDS 600
+#define CFG_DEFAULT_EC2_LAUNCH_COOLDOWN 120
 
 /* A host and port (a Redis Sentinel of REDIS_SENTINELS). */
 typedef struct cfg_endpoint {
@@ -87,7 +102,7 @@ typedef struct cfg {
     char *worker_id;               /* owned; WORKER_ID; default: the host name (the worker makes
                                     * it unique, see worker/identity.h) */
     bool worker_id_given;          /* WORKER_ID was set in the environment */
-    char *executor;                /* owned; EXECUTOR: "oci" or "docker" */
+    char *executor;                /* owned; EXECUTOR: "oci", "docker" or "remote" */
     char *oci_runtime;             /* owned; OCI_RUNTIME: builtin, runc, crun, runsc,
                                     * kata-runtime */
     char *docker_host;             /* owned; DOCKER_HOST */
@@ -133,6 +148,48 @@ typedef struct cfg {
     int session_max_lifetime;    /* SESSION_MAX_LIFETIME seconds: no session lives longer */
     int max_sessions_per_worker; /* MAX_SESSIONS_PER_WORKER: sessions one worker process holds;
                                   * 0: it hosts none */
+    /* The executor-host agent (worker --serve) and the remote executor that calls it. */
+    char *executor_listen;           /* owned; EXECUTOR_LISTEN, host:port the agent serves on */
+    char *executor_auth_token;       /* owned; EXECUTOR_AUTH_TOKEN (secret: never logged), NULL
+                                      * when unset */
+    char *executor_auth_token_file;  /* owned; EXECUTOR_AUTH_TOKEN_FILE, NULL when unset */
+    int executor_allow_no_token;     /* EXECUTOR_ALLOW_NO_TOKEN: 1 lets an agent listening on
+                                      * loopback only run without a token */
+    char *remote_executors;          /* owned; REMOTE_EXECUTORS, the agents' base URLs, comma
+                                      * separated (EXECUTOR=remote), NULL when unset */
+    char *remote_ca_file;            /* owned; REMOTE_CA_FILE, CAs that sign the agents' TLS
+                                      * certificates, NULL: the system's */
+    char *remote_tls_name;           /* owned; REMOTE_TLS_NAME, the name every agent's certificate
+                                      * is checked against (instead of the URL's host), or NULL */
+    int remote_connect_timeout;      /* REMOTE_CONNECT_TIMEOUT seconds to connect to an agent */
+    int remote_stall_timeout;        /* REMOTE_STALL_TIMEOUT seconds an agent may send nothing
+                                      * during a job before it is taken for hung */
+    int idle_instance_wait_timeout;  /* IDLE_INSTANCE_WAIT_TIMEOUT seconds a job waits for a free
+                                      * slot on some executor host, then FAILURE */
+    int idle_instance_poll_interval; /* IDLE_INSTANCE_POLL_INTERVAL seconds between looks while
+                                      * it waits (a released slot wakes it sooner) */
+    int remote_down_retry;           /* REMOTE_DOWN_RETRY seconds before a host that went down
+                                      * is probed again */
+    int remote_probe_interval;       /* REMOTE_PROBE_INTERVAL seconds between probes of a
+                                      * healthy host's capacity (one prober for the fleet) */
+    /* EC2 discovery and scaling of executor hosts (EXECUTOR=remote with AWS_REGION). */
+    char *aws_region;                   /* owned; AWS_REGION, NULL: no EC2 */
+    char *aws_endpoint_url;             /* owned; AWS_ENDPOINT_URL, NULL: AWS's own */
+    char *ec2_tag;                      /* owned; EC2_TAG, key=value marking executor hosts */
+    char *ec2_agent_url;                /* owned; EC2_AGENT_URL, an agent's URL, {ip} replaced */
+    int ec2_discovery_interval;         /* EC2_DISCOVERY_INTERVAL seconds between looks */
+    int ec2_min_instances;              /* EC2_MIN_INSTANCES kept running */
+    int ec2_max_instances;              /* EC2_MAX_INSTANCES never exceeded by launches */
+    char *ec2_ami_id;                   /* owned; EC2_AMI_ID, NULL: nothing is launched */
+    char *ec2_instance_type;            /* owned; EC2_INSTANCE_TYPE */
+    char *ec2_security_group_id;        /* owned; EC2_SECURITY_GROUP_ID or NULL */
+    char *ec2_iam_instance_profile_arn; /* owned; EC2_IAM_INSTANCE_PROFILE_ARN or NULL */
+    char *ec2_subnet_id;                /* owned; EC2_SUBNET_ID or NULL */
+    char *ec2_user_data_file;           /* owned; EC2_USER_DATA_FILE, the launch's user data */
+    int ec2_idle_terminate_seconds;     /* EC2_IDLE_TERMINATE_SECONDS an instance above the
+                                         * minimum may go without a lease */
+    int ec2_launch_cooldown;            /* EC2_LAUNCH_COOLDOWN seconds: at most one launch in
+                                         * the fleet per this */
 } cfg;
 
 int cfg_load(cfg *c, char *err, size_t errlen);

@@ -69,6 +69,19 @@ char *key_session_expiry(const char *prefix, const char *wid)
     return xasprintf("%ssession_expiry:%s", prefix, wid);
 }
 
+char *key_remote(const char *prefix, const char *name)
+{
+    return xasprintf("%sremote:%s", prefix, name);
+}
+char *key_remote_slots(const char *prefix, const char *url)
+{
+    return xasprintf("%sremote:slots:%s", prefix, url);
+}
+char *key_remote_held(const char *prefix, const char *worker)
+{
+    return xasprintf("%sremote:held:%s", prefix, worker);
+}
+
 /* No EXPIRE here: a task lives until its final write, however long it waits or runs. */
 const char *const SCRIPT_ENQUEUE =
     "if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[4]) then return 0 end\n"
@@ -97,3 +110,8 @@ const char *const SCRIPT_QUEUE_STATS =
     "  processing = processing + redis.call('LLEN', ARGV[1] .. 'processing:' .. wid)\n"
     "end\n"
     "return {redis.call('LLEN', KEYS[1]), created or '', processing, #workers}\n";
+
+const char *const SCRIPT_REMOTE_OFFERED =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')\n";

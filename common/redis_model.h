@@ -47,6 +47,23 @@
  * The reaper's give-back of a dead {wid} turns its live sessions to error and its queued
  * session tasks to FAILURE, and deletes these keys of {wid}.
  *
+ * The remote executor's shared view of the executor hosts (EXECUTOR=remote; a host is its
+ * agent's base URL; scripts in worker/executors/remote/pool.c, times on Redis's clock in ms):
+ *   {prefix}remote:slots:{url}  zset  slot leases on the host: "<worker process>/<random>" ->
+ *                                     expiry (the job's bound: a dead worker's lease frees itself)
+ *   {prefix}remote:held:{wid}   string "<url> <lease>" a worker process holds (its supervisor
+ *                                     frees it at once when the process dies)
+ *   {prefix}remote:hosts        hash  url -> the host's last capacity report (JSON)
+ *   {prefix}remote:seen         hash  url -> when that report was taken
+ *   {prefix}remote:down         zset  url -> until when it is down (failed a job, unreachable,
+ *                                     refused us): no lease until a probe finds it healthy
+ *   {prefix}remote:why          hash  url -> why it was last marked down
+ *   {prefix}remote:probe:{url}  string lock: one worker process of the fleet probes a host
+ *   {prefix}remote:freed        list  a token per released lease: waiting workers BLPOP it
+ *   {prefix}remote:lastused     hash  url -> when a lease on it was last taken or released
+ *   {prefix}remote:offer        zset  language id -> until when some healthy host offers it
+ *                                     (GET /languages lists those when EXECUTOR=remote)
+ *
  * Key helpers return a newly allocated string (caller frees). */
 #ifndef CR_REDIS_MODEL_H
 #define CR_REDIS_MODEL_H
@@ -67,6 +84,10 @@ char *key_session_free(const char *prefix);
 char *key_squeue(const char *prefix, const char *wid);
 char *key_sproc(const char *prefix, const char *wid);
 char *key_session_expiry(const char *prefix, const char *wid);
+/* {prefix}remote:{name}, and the per-host and per-worker keys above. */
+char *key_remote(const char *prefix, const char *name);
+char *key_remote_slots(const char *prefix, const char *url);
+char *key_remote_held(const char *prefix, const char *worker);
 
 /* Enqueue a new task: write the hash and push the id in one step, unless the queue is full.
  * KEYS[1] task key, KEYS[2] queue key
@@ -87,5 +108,9 @@ extern const char *const SCRIPT_FINISH;
  * Returns {queued jobs, created_at of the job taken next (the list's tail) or "" when none,
  * jobs in processing lists, registered worker processes}. */
 extern const char *const SCRIPT_QUEUE_STATS;
+/* The languages some executor host offers now.
+ * KEYS[1] {prefix}remote:offer
+ * Returns the ids whose expiry has not passed. */
+extern const char *const SCRIPT_REMOTE_OFFERED;
 
 #endif

@@ -8,7 +8,7 @@ PACKAGES=(
   libhiredict-shims-dev libssl-dev libevent-dev libjansson-dev libcurl4-openssl-dev uuid-dev
   libseccomp-dev
   redis-server redis-sentinel runc runsc debootstrap jq curl ca-certificates openssl
-  iproute2 nftables
+  iproute2 nftables stunnel4
   python3 python3-pytest python3-jsonschema systemd
   prometheus
 )

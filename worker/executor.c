@@ -6,9 +6,10 @@
 
 #include "worker/executors/docker/docker.h"
 #include "worker/executors/oci/oci.h"
+#include "worker/executors/remote/remote.h"
 
 /* Every backend compiled in. */
-static const executor *const backends[] = {&executor_oci, &executor_docker};
+static const executor *const backends[] = {&executor_oci, &executor_docker, &executor_remote};
 
 const executor *executor_find(const char *name)
 {

@@ -1,7 +1,8 @@
 /* The executor interface: how a worker process runs one job's steps in a sandbox, whatever the
  * backend (oci: the builtin runtime or runc/crun/runsc/kata without a daemon; docker: the Docker
- * Engine API). A backend is a table of functions (executor) and the state one process keeps of
- * it (backend), made by init and handed to every later call, as hiredis hands its context.
+ * Engine API; remote: whole jobs on executor hosts, which run them through one of the others).
+ * A backend is a table of functions (executor) and the state one process keeps of it (backend),
+ * made by init and handed to every later call, as hiredis hands its context.
  *
  * Life of a backend in a worker process (or a tool such as sandbox_cli):
  *   ex->init()     check the runtime and the image store, set up what every job uses: *be;
@@ -9,6 +10,8 @@
  *                  then ex->prestart(be, ...) when the backend has one;
  *   ex->shutdown(be)  free it, once the last sandbox is destroyed.
  * ex->cleanup_stale needs no backend: the supervisor, which runs no job, calls it.
+ * A backend with run_job (remote) takes each job whole instead of prepare/run/destroy, and a
+ * worker process with nothing to do calls its idle about once a second.
  *
  * Life of a sandbox:
  *   ex->prepare()  make the job's workspace (size-capped) holding the source and extra files;
@@ -78,7 +81,7 @@ typedef struct sandbox sandbox; /* one job's state; opaque, backend defined; ref
                                  * backend, which outlives it */
 
 typedef struct executor {
-    const char *name; /* "oci", "docker" */
+    const char *name; /* "oci", "docker", "remote" */
     /* Once per worker process after fork: check the runtime and image store, set up the state
      * *out that every later call takes (shutdown frees it). worker_id names this process
      * (leftover cleanup and container names use it); slot is its index among the supervisor's
@@ -126,6 +129,16 @@ typedef struct executor {
     int (*file_get)(sandbox *sb, const char *path, size_t max, char **data, size_t *len,
                     exec_file_error *e);
     int (*file_list)(sandbox *sb, json_t **files, exec_file_error *e);
+    /* Whether lang's image is here to run (oci: built in IMAGES_DIR; docker: in the engine).
+     * An executor-host agent offers the languages whose image its backend has. */
+    bool (*has_image)(backend *be, const language *lang);
+    /* Optional: the backend runs whole jobs elsewhere (remote: on an executor host), and
+     * prepare, run and destroy are NULL. Returns the SUCCESS result object (caller owns it),
+     * or NULL with *failure set (caller frees) when the system could not run the job. */
+    json_t *(*run_job)(backend *be, const job_request *req, const char *job_id, char **failure);
+    /* Optional: a worker process waiting for a job calls it about once a second (remote: host
+     * probes and fleet upkeep); it must not take long. */
+    void (*idle)(backend *be);
 } executor;
 
 /* The backend named name ("oci"), or NULL when unknown. */

@@ -251,8 +251,11 @@ int worker_loop_run(const cfg *c, const lang_table *langs, const executor *ex,
             pause_after_error(rc, &stop_requested);
             continue;
         }
-        if (got == 0)
+        if (got == 0) {
+            if (ex->idle)
+                ex->idle(be);
             continue;
+        }
         if (in_session) { /* stopping: left in sproc, failed with the session when we exit */
             int r = stop_requested ? 0 : sessions_run(sh, rc, id);
             free(id);

@@ -23,7 +23,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402  the /proc helpers and RESP reader of the test harness
+import remote_bench  # noqa: E402  section 7 (tests/bench/remote_bench.py)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HERE = os.path.join(ROOT, "tests", "bench")
@@ -1321,6 +1323,12 @@ def targets(rep):
     add("session creation p50 (ms)", se.get("create", {}).get("p50_ms"), "<=", 15)
     add("host memory per idle session (KiB)", se.get("idle", {}).get("host_kib_per_session"),
         "<=", 1024)
+    r1 = rep.get("remote", {}).get("hosts_1", {})
+    add("remote, 1 host: latency p50 added (ms)", r1.get("latency", {}).get("added_p50_ms"),
+        "<=", 2)
+    r3 = rep.get("remote", {}).get("hosts_3", {})
+    add("remote, 3 hosts: throughput remote/local", r3.get("throughput", {}).get("ratio"),
+        ">=", 0.9)
     return t
 
 
@@ -1531,6 +1539,8 @@ def table(rep):
                      f"{i['worker_processes_kib_after']}; a run with all of them idle: "
                      f"{'ok' if i['a_run_with_all_idle_ok'] else 'FAILED'}; MemAvailable back "
                      f"after deleting them: {i.get('host_kib_back_after_delete')} KiB")
+    if rep.get("remote"):
+        L += remote_bench.table_lines(sys.modules[__name__], rep["remote"])
     L.append("")
     L.append("Targets")
     for t in rep["targets"]:
@@ -1546,7 +1556,7 @@ def main():
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--sections",
-                    default="latency,profile,throughput,api,replication,seed,scale,sessions")
+                    default="latency,profile,throughput,api,replication,seed,scale,sessions,remote")
     ap.add_argument("--executors", default=DEFAULT_EXECUTORS,
                     help=f"comma-separated, of: {', '.join(EXECUTORS)}; the primary ({PRIMARY}) "
                          "runs throughput, seed and scale whatever this says")
@@ -1601,6 +1611,13 @@ def main():
             rep["replication"] = replication_section(redis, M, rep)
         if "seed" in secs:
             rep["seed"] = seed_section(api, redis, M, rep)
+        if "remote" in secs:
+            say("remote: the remote executor beside the local one, hosts in namespaces")
+            try:
+                rep["remote"] = remote_bench.remote_section(sys.modules[__name__], M, rep)
+            except Exception as ex:
+                say(f"remote: {ex}")
+                rep["remote"] = {"error": str(ex)[:500]}
         if "scale" in secs:
             tp = rep.get("throughput", {})
             rep["scale"] = scale_section(api, redis, M, rep, tp.get("ours_jobs_s"),

@@ -3,7 +3,7 @@
 # own redis-server, api and worker on free loopback ports, prints a table of ratios against
 # references measured in the same run and writes tests/bench/out/bench.json. See README.md here.
 #   tests/bench/run.sh [--quick] [--sections latency,profile,throughput,throughput-executors,
-#                                 api,replication,seed,scale,sessions]
+#                                 api,replication,seed,scale,sessions,remote]
 #                      [--executors oci/builtin,oci/runc,oci/runsc,docker,docker/runsc]
 # The primary executor (throughput, seed, scale, the targets) is oci/builtin, the worker's default
 # runtime; --executors picks what the latency table (and throughput-executors) compares with it.

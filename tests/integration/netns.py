@@ -8,6 +8,7 @@ namespace), so no packet can leave the machine, even if set-up goes wrong halfwa
     Process(h.prefix + argv, ...)          # a program in that namespace (network only)
     h.cut(); h.restore()                   # drop every packet of its link, and stop dropping
     run_in(h, fn)                          # fn in a thread that joined h's network namespace
+    net.remove("api")                      # one host gone (its namespace and link)
     net.close()                            # every namespace gone
 Programs are started with `nsenter --net`, not `ip netns exec`: the latter also makes a mount
 namespace with its own /sys, which would hide /sys/fs/cgroup from the worker."""
@@ -82,6 +83,11 @@ class Network:
         assert routes and all(r.startswith(f"10.{self.index}.0.0/24 ") for r in routes), routes
         self.hosts[name] = h
         return h
+
+    def remove(self, name):
+        """A host gone: its namespace deleted (its end of the link goes with it)."""
+        h = self.hosts.pop(name)
+        _run("ip", "netns", "del", h.ns)
 
     def close(self, quiet=False):
         out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout

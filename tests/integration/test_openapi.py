@@ -199,7 +199,8 @@ class Servers:
     """The api servers the examples need, on one real redis-server: the main one with a worker;
     one without a worker whose queue holds one job (MAX_QUEUE_LENGTH=1); one with API_KEYS; one
     with MAX_BODY_BYTES=1024; one whose worker has no images (its jobs end as FAILURE); one whose
-    Redis is down."""
+    Redis is down, and one more with remote workers (EXECUTOR=remote: GET /languages needs
+    Redis)."""
 
     def __init__(self, workdir, start_api, start_worker):
         self.main = start_api()
@@ -211,6 +212,8 @@ class Servers:
         self.no_images = tempfile.mkdtemp(prefix="no-images-", dir=workdir)
         start_worker(REDIS_PREFIX="broken:", IMAGES_DIR=self.no_images, WORKER_CONCURRENCY=1)
         self.down = start_api(REDIS_URL=f"redis://127.0.0.1:{harness.free_port()}/0")
+        self.down_remote = start_api(REDIS_URL=f"redis://127.0.0.1:{harness.free_port()}/0",
+                                     EXECUTOR="remote")
         self.pending_id = self.idle.submit({"language": "python", "code": "print(1)"})
         submit = media(DOC["paths"]["/run-code"]["post"]["requestBody"])["examples"]["submit"]
         self.done_id = self.main.submit(submit["value"])
@@ -241,7 +244,8 @@ class Servers:
     def server(self, name):
         return {"unauthorized": self.keyed, "too-large": self.small, "queue-full": self.idle,
                 "pending": self.idle, "wait-pending": self.idle, "failure": self.broken,
-                "redis-down": self.down, "no-place": self.idle}.get(name, self.main)
+                "redis-down": self.down, "no-place": self.idle,
+                "remote-redis-down": self.down_remote}.get(name, self.main)
 
     def task_id(self, name, documented):
         return {"success": self.done_id, "pending": self.pending_id,
@@ -320,7 +324,7 @@ def test_every_example_against_the_server(workdir, redis, start_api, start_worke
     # queue-full and the redis-down answers last: nothing else depends on them
     order = sorted(((p, m, op, s, r, n, e) for p, m, op in operations()
                     for s, r, n, e in response_examples(op)),
-                   key=lambda t: t[5] in ("queue-full", "redis-down"))
+                   key=lambda t: t[5] in ("queue-full", "redis-down", "remote-redis-down"))
     for path, method, op, status, resp, name, example in order:
         where = f"{method.upper()} {path} example {name!r} ({status})"
         server, url, body = build_request(path, op, name, servers)

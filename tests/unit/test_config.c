@@ -29,6 +29,13 @@ static const char *vars[] = {"REDIS_URL",
                              "SESSION_TTL",
                              "SESSION_MAX_LIFETIME",
                              "MAX_SESSIONS_PER_WORKER",
+                             "EXECUTOR_ALLOW_NO_TOKEN",
+                             "REMOTE_STALL_TIMEOUT",
+                             "REMOTE_EXECUTORS",
+                             "IDLE_INSTANCE_WAIT_TIMEOUT",
+                             "IDLE_INSTANCE_POLL_INTERVAL",
+                             "EC2_MAX_INSTANCES",
+                             "EC2_IDLE_TERMINATE_SECONDS",
                              NULL};
 
 static void reset(void)
@@ -246,6 +253,22 @@ int main(void)
     unlink(crt);
     unlink(key);
 
+    test("remote executors: defaults and values");
+    reset();
+    setenv("EXECUTOR", "remote", 1);
+    setenv("REMOTE_EXECUTORS", "https://a:8443,https://b:8443", 1);
+    check(cfg_load(&c, err, sizeof err) == 0);
+    check_str(c.executor, "remote");
+    check_str(c.remote_executors, "https://a:8443,https://b:8443");
+    check(c.idle_instance_wait_timeout == 120 && c.idle_instance_poll_interval == 5);
+    check(c.remote_stall_timeout == 10 && c.remote_down_retry == 10);
+    check_str(c.executor_listen, "127.0.0.1:8100");
+    check(c.executor_auth_token == NULL && c.executor_allow_no_token == 0);
+    check(c.aws_region == NULL && c.ec2_ami_id == NULL && c.ec2_max_instances == 4);
+    check_str(c.ec2_tag, "code-runner-role=executor");
+    check_str(c.ec2_agent_url, "https://{ip}:8443");
+    cfg_free(&c);
+
     test("bad values name their variable");
     bad("API_PORT", "abc");
     bad("API_PORT", "70000");
@@ -271,6 +294,12 @@ int main(void)
     bad("SESSION_TTL", "0");
     bad("SESSION_MAX_LIFETIME", "-1");
     bad("MAX_SESSIONS_PER_WORKER", "many");
+    bad("EXECUTOR_ALLOW_NO_TOKEN", "2");
+    bad("REMOTE_STALL_TIMEOUT", "1");
+    bad("IDLE_INSTANCE_WAIT_TIMEOUT", "-1");
+    bad("IDLE_INSTANCE_POLL_INTERVAL", "0");
+    bad("EC2_MAX_INSTANCES", "-1");
+    bad("EC2_IDLE_TERMINATE_SECONDS", "0");
     reset();
     return check_done();
 }

@@ -9,7 +9,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "worker/executors/docker/curl_dl.h"
+#include "worker/net/curl_dl.h"
 
 #define CALL_TIMEOUT_MS 60000 /* a control request that takes longer: the engine is stuck */
 #define POLL_MS 100           /* longest sleep between two looks at the stream */
@@ -43,7 +43,7 @@ static bool tls_wanted(void)
 
 int docker_client_create(const char *host, docker_client **out, char *err, size_t errlen)
 {
-    if (curl_dl_load(err, errlen) < 0) /* the first client of the process loads libcurl */
+    if (curl_dl_load("docker", err, errlen) < 0) /* the first client of the process loads libcurl */
         return -1;
     cleanup_ptr(docker_client) docker_client *c = xcalloc(1, sizeof *c);
     c->host = xstrdup(host);

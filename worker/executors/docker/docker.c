@@ -757,6 +757,19 @@ static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, s
     return rc;
 }
 
+/* The engine has code-runner/<image>:latest (GET /images/{name}/json answers 200). */
+static bool docker_has_image(backend *be, const language *lang)
+{
+    char err[256];
+    cleanup_free char *path = xasprintf("/images/code-runner/%s:latest/json", lang->image);
+    docker_response res;
+    if (docker_call(be->client, "GET", path, NULL, &res, err, sizeof err) < 0)
+        return false;
+    bool ok = res.status == 200;
+    docker_response_clear(&res);
+    return ok;
+}
+
 const executor executor_docker = {
     .name = "docker",
     .init = docker_init,
@@ -765,4 +778,5 @@ const executor executor_docker = {
     .run = docker_run,
     .destroy = docker_destroy,
     .shutdown = docker_shutdown,
+    .has_image = docker_has_image,
 };

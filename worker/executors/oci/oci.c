@@ -700,6 +700,13 @@ static int oci_file_list(sandbox *sb, json_t **files, exec_file_error *e)
     return wsfiles_list(sb->workspace, files, e);
 }
 
+static bool oci_has_image(backend *be, const language *lang)
+{
+    cleanup_free char *rootfs = xasprintf("%s/%s/rootfs", be->c->images_dir, lang->image);
+    struct stat st;
+    return stat(rootfs, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 const executor executor_oci = {
     .name = "oci",
     .init = oci_init,
@@ -716,4 +723,5 @@ const executor executor_oci = {
     .file_put = oci_file_put,
     .file_get = oci_file_get,
     .file_list = oci_file_list,
+    .has_image = oci_has_image,
 };

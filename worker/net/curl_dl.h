@@ -1,11 +1,13 @@
-/* libcurl loaded at run time (dlopen "libcurl.so.4"), for the docker backend only: the worker is
- * not linked with libcurl, so its supervisor and worker processes do not map libcurl and its
- * TLS/Kerberos dependency chain unless EXECUTOR=docker. <curl/curl.h> gives the types and
- * constants; the functions are called through the curl_dl table.
+/* libcurl loaded at run time (dlopen "libcurl.so.4"), for the backends that speak HTTP (docker:
+ * the Engine API; remote: executor hosts and EC2): the worker is not linked with libcurl, so its
+ * supervisor and worker processes do not map libcurl and its TLS/Kerberos dependency chain
+ * unless EXECUTOR is one of those. <curl/curl.h> gives the types and constants; the functions
+ * are called through the curl_dl table.
  *
  * API:
- *   curl_dl_load(err, errlen)   load libcurl, resolve the functions, curl_global_init; once per
- *                               process (later calls return 0 at once); -1 with err if missing
+ *   curl_dl_load(who, err, errlen)  load libcurl, resolve the functions, curl_global_init; once
+ *                               per process (later calls return 0 at once); -1 with err (naming
+ *                               EXECUTOR=who) if missing
  *   curl_dl.easy_perform(h)...  the functions, valid after curl_dl_load returned 0 */
 #ifndef CR_CURL_DL_H
 #define CR_CURL_DL_H
@@ -13,7 +15,7 @@
 #include <curl/curl.h>
 #include <stddef.h>
 
-/* libcurl's functions the docker client uses. Filled by curl_dl_load, all or none, and
+/* libcurl's functions the HTTP clients use. Filled by curl_dl_load, all or none, and
  * read-only afterwards. Each pointer has the prototype of <curl/curl.h> (variadic ones too). */
 typedef struct curl_dl_api {
     __typeof__(curl_global_init) *global_init;
@@ -39,6 +41,6 @@ typedef struct curl_dl_api {
 
 extern curl_dl_api curl_dl;
 
-int curl_dl_load(char *err, size_t errlen);
+int curl_dl_load(const char *who, char *err, size_t errlen);
 
 #endif

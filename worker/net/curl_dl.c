@@ -1,4 +1,4 @@
-/* libcurl loaded with dlopen on first use by the docker backend (see curl_dl.h). */
+/* libcurl loaded with dlopen on first use by a backend that speaks HTTP (see curl_dl.h). */
 #include "curl_dl.h"
 
 #include <dlfcn.h>
@@ -39,7 +39,7 @@ static const struct {
 _Static_assert(sizeof SYMS / sizeof SYMS[0] * sizeof(void (*)(void)) == sizeof(curl_dl_api),
                "every field of curl_dl_api has its symbol in SYMS");
 
-int curl_dl_load(char *err, size_t errlen)
+int curl_dl_load(const char *who, char *err, size_t errlen)
 {
     static bool loaded; /* once per process; the worker has one thread */
     if (loaded)
@@ -47,7 +47,7 @@ int curl_dl_load(char *err, size_t errlen)
     /* RTLD_LOCAL: nothing else in the process resolves against libcurl. Never closed. */
     void *lib = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
-        snprintf(err, errlen, "EXECUTOR=docker needs libcurl (apt-get install libcurl4): %s",
+        snprintf(err, errlen, "EXECUTOR=%s needs libcurl (apt-get install libcurl4): %s", who,
                  dlerror());
         return -1;
     }
@@ -56,9 +56,9 @@ int curl_dl_load(char *err, size_t errlen)
         void *p = dlsym(lib, SYMS[i].name);
         if (!p) {
             snprintf(err, errlen,
-                     "EXECUTOR=docker needs libcurl 7.66 or later: %s has no %s "
+                     "EXECUTOR=%s needs libcurl 7.66 or later: %s has no %s "
                      "(apt-get install libcurl4)",
-                     CURL_SONAME, SYMS[i].name);
+                     who, CURL_SONAME, SYMS[i].name);
             dlclose(lib);
             return -1;
         }
