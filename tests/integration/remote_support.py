@@ -228,7 +228,7 @@ class Fleet:
 
     def check(self):
         """After stop(): our programs ended as expected, and the agents left nothing behind."""
-        from test_chaos import leftovers
+        from support import worker_leftovers as leftovers
         harness.check_clean(self.api, *self.workers, *self.agents)
         left = leftovers([a.id.replace("-", "_") for a in self.agents],
                          [a.env["STATE_DIR"] for a in self.agents])

@@ -24,7 +24,7 @@ import harness
 import netns
 from harness import wait_until
 from remote_support import TOKEN, Agent, raw_exchange
-from test_chaos import leftovers
+from support import worker_leftovers as leftovers
 
 PY_SLEEP = "import time, sys\ntime.sleep({s})\nprint('slept', flush=True)\n"
 

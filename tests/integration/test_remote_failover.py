@@ -21,7 +21,7 @@ import pytest
 import harness
 from harness import wait_until
 from remote_support import Fleet
-from test_chaos import leftovers
+from support import worker_leftovers as leftovers
 
 SLEEP = "import time\ntime.sleep({s})\nprint({tok!r})\n"
 PREFIX = "test:"

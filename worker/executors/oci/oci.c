@@ -17,7 +17,7 @@
  * A session (session_open) is a sandbox like a job's that lives until destroy, with an empty
  * workspace and the directory STATE_DIR/<worker>/S<session>/; with the builtin runtime its
  * container is started once, held by cr-init --session (builtin/hold.h), cgroup
- *   /code-runner/cr-<worker>-S<id>-s, each run in its sub-cgroup r<n>;
+ *   /code-runner/cr-<worker>-S<session8><id>-s, each run in its sub-cgroup r<n>;
  * with another runtime each step of each run is a container of its own, as a job's. */
 #include "oci.h"
 
@@ -626,7 +626,7 @@ static int oci_session_open(backend *be, const language *lang, const char *sessi
         *out = steal_pointer(&sb);
         return 0;
     }
-    sb->name = xasprintf("cr-%s-S%s-s", be->worker, sb->id);
+    sb->name = xasprintf("cr-%s-S%.8s%s-s", be->worker, sb->job, sb->id);
     /* the holder reports on its socket: its status file is bound read-only, unused */
     cleanup_free char *status = xasprintf("%s/status", sb->dir);
     cleanup_fd int fd = open(status, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);

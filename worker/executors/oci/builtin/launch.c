@@ -197,19 +197,29 @@ static int loopback_up(void)
     return rc;
 }
 
-/* Every rlimit of the list (worker/sandbox/policy.h). RLIMIT_NOFILE goes no higher than the
- * current hard limit when that is lower (valgrind keeps a few descriptors above the limit it
- * shows). As root this may raise limits; as the sandbox user (a container started ahead, once
- * it has its step) it only lowers them. */
-static int apply_rlimits(const sandbox_rlimit *rl, size_t n)
+/* Every rlimit of the list (worker/sandbox/policy.h). A limit is never raised above the current
+ * hard limit when that is refused (no CAP_SYS_RESOURCE, as in some container hosts; valgrind
+ * keeps a few descriptors above the RLIMIT_NOFILE it shows): it gets that hard limit instead,
+ * never more than asked. As root this may raise limits; as the sandbox user (a container started
+ * ahead, once it has its step) it only lowers them. */
+static int apply_rlimits(const sandbox_rlimit *rl, size_t n, const char **failed)
 {
     for (size_t i = 0; i < n; i++) {
         struct rlimit r = {.rlim_cur = rl[i].soft, .rlim_max = rl[i].hard}, now;
         if (rl[i].resource == RLIMIT_NOFILE && getrlimit(RLIMIT_NOFILE, &now) == 0 &&
             now.rlim_max < r.rlim_max)
             r.rlim_cur = r.rlim_max = now.rlim_max;
-        if (setrlimit(rl[i].resource, &r) < 0)
+        int rc = setrlimit(rl[i].resource, &r);
+        if (rc < 0 && errno == EPERM && getrlimit(rl[i].resource, &now) == 0 &&
+            now.rlim_max < r.rlim_max) {
+            r.rlim_max = now.rlim_max;
+            r.rlim_cur = r.rlim_cur < r.rlim_max ? r.rlim_cur : r.rlim_max;
+            rc = setrlimit(rl[i].resource, &r);
+        }
+        if (rc < 0) {
+            *failed = rl[i].oci;
             return -1;
+        }
     }
     return 0;
 }
@@ -262,8 +272,12 @@ static void receive_command(const child_args *a, char ***argv, char ***envp)
     memcpy(rl, a->rlimits, sizeof rl);
     for (size_t i = 0; i < SANDBOX_NRLIMITS; i++)
         rl[i].soft = lims[i].rlim_cur, rl[i].hard = lims[i].rlim_max;
-    if (apply_rlimits(rl, SANDBOX_NRLIMITS) < 0)
-        child_fail_errno(a, "setrlimit");
+    const char *failed = "";
+    if (apply_rlimits(rl, SANDBOX_NRLIMITS, &failed) < 0) {
+        char what[64];
+        snprintf(what, sizeof what, "setrlimit(%s)", failed);
+        child_fail_errno(a, what);
+    }
     size_t body = head[0] - sizeof head - sizeof lims;
     char *buf = malloc(body + 1), *p = buf, *end = buf + body;
     char **v = malloc((head[1] + head[2] + 2) * sizeof *v);
@@ -340,8 +354,12 @@ static _Noreturn void child_main(child_args *a)
     /* the CPUs it runs on: what sched_getaffinity, nproc and OpenMP count */
     if (sp->cpus_view && sched_setaffinity(0, sizeof sp->cpus_view->set, &sp->cpus_view->set) < 0)
         child_fail_errno(a, "sched_setaffinity");
-    if (apply_rlimits(a->rlimits, SANDBOX_NRLIMITS) < 0)
-        child_fail_errno(a, "setrlimit");
+    const char *failed = "";
+    if (apply_rlimits(a->rlimits, SANDBOX_NRLIMITS, &failed) < 0) {
+        char what[64];
+        snprintf(what, sizeof what, "setrlimit(%s)", failed);
+        child_fail_errno(a, what);
+    }
     if (drop_privileges(a->l->last_cap, sp->uid) < 0)
         child_fail_errno(a, "dropping privileges");
     /* cleared by the change of credentials: set again */
