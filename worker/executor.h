@@ -108,9 +108,10 @@ typedef struct executor {
     /* Free be and whatever it holds (a container started ahead included); accepts NULL. */
     void (*shutdown)(backend *be);
     /* Sessions: a sandbox for lang, named after session_id, with an empty workspace, that
-     * outlives its runs (each of them a fresh process tree in it). */
-    int (*session_open)(backend *be, const language *lang, const char *session_id, sandbox **out,
-                        char *err, size_t errlen);
+     * outlives its runs (each of them a fresh process tree in it). The whole sandbox is held
+     * to memory_mb and to lang's run limits (tasks, CPU), as each run is. */
+    int (*session_open)(backend *be, const language *lang, int memory_mb, const char *session_id,
+                        sandbox **out, char *err, size_t errlen);
     /* Its container's name, shown as the session's container_id (borrowed from sb). */
     const char *(*session_name)(const sandbox *sb);
     /* False once its sandbox is gone (the builtin runtime's holder died): nothing runs there

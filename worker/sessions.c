@@ -694,7 +694,8 @@ static void do_create(session_host *sh, const claim *cl, task_status *st, char *
                  cl->environment);
     } else if (sh->n >= (size_t)sh->c->max_sessions_per_worker) {
         snprintf(err, sizeof err, "this worker process holds MAX_SESSIONS_PER_WORKER sessions");
-    } else if (sh->ex->session_open(sh->be, lang, cl->sid, &sb, err, sizeof err) == 0) {
+    } else if (sh->ex->session_open(sh->be, lang, cl->memory_mb, cl->sid, &sb, err, sizeof err) ==
+               0) {
         if (sh->n == sh->cap) {
             sh->cap = sh->cap ? 2 * sh->cap : 8;
             sh->v = xrealloc(sh->v, sh->cap * sizeof *sh->v);

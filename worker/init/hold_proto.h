@@ -38,12 +38,24 @@ typedef struct hold_msg {
     int32_t value; /* see above */
 } hold_msg;
 
+#define HOLD_MAX_RLIMITS 16 /* every RLIMIT_* Linux has */
+
+/* One rlimit of a run (setrlimit's resource and values). */
+typedef struct hold_rlimit {
+    int32_t resource;
+    uint32_t pad;
+    uint64_t soft, hard;
+} hold_rlimit;
+
 /* The command memfd of HOLD_RUN: a header, then argc NUL-terminated strings (argv) and envc
- * (environment), in that order. */
+ * (environment), in that order. The run's child sets the header's rlimits before the exec (it
+ * runs as the sandbox user: it can only lower them, and fails the run when it cannot). */
 typedef struct hold_command {
     uint32_t size; /* of the whole memfd content */
     uint32_t argc;
     uint32_t envc;
+    uint32_t nrlimits; /* entries of rlimits in use */
+    hold_rlimit rlimits[HOLD_MAX_RLIMITS];
 } hold_command;
 
 #define HOLD_MAX_STRINGS 1024 /* argc + envc */

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -26,6 +27,8 @@ extern char **environ;
 
 /* The run's argv and environment, pointing into its mapped command (the child's own copy). */
 static char *strings[HOLD_MAX_STRINGS + 2];
+static hold_rlimit run_rlimits[HOLD_MAX_RLIMITS]; /* the run's, from its command */
+static uint32_t run_nrlimits;
 
 static void send_msg(uint32_t kind, int32_t value)
 {
@@ -106,8 +109,10 @@ static bool map_command(int fd, char ***argv, char ***envp)
     hold_command h;
     memcpy(&h, p, sizeof h);
     if (h.size != (uint32_t)st.st_size || h.argc == 0 || h.argc + h.envc > HOLD_MAX_STRINGS ||
-        p[st.st_size - 1] != '\0')
+        h.nrlimits > HOLD_MAX_RLIMITS || p[st.st_size - 1] != '\0')
         return false;
+    memcpy(run_rlimits, h.rlimits, sizeof run_rlimits);
+    run_nrlimits = h.nrlimits;
     char *s = p + sizeof h, *end = p + st.st_size;
     size_t k = 0;
     for (uint32_t i = 0; i < h.argc + h.envc; i++) {
@@ -124,8 +129,20 @@ static bool map_command(int fd, char ***argv, char ***envp)
     return true;
 }
 
-/* The run's child: join the run's cgroup, take its stdio, exec. Reports errno on errpipe and
- * exits 127 when it cannot. */
+/* The run's rlimits; 0 or an errno. */
+static int set_rlimits(void)
+{
+    for (uint32_t i = 0; i < run_nrlimits; i++) {
+        struct rlimit r = {.rlim_cur = (rlim_t)run_rlimits[i].soft,
+                           .rlim_max = (rlim_t)run_rlimits[i].hard};
+        if (setrlimit(run_rlimits[i].resource, &r) < 0)
+            return errno;
+    }
+    return 0;
+}
+
+/* The run's child: join the run's cgroup, take its stdio, set its rlimits, exec. Reports errno on
+ * errpipe and exits 127 when it cannot. */
 static void __attribute__((noreturn))
 run_child(const int *fds, int nfds, int ncg, const sigset_t *orig, int sfd, int errpipe)
 {
@@ -139,6 +156,8 @@ run_child(const int *fds, int nfds, int ncg, const sigset_t *orig, int sfd, int 
         e = join(fds + 4, ncg);
     if (!e && !map_command(fds[0], &argv, &envp))
         e = EINVAL;
+    if (!e)
+        e = set_rlimits();
     for (int i = 0; !e && i < 3; i++)
         if (dup2(fds[1 + i], i) < 0)
             e = errno;

@@ -441,7 +441,11 @@ static int run_held(sandbox *sb, char *const argv[], const char *stdin_data, siz
         cgroup_limits_remove(&be->cg, sb->spent);
         free(steal_pointer(&sb->spent));
     }
-    oci_spec_params p = {.argv = argv, .env = sb->env};
+    oci_spec_params p = {.argv = argv,
+                         .env = sb->env,
+                         .pids = lim->pids,
+                         .tmp_mb = be->c->workspace_mb,
+                         .cpu_time_ms = lim->cpu_time_ms};
     launch_params lp = {.spec = &p, .cgroup_rel = rel};
     oci_step st = {.runtime = be->c->oci_runtime,
                    .id = sb->name,
@@ -450,6 +454,7 @@ static int run_held(sandbox *sb, char *const argv[], const char *stdin_data, siz
                    .stdin_data = stdin_data,
                    .stdin_len = stdin_data ? stdin_len : 0,
                    .timeout_ms = lim->timeout_ms,
+                   .cpu_time_ms = lim->cpus > 1 ? lim->cpu_time_ms : 0,
                    .output_limit = lim->output_limit,
                    .launcher = be->launcher,
                    .launch = &lp,
@@ -586,10 +591,30 @@ static void oci_prestart(backend *be, const language *lang)
 
 /* ---- sessions ---- */
 
+/* A held session's own limits: the most any of its steps (compile, run) may have, since a
+ * child cgroup cannot be given more than its parent (cgroup v1 refuses a larger CPU quota). */
+static int session_memory_mb(const language *lang, int memory_mb)
+{
+    int m = memory_mb > lang->run.memory_mb ? memory_mb : lang->run.memory_mb;
+    return lang->compile_argv && lang->compile.memory_mb > m ? lang->compile.memory_mb : m;
+}
+
+static int session_pids(const language *lang)
+{
+    return lang->compile_argv && lang->compile.pids > lang->run.pids ? lang->compile.pids
+                                                                     : lang->run.pids;
+}
+
+static double session_cpus(const language *lang)
+{
+    return lang->compile_argv && lang->compile.cpus > lang->run.cpus ? lang->compile.cpus
+                                                                     : lang->run.cpus;
+}
+
 /* A session's sandbox: the workspace, then (builtin) its held container or (other runtimes)
  * the status tmpfs its steps' containers report in. */
-static int oci_session_open(backend *be, const language *lang, const char *session_id,
-                            sandbox **out, char *err, size_t errlen)
+static int oci_session_open(backend *be, const language *lang, int memory_mb,
+                            const char *session_id, sandbox **out, char *err, size_t errlen)
 {
     *out = NULL;
     const cfg *c = be->c;
@@ -619,7 +644,7 @@ static int oci_session_open(backend *be, const language *lang, const char *sessi
     }
     if (fs_mount_workspace(sb->workspace, c->workspace_mb, be->uid, err, errlen) < 0)
         return -1;
-    if (!be->launcher) { /* each step a container of its own, named as a job's */
+    if (!be->launcher) { /* each step a container of its own, named as a job's, with its limits */
         sb->name = xasprintf("cr-%s-%s", be->worker, sb->id);
         if (fs_mount_workspace(sb->status_dir, 1, 0, err, errlen) < 0)
             return -1;
@@ -642,6 +667,9 @@ static int oci_session_open(backend *be, const language *lang, const char *sessi
                          .init = be->init,
                          .status = status,
                          .uid = be->uid,
+                         .memory_mb = session_memory_mb(lang, memory_mb),
+                         .pids = session_pids(lang),
+                         .cpus = session_cpus(lang),
                          .cpus_view = view,
                          .rootfs = sb->rootfs,
                          .workspace = sb->workspace,

@@ -14,6 +14,7 @@
 
 #include "worker/sandbox/cgroup.h"
 #include "worker/sandbox/cgroup_limits.h"
+#include "worker/sandbox/policy.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "worker/executors/oci/runtime.h"
@@ -239,7 +240,13 @@ static int start_held(step_state *s, char *err, size_t errlen)
     const oci_spec_params *sp = s->st->launch->spec;
     int child[3] = {in[0], out[1], er[1]};
     s->start = now_mono_ms();
-    int rc = hold_begin(s->st->hold, sp->argv, sp->env, child, s->st->cgroup_rel, err, errlen);
+    sandbox_rlimit rl[SANDBOX_NRLIMITS];
+    size_t nrl = sandbox_rlimits(&(sandbox_rlimit_params){.pids = sp->pids,
+                                                          .tmp_mb = sp->tmp_mb,
+                                                          .cpu_time_ms = sp->cpu_time_ms},
+                                 rl);
+    int rc =
+        hold_begin(s->st->hold, sp->argv, sp->env, rl, nrl, child, s->st->cgroup_rel, err, errlen);
     keep_parent_ends(s, in, out, er);
     s->rt.done = true;
     s->init.pid = -1; /* no process of ours: the holder's messages say when it is over */

@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "worker/sandbox/cgroup_limits.h"
 #include "worker/sandbox/env.h"
+#include "worker/sandbox/policy.h"
 
 #define JOIN_TIMEOUT_MS 5000 /* the holder answers HOLD_JOIN at once; this is a dead one */
 
@@ -194,9 +195,13 @@ int hold_start(const launcher *l, const launch_params *lp, hold **out, char *err
 }
 
 /* The command memfd of a run: hold_command, argv's strings, env's strings. */
-static int command_fd(char *const argv[], char *const env[], char *err, size_t errlen)
+static int command_fd(char *const argv[], char *const env[], const sandbox_rlimit *rl, size_t nrl,
+                      char *err, size_t errlen)
 {
     hold_command head = {0};
+    for (size_t i = 0; i < nrl && i < HOLD_MAX_RLIMITS; i++)
+        head.rlimits[head.nrlimits++] = (hold_rlimit){
+            .resource = rl[i].resource, .soft = (uint64_t)rl[i].soft, .hard = (uint64_t)rl[i].hard};
     size_t size = sizeof head;
     for (; argv[head.argc]; head.argc++)
         size += strlen(argv[head.argc]) + 1;
@@ -228,11 +233,11 @@ static int command_fd(char *const argv[], char *const env[], char *err, size_t e
     return fd;
 }
 
-int hold_begin(hold *h, char *const argv[], char *const env[], const int stdio[3],
-               const char *run_rel, char *err, size_t errlen)
+int hold_begin(hold *h, char *const argv[], char *const env[], const sandbox_rlimit *rl, size_t nrl,
+               const int stdio[3], const char *run_rel, char *err, size_t errlen)
 {
     int fds[HOLD_MAX_FDS];
-    int cmd = command_fd(argv, env, err, errlen);
+    int cmd = command_fd(argv, env, rl, nrl, err, errlen);
     if (cmd < 0)
         return -1;
     int n = cgroup_limits_join_files(launch_cgroups(h->l), run_rel, fds + 4, err, errlen);

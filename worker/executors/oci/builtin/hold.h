@@ -11,11 +11,10 @@
  *   hold_start(l, &lp, &h, err, errlen)   start the container lp describes (lp->spec->argv is
  *                                         not used: the holder needs none) in cgroup
  *                                         lp->cgroup_rel; 0, or -1 (err) with nothing left
- *   hold_begin(h, argv, env, stdio, run_rel, err, errlen)
+ *   hold_begin(h, argv, env, rl, nrl, stdio, run_rel, err, errlen)
  *                                         start a run: argv resolved in the image (PATH of
- *                                         env), stdio the run's ends (stdin read end, stdout
- *                                         and stderr write ends; ours to close after), in
- *                                         cgroup run_rel; 0/-1
+ *                                         env), with the rlimits rl (nrl of them), stdio the run's
+ * ends (stdin read end, stdout and stderr write ends; ours to close after), in cgroup run_rel; 0/-1
  *   hold_kill(h)                          end the run: every process of it is killed
  *   hold_read(h, &msg)                    the holder's next message: 1 (msg), 0 none yet, -1 the
  *                                         holder is gone
@@ -34,12 +33,13 @@
 
 #include "worker/executors/oci/builtin/launch.h"
 #include "worker/init/hold_proto.h"
+#include "worker/sandbox/policy.h"
 
 typedef struct hold hold;
 
 int hold_start(const launcher *l, const launch_params *lp, hold **out, char *err, size_t errlen);
-int hold_begin(hold *h, char *const argv[], char *const env[], const int stdio[3],
-               const char *run_rel, char *err, size_t errlen);
+int hold_begin(hold *h, char *const argv[], char *const env[], const sandbox_rlimit *rl, size_t nrl,
+               const int stdio[3], const char *run_rel, char *err, size_t errlen);
 int hold_kill(hold *h);
 int hold_read(hold *h, hold_msg *m);
 int hold_socket(const hold *h);

@@ -540,7 +540,7 @@ static int spawn(child_args *a, const cgroup_limits *lim, pid_t *pid, int *pidfd
     return 0;
 }
 
-/* launch_start and launch_hold_start: lim NULL makes the cgroup without limits. */
+/* launch_start and launch_hold_start: the cgroup is made with lim. */
 static int start(const launcher *l, const launch_params *lp, const cgroup_limits *lim, int hold_fd,
                  launched *out, char *err, size_t errlen)
 {
@@ -583,7 +583,8 @@ int launch_start(const launcher *l, const launch_params *lp, launched *out, char
 int launch_hold_start(const launcher *l, const launch_params *lp, int hold_fd, launched *out,
                       char *err, size_t errlen)
 {
-    return start(l, lp, NULL, hold_fd, out, err, errlen);
+    cgroup_limits lim = limits_of(lp->spec); /* the whole session's: each run has its own too */
+    return start(l, lp, &lim, hold_fd, out, err, errlen);
 }
 
 const cgroup_host *launch_cgroups(const launcher *l)

@@ -21,9 +21,10 @@
  *                                 read and remove (cgroup.h).
  *
  *   launch_hold_start(l, &lp, fd, &c, err, errlen)
- *                                 the same for a session's holder (hold.h): the cgroup is made
- *                                 without limits (each run's sub-cgroup has them) and the
- *                                 socket fd is the container's HOLD_FD across the exec
+ *                                 the same for a session's holder (hold.h): the cgroup holds the
+ *                                 whole session to the spec's limits (each run's sub-cgroup has
+ *                                 its own too), the rlimits leave tasks and CPU time to each run,
+ *                                 and the socket fd is the container's HOLD_FD across the exec
  *   launch_cgroups(l)             the host's cgroup layout the runtime was made with
  *
  * Started ahead of its step (a "warm" container: made once, used by one step, never reused):
