@@ -35,6 +35,7 @@ typedef struct lang_limits {
 
 /* Where a request's options go in a step's argv (compile or run of languages.json). */
 #define LANG_OPTIONS_SLOT "{options}"
+#define LANG_MEMORY_MB "{memory_mb}" /* in a run argument: the run's memory cap in MiB */
 
 /* One rule of an option allow-list, as languages.json writes it: a string, a POSIX extended
  * regular expression one argv element must match whole ("-O[0-3]"); or a pair [flag, value], an

@@ -233,17 +233,37 @@ static exec_limits limits_of(const lang_limits *l, const cfg *c)
                          .output_limit = (size_t)c->output_limit_bytes};
 }
 
-/* run_argv with the request's run_options in its slot, followed by the request's arguments
- * (vector owned by the caller, strings borrowed). */
-static char **run_argv(const language *lang, const job_request *req)
+/* Free a NULL-terminated vector and its strings (a cleanup attribute's function). */
+static void free_strings(char ***v)
+{
+    for (char **p = *v; p && *p; p++)
+        free(*p);
+    free(*v);
+}
+
+/* run_argv with the request's run_options in its slot, followed by the request's arguments,
+ * and LANG_MEMORY_MB in an element replaced by the run's memory cap in MiB (the JVM's MaxRAM:
+ * its container support needs cgroup hierarchies a sandbox does not show). The vector is owned
+ * by the caller, its strings borrowed but for the replaced ones, which are kept in *owned (a
+ * NULL-terminated vector the caller frees with free_vector). */
+static char **run_argv(const language *lang, const job_request *req, char ***owned)
 {
     cleanup_free char **base =
         lang_argv_expand(lang->run_argv, req->run_options, req->nrun_options);
-    size_t n = 0;
+    size_t n = 0, k = 0;
     while (base[n])
         n++;
     char **v = xcalloc(n + req->nargs + 1, sizeof *v);
-    memcpy(v, base, n * sizeof *v);
+    *owned = xcalloc(n + 1, sizeof **owned);
+    for (size_t i = 0; i < n; i++) {
+        const char *at = strstr(base[i], LANG_MEMORY_MB);
+        if (!at) {
+            v[i] = base[i];
+            continue;
+        }
+        v[i] = (*owned)[k++] = xasprintf("%.*s%d%s", (int)(at - base[i]), base[i], req->memory_mb,
+                                         at + strlen(LANG_MEMORY_MB));
+    }
     for (size_t i = 0; i < req->nargs; i++)
         v[n + i] = req->args[i];
     return v;
@@ -267,7 +287,8 @@ static int run_steps(const executor *ex, sandbox *sb, const language *lang, cons
     size_t n = req->ntests > 0 ? req->ntests : 1;
     o->runs = xcalloc(n, sizeof *o->runs);
     o->verdicts = xcalloc(n, sizeof *o->verdicts);
-    cleanup_free char **argv = run_argv(lang, req);
+    __attribute__((cleanup(free_strings))) char **owned = NULL;
+    cleanup_free char **argv = run_argv(lang, req, &owned);
     for (size_t i = 0; i < n; i++) {
         const job_test *t = req->ntests > 0 ? &req->tests[i] : NULL;
         const char *in = t ? t->stdin_data : req->stdin_data;
