@@ -38,10 +38,15 @@ fi
 # The compose test builds its own images from the sources (no sanitizers there): once is enough;
 # valgrind cannot run a sanitized binary; the multi-host chaos test (minutes) runs once, its code
 # paths are under ASan in test_sentinel, test_delivery and test_chaos (a shorter run there).
+# Also once, to keep the suite within its time: the language corpus (its time is the compilers';
+# the job runner's paths are the same for every language and run under ASan in test_worker and
+# test_sandbox), the hostile corpus in sessions (the session paths are under ASan in
+# test_sessions, the corpus in test_hostile) and the EC2 fleet against moto (its C paths are
+# under ASan in test_remote and test_remote_failover).
 CHAOS_SECONDS="${CHAOS_SECONDS:-60}" \
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
   run_suite "$ROOT/build-asan" \
-  "integration/test_compose|integration/test_(worker|redis_tls)_valgrind|integration/test_fleet_chaos" \
+  "integration/test_(compose|fleet_chaos|languages|session_hostile|remote_ec2)$|integration/test_(worker|redis_tls)_valgrind" \
   -DCR_SANITIZE=ON
 
 echo "== fuzz (bounded)"
