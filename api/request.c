@@ -209,6 +209,15 @@ bool request_callback(req_ctx *x)
     return false;
 }
 
+redisReply *request_callback_reply(req_ctx *x, void *r)
+{
+    if (!request_callback(x))
+        return NULL;
+    if (!r)
+        request_unavailable(x); /* the connection went down before the reply */
+    return r;
+}
+
 void request_answer_pending(req_ctx *x)
 {
     if (x->answer) {

@@ -12,6 +12,8 @@
  *       started, it is answered 503 when no reply came within REDIS_TIMEOUT (a hung Redis).
  *   request_callback(x)            call first in every such callback: false when x needs nothing
  *       more (already answered; it may have been freed then).
+ *   request_callback_reply(x, r)   the same for a callback that needs a reply: r, or NULL when x
+ *       needs nothing more or r is NULL (the connection went down: x is answered 503).
  *   request_wait(x)                register x as a long-poll on x->id (before the Redis command
  *       whose answer starts the wait, so that no completion can be missed); nothing answers it
  *       yet, and the Redis deadline still applies.
@@ -87,6 +89,7 @@ int request_command(req_ctx *x, redisCallbackFn *fn, int argc, const char **argv
                     const size_t *lens);
 int request_hmget(req_ctx *x, redisCallbackFn *fn);
 bool request_callback(req_ctx *x);
+redisReply *request_callback_reply(req_ctx *x, void *r);
 void request_wait(req_ctx *x);
 void request_wait_start(req_ctx *x);
 void request_reply(req_ctx *x, int code, json_t *body);

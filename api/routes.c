@@ -102,13 +102,9 @@ static void enqueue_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)ac;
     req_ctx *x = priv;
-    redisReply *reply = r;
-    if (!request_callback(x))
+    redisReply *reply = request_callback_reply(x, r);
+    if (!reply)
         return;
-    if (!reply) {
-        request_unavailable(x);
-        return;
-    }
     if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
         !x->used_eval) {
         /* Script cache flushed (or Redis restarted): send the script itself, reload the SHA. */
@@ -212,13 +208,9 @@ static void result_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)ac;
     req_ctx *x = priv;
-    redisReply *reply = r;
-    if (!request_callback(x))
+    redisReply *reply = request_callback_reply(x, r);
+    if (!reply)
         return;
-    if (!reply) {
-        request_unavailable(x);
-        return;
-    }
     if (task_classify(reply) == TASK_VIEW_PENDING && x->timer && !x->loop->stopping) {
         request_wait_start(x); /* registered before this read: no completion can be missed */
         return;

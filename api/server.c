@@ -19,6 +19,7 @@
 #include "api/routes.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/net_listen.h"
 #include "common/redis_model.h"
 #include "common/util.h"
 
@@ -39,30 +40,14 @@ struct api_server {
 /* Resolve API_HOST and bind API_PORT; die() naming the variables on failure. */
 static int bind_socket(const cfg *c)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
     char port[16];
     snprintf(port, sizeof port, "%d", c->api_port);
-    int rc = getaddrinfo(c->api_host, port, &hints, &res);
+    int rc = net_resolve_passive(c->api_host, port, &res);
     if (rc != 0)
         die("API_HOST: cannot resolve '%s': %s", c->api_host, gai_strerror(rc));
-    int fd = -1, saved = 0;
-    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, a->ai_addr, a->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
-            saved = errno;
-            close(fd);
-            fd = -1;
-        }
-    }
+    int fd = net_listen_first(res, LISTEN_BACKLOG);
+    int saved = errno;
     freeaddrinfo(res);
     if (fd < 0)
         die("API_HOST/API_PORT: cannot listen on %s:%d: %s", c->api_host, c->api_port,

@@ -218,13 +218,9 @@ static void view_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)ac;
     req_ctx *x = priv;
-    redisReply *reply = r;
-    if (!request_callback(x))
+    redisReply *reply = request_callback_reply(x, r);
+    if (!reply)
         return;
-    if (!reply) {
-        request_unavailable(x);
-        return;
-    }
     if (!is_hgetall(reply)) {
         script_failed(x, reply);
         return;
@@ -287,13 +283,9 @@ static void create_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)ac;
     req_ctx *x = priv;
-    redisReply *reply = r;
-    if (!request_callback(x))
+    redisReply *reply = request_callback_reply(x, r);
+    if (!reply)
         return;
-    if (!reply) {
-        request_unavailable(x);
-        return;
-    }
     long long ok = elem_int(reply, 0, -1);
     if (ok < 0) {
         script_failed(x, reply);
@@ -367,13 +359,9 @@ static void delete_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)ac;
     req_ctx *x = priv;
-    redisReply *reply = r;
-    if (!request_callback(x))
+    redisReply *reply = request_callback_reply(x, r);
+    if (!reply)
         return;
-    if (!reply) {
-        request_unavailable(x);
-        return;
-    }
     long long ok = elem_int(reply, 0, -1);
     if (ok < 0) {
         script_failed(x, reply);
@@ -420,13 +408,9 @@ static void submit_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)ac;
     req_ctx *x = priv;
-    redisReply *reply = r;
-    if (!request_callback(x))
+    redisReply *reply = request_callback_reply(x, r);
+    if (!reply)
         return;
-    if (!reply) {
-        request_unavailable(x);
-        return;
-    }
     long long ok = elem_int(reply, 0, -2);
     if (ok == -2) {
         script_failed(x, reply);

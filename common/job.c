@@ -30,9 +30,8 @@ static int text_field(const json_t *o, const char *key, bool b64, char **out, si
     return 0;
 }
 
-/* An optional whole number of at most max; *out untouched when absent. */
-static int int_field(const json_t *o, const char *key, int min, int max, int *out, bool *given,
-                     char *err, size_t errlen)
+int job_json_whole(const json_t *o, const char *key, int min, int max, int *out, char *err,
+                   size_t errlen)
 {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v))
@@ -49,8 +48,17 @@ static int int_field(const json_t *o, const char *key, int min, int max, int *ou
     if (d != (double)(int)d)
         return set_error(err, errlen, "'%s' must be a whole number", key);
     *out = (int)d;
-    *given = true;
-    return 0;
+    return 1;
+}
+
+/* job_json_whole, and *given set when the field was there. */
+static int int_field(const json_t *o, const char *key, int min, int max, int *out, bool *given,
+                     char *err, size_t errlen)
+{
+    int rc = job_json_whole(o, key, min, max, out, err, errlen);
+    if (rc > 0)
+        *given = true;
+    return rc < 0 ? -1 : 0;
 }
 
 static bool valid_file_name(const char *s, size_t n)

@@ -12,10 +12,14 @@
  *       job_request_parse of it gives back the same request.
  *   job_request_free(&r)     frees what parse set; safe on a zeroed struct.
  *   job_request_worst_seconds(&r)  the longest the job's steps may run in all: the compile
- *       step's timeout plus each run's; parse refuses a request over MAX_JOB_SECONDS. */
+ *       step's timeout plus each run's; parse refuses a request over MAX_JOB_SECONDS.
+ *   job_json_whole(o, key, min, max, &out, err, errlen)  an optional whole number in [min, max]
+ *       (an integer, or a real without a fraction): 1 with *out, 0 when absent or null (*out
+ *       untouched), -1 with a client-facing message in err. */
 #ifndef CR_JOB_H
 #define CR_JOB_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -72,6 +76,8 @@ int job_request_parse(const char *body, size_t len, const lang_table *langs, con
                       job_request *r, char *err, size_t errlen);
 char *job_request_to_json(const job_request *r);
 void job_request_free(job_request *r);
+int job_json_whole(const json_t *o, const char *key, int min, int max, int *out, char *err,
+                   size_t errlen);
 long job_request_worst_seconds(const job_request *r);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "common/job.h"
 #include "common/util.h"
 
 static const char *const status_names[] = {
@@ -75,22 +76,7 @@ static int only_known(const json_t *o, const char *const *known, char *err, size
 static int whole(const json_t *o, const char *key, int min, int max, int *out, char *err,
                  size_t errlen)
 {
-    json_t *v = json_object_get(o, key);
-    if (!v || json_is_null(v))
-        return 0;
-    double d;
-    if (json_is_integer(v))
-        d = (double)json_integer_value(v);
-    else if (json_is_real(v))
-        d = json_real_value(v);
-    else
-        return set_error(err, errlen, "'%s' must be a number", key);
-    if (d < min || d > max)
-        return set_error(err, errlen, "'%s' must be from %d to %d", key, min, max);
-    if (d != (double)(int)d)
-        return set_error(err, errlen, "'%s' must be a whole number", key);
-    *out = (int)d;
-    return 0;
+    return job_json_whole(o, key, min, max, out, err, errlen) < 0 ? -1 : 0;
 }
 
 static json_t *load_object(const char *body, size_t len, char *err, size_t errlen)

@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/net_listen.h"
 #include "common/util.h"
 
 #define HEAD_MAX 8192
@@ -36,30 +37,14 @@ struct metrics_http {
 /* Listen on METRICS_HOST:METRICS_PORT or die() naming the variables. */
 static int listen_on(const cfg *c)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
     char port[16];
     snprintf(port, sizeof port, "%d", c->metrics_port);
-    int rc = getaddrinfo(c->metrics_host, port, &hints, &res);
+    int rc = net_resolve_passive(c->metrics_host, port, &res);
     if (rc != 0)
         die("METRICS_HOST: cannot resolve '%s': %s", c->metrics_host, gai_strerror(rc));
-    int fd = -1, saved = 0;
-    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, a->ai_addr, a->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
-            saved = errno;
-            close(fd);
-            fd = -1;
-        }
-    }
+    int fd = net_listen_first(res, LISTEN_BACKLOG);
+    int saved = errno;
     freeaddrinfo(res);
     if (fd < 0)
         die("METRICS_HOST/METRICS_PORT: cannot listen on %s:%d: %s", c->metrics_host,

@@ -95,7 +95,12 @@ int queue_take(rconn *rc, const cfg *c, const char *wid, int timeout_s, char **i
 {
     cleanup_free char *queue = key_queue(c->redis_prefix);
     cleanup_free char *plist = key_processing(c->redis_prefix, wid);
-    redisReply *r = rconn_command(rc, "BLMOVE %s %s RIGHT LEFT %d", queue, plist, timeout_s);
+    return queue_take_reply(
+        rconn_command(rc, "BLMOVE %s %s RIGHT LEFT %d", queue, plist, timeout_s), id);
+}
+
+int queue_take_reply(redisReply *r, char **id)
+{
     if (!r)
         return -1;
     int got = 0;

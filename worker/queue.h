@@ -13,6 +13,8 @@
  *                                                  -1 when Redis is unreachable
  *   queue_take(rc, cfg, wid, timeout_s, &id)       BLMOVE; 1 with *id (caller frees), 0 on timeout,
  *                                                  -1 when Redis is unreachable
+ *   queue_take_reply(r, &id)                       the same from a BLMOVE's reply r (freed; NULL:
+ *                                                  unreachable), for a caller that sent it itself
  *   queue_claim(rc, cfg, wid, token, id, lease, &request)
  *                                                  register again and mark the task RUNNING under
  *                                                  our lease, reading its request: 1 claimed
@@ -39,6 +41,7 @@
 
 long queue_announce(rconn *rc, const cfg *c, const char *wid, const char *token);
 int queue_take(rconn *rc, const cfg *c, const char *wid, int timeout_s, char **id);
+int queue_take_reply(redisReply *r, char **id);
 int queue_claim(rconn *rc, const cfg *c, const char *wid, const char *token, const char *id,
                 const char *lease, char **request);
 int queue_finish(rconn *rc, const cfg *c, const char *wid, const char *id, const char *lease,

@@ -281,23 +281,6 @@ static void pause_after_error(session_host *sh, rconn *rc)
         nanosleep(&ts, NULL);
 }
 
-/* A BLMOVE's reply: 1 with *id, 0 nil (timed out), -1 broken. Frees r. */
-static int take_reply(redisReply *r, char **id)
-{
-    if (!r)
-        return -1;
-    int got = 0;
-    if (r->type == REDIS_REPLY_STRING) {
-        *id = xstrndup(r->str, r->len);
-        got = 1;
-    } else if (r->type != REDIS_REPLY_NIL) {
-        log_error("BLMOVE failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
-        got = -1;
-    }
-    freeReplyObject(r);
-    return got;
-}
-
 /* The shared queue's BLMOVE taken back when our queue answered: read its reply now (a job it
  * still took is given out next). */
 static void collect_shared(session_host *sh, rconn *rc)
@@ -306,7 +289,7 @@ static void collect_shared(session_host *sh, rconn *rc)
         return;
     sh->a_out = false;
     char *job = NULL;
-    if (take_reply(rconn_recv(rc), &job) > 0) {
+    if (queue_take_reply(rconn_recv(rc), &job) > 0) {
         free(sh->next_job);
         sh->next_job = job;
     }
@@ -435,14 +418,14 @@ int sessions_take(session_host *sh, rconn *rc, char **id, bool *is_session)
             break;
         if (p[1].revents) {
             sh->b_out = false;
-            int g = take_reply(rconn_recv(sh->rs), &mine);
+            int g = queue_take_reply(rconn_recv(sh->rs), &mine);
             if (g < 0)
                 sh->b_dirty = true;
             else if (g == 0 && !*sh->stop)
                 send_take(sh); /* keep our queue watched while the shared one is */
         }
         if (p[0].revents) {
-            a_got = take_reply(rconn_recv(rc), &job);
+            a_got = queue_take_reply(rconn_recv(rc), &job);
             a_out = false;
         }
     }
@@ -458,7 +441,7 @@ int sessions_take(session_host *sh, rconn *rc, char **id, bool *is_session)
         a_out = false;
     }
     if (a_out)
-        a_got = take_reply(rconn_recv(rc), &job);
+        a_got = queue_take_reply(rconn_recv(rc), &job);
     if (sh->b_out && now_mono_ms() - sh->b_sent_ms > wait_ms + 1000) {
         log_warn("no answer on the session queue's connection; connecting again");
         rconn_reset(sh->rs); /* what its BLMOVE took is in sproc: the announce puts it back */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/net_listen.h"
 #include "common/util.h"
 #include "worker/agent/http.h"
 #include "worker/agent/slots.h"
@@ -60,11 +61,8 @@ static struct addrinfo *resolve_listen(const cfg *c, bool *loopback_only)
     cleanup_free char *text = xstrdup(c->executor_listen);
     char *host, *port;
     split_listen(text, &host, &port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
-    int rc = getaddrinfo(*host ? host : NULL, port, &hints, &res);
+    int rc = net_resolve_passive(host, port, &res);
     if (rc != 0)
         die("EXECUTOR_LISTEN: cannot resolve '%s': %s", host, gai_strerror(rc));
     *loopback_only = true;
@@ -76,23 +74,9 @@ static struct addrinfo *resolve_listen(const cfg *c, bool *loopback_only)
 /* Listen on the first of the addresses that works; die() naming the variable when none does. */
 static int bind_listen(const cfg *c, struct addrinfo *res)
 {
-    int fd = -1, saved = 0;
-    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, a->ai_addr, a->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
-            saved = errno;
-            close(fd);
-            fd = -1;
-        }
-    }
+    int fd = net_listen_first(res, LISTEN_BACKLOG);
     if (fd < 0)
-        die("EXECUTOR_LISTEN: cannot listen on %s: %s", c->executor_listen, strerror(saved));
+        die("EXECUTOR_LISTEN: cannot listen on %s: %s", c->executor_listen, strerror(errno));
     return fd;
 }
 

@@ -363,25 +363,55 @@ static int fill_workspace(sandbox *sb, const language *lang, const job_request *
     return 0;
 }
 
-static int oci_prepare(backend *be, const language *lang, const job_request *req,
-                       const char *job_id, sandbox **out, char *err, size_t errlen)
+/* A sandbox of be for lang, named after id (a job's or a session's), with a new random id and
+ * the image's rootfs resolved; NULL (err) when the image is not built. Runtimes want the rootfs
+ * without symlinks; images are switched by symlink (build.sh): resolving it here also pins the
+ * sandbox to one version of the image. */
+static sandbox *sandbox_new(backend *be, const language *lang, const char *id, char *err,
+                            size_t errlen)
 {
-    *out = NULL;
-    const cfg *c = be->c;
     cleanup_ptr(sandbox) sandbox *sb = xcalloc(1, sizeof *sb);
     sb->be = be;
     sb->env = lang->env;
-    sanitize(job_id, sb->job);
+    sanitize(id, sb->job);
     random_hex(sb->id, OCI_ID_HEX / 2);
-    /* Runtimes want the rootfs without symlinks; images are switched by symlink (build.sh):
-     * resolving it here also pins this job to one version of the image. */
-    cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
+    cleanup_free char *image = xasprintf("%s/%s/rootfs", be->c->images_dir, lang->image);
     sb->rootfs = realpath(image, NULL);
     struct stat st;
     if (!sb->rootfs || stat(sb->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "image %s is not built (%s missing)", lang->image, image);
+        return NULL;
+    }
+    return steal_pointer(&sb);
+}
+
+/* sb's directory STATE_DIR/<worker>/<prefix><name>, made afresh (whatever an earlier attempt
+ * left is removed first), with the paths of its workspace and status directory; 0 or -1 (err). */
+static int make_sandbox_dir(sandbox *sb, const char *prefix, char *err, size_t errlen)
+{
+    const cfg *c = sb->be->c;
+    cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, sb->be->worker);
+    sb->dir = xasprintf("%s/%s%s", mine, prefix, sb->job);
+    sb->workspace = xasprintf("%s/ws", sb->dir);
+    sb->status_dir = xasprintf("%s/st", sb->dir);
+    fs_remove_tree(sb->dir);
+    if (make_dir(c->state_dir, 0711, err, errlen) < 0 || make_dir(mine, 0700, err, errlen) < 0 ||
+        mkdir(sb->dir, 0711) < 0) {
+        if (!*err)
+            snprintf(err, errlen, "mkdir %s: %s", sb->dir, strerror(errno));
+        free(steal_pointer(&sb->dir)); /* not ours to remove */
         return -1;
     }
+    return 0;
+}
+
+static int oci_prepare(backend *be, const language *lang, const job_request *req,
+                       const char *job_id, sandbox **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    cleanup_ptr(sandbox) sandbox *sb = sandbox_new(be, lang, job_id, err, errlen);
+    if (!sb)
+        return -1;
     if (be->ahead.w && strcmp(be->ahead.rootfs, sb->rootfs) == 0 &&
         be->ahead.ncpus == sandbox_cpus_count(&be->cpus, first_step_cores(lang))) {
         /* adopt the container started ahead, with its directory and mounts */
@@ -396,18 +426,8 @@ static int oci_prepare(backend *be, const language *lang, const job_request *req
         return 0;
     }
     ahead_discard(be); /* another image or CPU count (or none): it would never be used */
-    cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, be->worker);
-    sb->dir = xasprintf("%s/%s", mine, sb->job);
-    sb->workspace = xasprintf("%s/ws", sb->dir);
-    sb->status_dir = xasprintf("%s/st", sb->dir);
-    fs_remove_tree(sb->dir); /* left by an earlier attempt at this job */
-    if (make_dir(c->state_dir, 0711, err, errlen) < 0 || make_dir(mine, 0700, err, errlen) < 0 ||
-        mkdir(sb->dir, 0711) < 0) {
-        if (!*err)
-            snprintf(err, errlen, "mkdir %s: %s", sb->dir, strerror(errno));
-        free(steal_pointer(&sb->dir)); /* not ours to remove */
+    if (make_sandbox_dir(sb, "", err, errlen) < 0)
         return -1;
-    }
     if (fill_workspace(sb, lang, req, err, errlen) < 0 ||
         fs_mount_workspace(sb->status_dir, 1, 0, err, errlen) < 0)
         return -1;
@@ -618,30 +638,9 @@ static int oci_session_open(backend *be, const language *lang, int memory_mb,
 {
     *out = NULL;
     const cfg *c = be->c;
-    cleanup_ptr(sandbox) sandbox *sb = xcalloc(1, sizeof *sb);
-    sb->be = be;
-    sb->env = lang->env;
-    sanitize(session_id, sb->job);
-    random_hex(sb->id, OCI_ID_HEX / 2);
-    cleanup_free char *image = xasprintf("%s/%s/rootfs", c->images_dir, lang->image);
-    sb->rootfs = realpath(image, NULL);
-    struct stat st;
-    if (!sb->rootfs || stat(sb->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "image %s is not built (%s missing)", lang->image, image);
+    cleanup_ptr(sandbox) sandbox *sb = sandbox_new(be, lang, session_id, err, errlen);
+    if (!sb || make_sandbox_dir(sb, "S", err, errlen) < 0)
         return -1;
-    }
-    cleanup_free char *mine = xasprintf("%s/%s", c->state_dir, be->worker);
-    sb->dir = xasprintf("%s/S%s", mine, sb->job);
-    sb->workspace = xasprintf("%s/ws", sb->dir);
-    sb->status_dir = xasprintf("%s/st", sb->dir);
-    fs_remove_tree(sb->dir);
-    if (make_dir(c->state_dir, 0711, err, errlen) < 0 || make_dir(mine, 0700, err, errlen) < 0 ||
-        mkdir(sb->dir, 0711) < 0) {
-        if (!*err)
-            snprintf(err, errlen, "mkdir %s: %s", sb->dir, strerror(errno));
-        free(steal_pointer(&sb->dir)); /* not ours to remove */
-        return -1;
-    }
     if (fs_mount_workspace(sb->workspace, c->workspace_mb, be->uid, err, errlen) < 0)
         return -1;
     if (!be->launcher) { /* each step a container of its own, named as a job's, with its limits */
