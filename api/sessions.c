@@ -162,6 +162,15 @@ static void script_failed(req_ctx *x, const redisReply *r)
     request_error_retry(x, 503, "redis error", 1);
 }
 
+/* The status a session script answered (its first element), or -1 once x is answered (503). */
+static long long script_status(req_ctx *x, const redisReply *reply)
+{
+    long long ok = elem_int(reply, 0, -1);
+    if (ok < 0)
+        script_failed(x, reply);
+    return ok;
+}
+
 /* The request body, or NULL with 413 answered. */
 static const char *body_of(req_ctx *x, struct evhttp_request *req, size_t *len)
 {
@@ -286,11 +295,9 @@ static void create_cb(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = request_callback_reply(x, r);
     if (!reply)
         return;
-    long long ok = elem_int(reply, 0, -1);
-    if (ok < 0) {
-        script_failed(x, reply);
+    long long ok = script_status(x, reply);
+    if (ok < 0)
         return;
-    }
     if (ok == 0) {
         const char *why = elem_str(reply, 1);
         log_info("loop %d: %s: no place for a session (%s)", x->loop->index, x->what,
@@ -362,11 +369,9 @@ static void delete_cb(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = request_callback_reply(x, r);
     if (!reply)
         return;
-    long long ok = elem_int(reply, 0, -1);
-    if (ok < 0) {
-        script_failed(x, reply);
+    long long ok = script_status(x, reply);
+    if (ok < 0)
         return;
-    }
     if (ok == 0) {
         request_error(x, 404, "unknown or expired session id");
         return;
