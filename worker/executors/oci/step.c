@@ -21,7 +21,10 @@
 
 #define KILL_GRACE_MS 3000  /* after a kill, how long we wait for the init to go */
 #define DRAIN_GRACE_MS 1000 /* after the init exited, how long we wait for EOF on the pipes */
-#define CPU_CHECK_MS 100    /* how often a step's CPU time is read, when it has a limit */
+#define RUNTIME_START_MS                                                                           \
+    30000                /* beyond the time limit, how long a runtime may take to start            \
+                          * the container (gVisor boots a kernel first) */
+#define CPU_CHECK_MS 100 /* how often a step's CPU time is read, when it has a limit */
 #define CHUNK 65536
 
 /* One captured stream: read end and what was kept of it. */
@@ -49,7 +52,8 @@ typedef struct step_state {
     int in_fd;          /* write end of the program's stdin, -1 when closed */
     size_t in_off;      /* bytes of stdin written so far */
     capture out, err;   /* stdout and stderr */
-    int64_t start;      /* monotonic ms at spawn */
+    int64_t start;      /* monotonic ms at spawn; once the runtime has started the container,
+                         * when it did: the program's wall clock starts there */
     int64_t end;        /* when the init was reaped */
     int64_t killed_at;  /* when we killed it, 0: not killed */
     int64_t cpu_check;  /* when its cgroup's CPU time is read next (cpu_time_ms set) */
@@ -334,6 +338,7 @@ static int handle_events(step_state *s, int64_t now, char *err, size_t errlen)
         if (WIFEXITED(s->rt.status) && WEXITSTATUS(s->rt.status) == 0) {
             if (watch_init(s, err, errlen) < 0)
                 return -1;
+            s->start = now; /* the runtime's own start-up is not the program's time */
         } else if (!s->killed_at) {
             return -1; /* runtime_error() explains */
         }
@@ -384,9 +389,9 @@ static int poll_wait(const step_state *s, int64_t now, int64_t deadline)
 /* The poll loop; -1 only when the runtime failed. */
 static int pump(step_state *s, char *err, size_t errlen)
 {
-    int64_t deadline = s->start + s->st->timeout_ms;
     for (;;) {
         int64_t now = now_mono_ms();
+        int64_t deadline = s->start + s->st->timeout_ms + (s->rt.done ? 0 : RUNTIME_START_MS);
         if (!s->init.done && now >= deadline && !s->killed_at) {
             s->timed_out = true;
             kill_container(s, now);

@@ -33,7 +33,8 @@ typedef struct oci_step {
     const cgroup_host *cg;  /* the host's cgroup layout */
     const char *stdin_data; /* fed to the program, then closed; NULL: empty stdin */
     size_t stdin_len;
-    int timeout_ms;              /* wall clock from the runtime's start */
+    int timeout_ms;              /* wall clock from the container's start (the runtime may take
+                                  * RUNTIME_START_MS more to start it) */
     long cpu_time_ms;            /* CPU time of the whole cgroup, checked every CPU_CHECK_MS;
                                   * 0: not checked (a step with at most one core's quota cannot
                                   * spend more CPU time than wall-clock time) */
