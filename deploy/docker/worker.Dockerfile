@@ -34,9 +34,10 @@ COPY deploy/apt/bookworm-backports.sources /etc/apt/sources.list.d/
 COPY deploy/apt/code-runner-backports.pref /etc/apt/preferences.d/
 # curl: the health check pings the engine (libcurl4 is the worker's own dependency anyway).
 # libhiredict1.3.1 holds hiredis and its TLS half (loaded for rediss:// only; it pulls libssl3).
+# libevent: the binary's agent mode (worker --serve) serves HTTP with it.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libhiredict1.3.1 libjansson4 libuuid1 libcurl4 libseccomp2 curl \
+      libhiredict1.3.1 libevent-2.1-7 libjansson4 libuuid1 libcurl4 libseccomp2 curl \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/worker/ /usr/local/bin/
 COPY images/languages.json /usr/share/code-runner/languages.json
