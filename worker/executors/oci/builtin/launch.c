@@ -381,7 +381,9 @@ static _Noreturn void child_main(child_args *a)
     if (a->go_fd >= 0)
         receive_command(a, &argv, &envp);
     syscall(SYS_execveat, a->l->init_fd, "", argv, envp, AT_EMPTY_PATH);
-    if (errno == ENOSYS) { /* valgrind: the same file, by its /proc path */
+    /* valgrind answers execveat with ENOSYS or, for an empty path, ENOENT: the same file by its
+     * /proc path then */
+    if (errno == ENOSYS || errno == ENOENT) {
         char self[64];
         snprintf(self, sizeof self, "/proc/self/fd/%d", a->l->init_fd);
         execve(self, argv, envp);
