@@ -73,6 +73,8 @@ int main(void)
     refused("<x>&e;</x>", "unknown entity");
     refused("<x>&#0;</x>", "character reference");
     refused("<x>&#xD800;</x>", "character reference");
+    refused("<a:></b:>", "bad element name"); /* found by fuzz_ec2_xml: an empty local name */
+    refused("<a:b:c/>", "bad element name");
     refused("<a><b></a></b>", "does not match");
     refused("<a>", "unclosed");
     refused("<a></a><b></b>", "second document element");

@@ -520,10 +520,10 @@ static int add_rules(scmp_filter_ctx ctx, char *err, size_t errlen)
                  SCMP_A0(SCMP_CMP_MASKED_EQ, clone_ns_flags[i], clone_ns_flags[i]));
     for (size_t i = 0; i < N(allowed_families) && rc == 0; i++)
         rc = add(ctx, SCMP_ACT_ALLOW, "socket", 1,
-                 SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)allowed_families[i]));
+                 SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)allowed_families[i], 0));
     for (size_t i = 0; i < N(denied_families) && rc == 0; i++)
         rc = add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), "socket", 1,
-                 SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)denied_families[i]));
+                 SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)denied_families[i], 0));
     if (rc < 0)
         snprintf(err, errlen, "seccomp rule: %s", strerror(-rc));
     return rc < 0 ? -1 : 0;

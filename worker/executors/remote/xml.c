@@ -153,6 +153,8 @@ static int open_element(parser *p, const char *name, size_t len)
         len -= (size_t)(colon + 1 - name);
         name = colon + 1;
     }
+    if (len == 0 || memchr(name, ':', len)) /* "a:" or "a:b:c": no QName */
+        return fail(p, "a bad element name");
     xml_node *n = xcalloc(1, sizeof *n);
     n->name = xstrndup(name, len);
     n->text = xstrdup("");
