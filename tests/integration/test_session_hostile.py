@@ -1,37 +1,53 @@
-"""The hostile-program corpus (tests/hostile/cases.json) run inside sessions (builtin runtime):
-each case in a fresh session must end with the verdict and output the corpus expects of a job,
+"""The hostile-program corpus (tests/hostile/cases.json) run inside sessions, on the builtin
+runtime and on the docker backend (runc; the engine of tests/docker-engine.sh, stopped again at
+the end when this module started it): each case in a fresh session must end with the verdict and output the corpus expects of a job,
 the host unharmed (planted host files intact, no stray process, no connection received), the
 session's sandbox still serving its next run (even after kill -9 -1 from inside), and nothing
 left once the session is deleted. A case that leaves state for the next job ('then') is
 followed in another session, which must find nothing of it; 'twice' runs in two sessions at
 once."""
+import contextlib
 import types
 
 import pytest
 
 import harness
 from session_support import PREFIX, Client, assert_no_host_leftovers
-from test_hostile import BY_FILE, CASES, HOSTILE, Host, check
+from support import docker_engine, docker_objects, import_images
+from test_hostile import BY_FILE, CASES, HOSTILE, Host, check, corpus_images
+
+BACKENDS = [
+    pytest.param({"EXECUTOR": "oci", "OCI_RUNTIME": "builtin"}, id="oci-builtin"),
+    pytest.param({"EXECUTOR": "docker", "DOCKER_RUNTIME": "runc"}, id="docker-runc"),
+]
 
 
-@pytest.fixture(scope="module")
-def stack():
-    workdir = harness.make_workdir()
-    host = Host(workdir)
-    redis = harness.Redis(workdir)
-    api = harness.Api(workdir, redis)
-    worker = harness.Worker(workdir, redis, WORKER_CONCURRENCY=2, HEARTBEAT_INTERVAL=1,
-                            OUTPUT_LIMIT_BYTES=65536, WORKSPACE_MB=16, MAX_SESSIONS_PER_WORKER=4,
-                            CR_TEST_SECRET=host.secret)
-    harness.wait_until(lambda: len(redis.cmd("ZRANGE", f"{PREFIX}session_free", 0, -1)) == 2,
-                       timeout=20, what="the worker processes to offer their places")
-    s = types.SimpleNamespace(host=host, api=api, worker=worker, redis=redis, client=Client(api))
-    yield s
-    assert worker.stop() == 0
-    api.stop()
-    redis.stop()
-    host.close()
-    harness.check_clean(api, worker)
+@pytest.fixture(scope="module", params=BACKENDS)
+def stack(request):
+    backend = request.param
+    with contextlib.ExitStack() as engine:
+        if backend["EXECUTOR"] == "docker":
+            engine.enter_context(docker_engine())  # stopped at the end if started here
+            import_images(*corpus_images())
+        workdir = harness.make_workdir()
+        host = Host(workdir)
+        redis = harness.Redis(workdir)
+        api = harness.Api(workdir, redis)
+        worker = harness.Worker(workdir, redis, WORKER_CONCURRENCY=2, HEARTBEAT_INTERVAL=1,
+                                OUTPUT_LIMIT_BYTES=65536, WORKSPACE_MB=16,
+                                MAX_SESSIONS_PER_WORKER=4, CR_TEST_SECRET=host.secret, **backend)
+        harness.wait_until(lambda: len(redis.cmd("ZRANGE", f"{PREFIX}session_free", 0, -1)) == 2,
+                           timeout=20, what="the worker processes to offer their places")
+        s = types.SimpleNamespace(host=host, api=api, worker=worker, redis=redis,
+                                  client=Client(api), docker=backend["EXECUTOR"] == "docker")
+        yield s
+        assert worker.stop() == 0
+        api.stop()
+        redis.stop()
+        host.close()
+        harness.check_clean(api, worker)
+        if s.docker:  # no container or volume of the worker's
+            assert not docker_objects(f"{worker.id}-")
     harness.remove_workdir(workdir)
 
 
@@ -62,6 +78,8 @@ def finish(stack, sid, case):
     stack.client.delete(sid)
     stack.client.wait_status(sid, {"stopped"})
     assert_no_host_leftovers(stack.worker, sid)
+    if stack.docker:
+        assert not docker_objects(f"{stack.worker.id}-")
 
 
 RUN_ALONE = [c for c in CASES if not c.get("after_only")]

@@ -12,6 +12,16 @@
  * Everything carries the labels code-runner.service=worker, code-runner.worker=<worker id>,
  * code-runner.job=<job id>; cleanup_stale removes what carries a dead worker's id.
  *
+ * A session (session_open; only when the engine sees this process's files, be->files) has no
+ * volume and no holder: its workspace is a size-capped tmpfs the worker mounts on the host, at
+ * STATE_DIR/docker-<worker>/S<session>/ws (owned by the slot's user), bound read-write at
+ * /workspace into each step container of each run, named cr-docker-<worker>-S<session>-<n>
+ * (label code-runner.job=S<session>) and made exactly as a job's step; a run's stdin is the
+ * file S<session>/in/stdin, bound read-only. Between runs nothing of the session exists in the
+ * engine, so the leftover cleanup of the next job of the process finds nothing of it; its files
+ * go with the tmpfs (destroy, shutdown, cleanup_stale: STATE_DIR/docker-<worker> is unmounted
+ * and removed whole). The file routes work on the tmpfs from the host (worker/sandbox/wsfiles.h).
+ *
  * A step: create; attach (before start, so no output is lost; binary-safe, the engine's log
  * driver is off); start; read stdout/stderr with the byte cap until the output closes or the
  * wall-clock limit passes (then kill: timed_out; over the cap: kill, output_limited); wait;
@@ -32,7 +42,7 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <ftw.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,7 +56,9 @@
 #include "worker/sandbox/cgroup.h"
 #include "worker/sandbox/cgroup_limits.h"
 #include "worker/sandbox/cpus.h"
+#include "worker/sandbox/fs.h"
 #include "worker/sandbox/policy.h"
+#include "worker/sandbox/wsfiles.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "worker/executors/docker/client.h"
@@ -71,6 +83,9 @@ struct sandbox {
     char *const *env; /* borrowed from the language (outlives the sandbox): step env */
     char *volume;     /* owned; the workspace volume, NULL until created */
     char *holder;     /* owned; id of the holder container, NULL until created */
+    char *dir;        /* owned; a session's: STATE_DIR/docker-<worker>/S<session>, else NULL */
+    char *workspace;  /* owned; a session's: <dir>/ws, the tmpfs bound at /workspace */
+    char *stdin_path; /* owned; a session's: <dir>/in/stdin, a run's stdin bytes */
     int tmp_mb;       /* size of the workspace and of /tmp */
     unsigned steps;   /* steps run so far */
     char id[33];      /* 128 random bits, new for every prepare: names the steps' cgroups */
@@ -208,19 +223,12 @@ static int put_archive(docker_client *dc, const char *id, docker_tar *t, char *e
 
 /* --- init and cleanup ------------------------------------------------------------------- */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)ftw;
-    if (flag == FTW_DP ? rmdir(path) : unlink(path))
-        log_warn("docker: cannot remove %s: %s", path, strerror(errno));
-    return 0;
-}
-
-/* Remove the tree at dir (files and directories the backend wrote; links are not followed). */
+/* Remove the tree at dir: sessions' workspaces unmounted first, links removed, not followed
+ * (a session's programs own its workspace's files). */
 static void remove_tree(const char *dir)
 {
     if (access(dir, F_OK) == 0)
-        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        fs_remove_tree(dir);
 }
 
 /* STATE_DIR/docker-<worker id>: where a worker process of this backend keeps its files. */
@@ -508,6 +516,11 @@ static void docker_destroy(sandbox *sb)
         remove_container(sb->be->client, sb->holder);
     if (sb->volume)
         remove_volume(sb->be->client, sb->volume);
+    if (sb->dir)
+        remove_tree(sb->dir); /* a session's: its workspace unmounted, its files gone */
+    free(sb->dir);
+    free(sb->workspace);
+    free(sb->stdin_path);
     free(sb->job_id);
     free(sb->base);
     free(sb->image);
@@ -676,6 +689,24 @@ static int run_container(docker_client *dc, const char *id, const exec_limits *l
     return inspect(dc, id, res, err, errlen);
 }
 
+/* A session step's stdin: the file at path (bound read-only into the step) holding data; none
+ * when len is 0. The last step's is removed first. */
+static int session_stdin(const char *path, const char *data, size_t len, char *err, size_t errlen)
+{
+    if (unlink(path) < 0 && errno != ENOENT) {
+        snprintf(err, errlen, "cannot remove %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (len == 0)
+        return 0;
+    cleanup_fd int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 || write_all(fd, data, len) < 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, size_t stdin_len,
                       const exec_limits *lim, step_result *res, char *err, size_t errlen)
 {
@@ -690,7 +721,10 @@ static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, s
     cleanup_free char *cg_parent = be->cgroups ? xasprintf("/%s", cg_rel) : NULL;
     cleanup_free char *id = NULL;
 
-    if (stdin_len > 0) {
+    if (sb->stdin_path) { /* a session's step: its stdin file made afresh, or none */
+        if (session_stdin(sb->stdin_path, stdin_data, stdin_len, err, errlen) < 0)
+            return -1;
+    } else if (stdin_len > 0) {
         docker_tar t = {0};
         docker_tar_add(&t, DOCKER_STDIN_NAME, stdin_data, stdin_len, FILE_MODE, be->uid, be->uid);
         if (put_archive(be->client, sb->holder, &t, err, errlen) < 0)
@@ -705,8 +739,10 @@ static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, s
         .image = sb->image,
         .argv = argv,
         .env = sb->env,
-        .stdin_file = stdin_len > 0,
+        .stdin_file = stdin_len > 0 && !sb->stdin_path,
+        .stdin_path = stdin_len > 0 ? sb->stdin_path : NULL,
         .volume = sb->volume,
+        .workspace_dir = sb->workspace,
         .runtime = be->c->docker_runtime,
         .gvisor = be->gvisor,
         .cgroup_parent = cg_parent,
@@ -757,6 +793,92 @@ static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, s
     return rc;
 }
 
+/* --- sessions --------------------------------------------------------------------------- */
+
+/* A session's sandbox: its directory and its workspace tmpfs on the host, which every run's
+ * step containers bind. Only when the engine sees our files (be->files): a remote engine, or a
+ * worker in a container of its own, cannot bind them, and the session is refused. */
+static int docker_session_open(backend *be, const language *lang, int memory_mb,
+                               const char *session_id, sandbox **out, char *err, size_t errlen)
+{
+    (void)memory_mb; /* each step has its run's limits, as a job's step */
+    *out = NULL;
+    if (!be->files) {
+        snprintf(err, errlen,
+                 "the docker backend hosts sessions only when the Docker engine sees this "
+                 "worker's files (an engine on this host at a unix socket, the worker not in a "
+                 "container of its own); the engine at %s does not: run session-hosting workers "
+                 "with EXECUTOR=oci",
+                 be->c->docker_host);
+        return -1;
+    }
+    cleanup_ptr(sandbox) sandbox *sb = xcalloc(1, sizeof *sb);
+    sb->be = be;
+    sb->job_id = xasprintf("S%s", session_id);
+    random_hex(sb->id, (sizeof sb->id - 1) / 2);
+    sb->base = name_of(be->worker_id, sb->job_id, "");
+    sb->image = xasprintf("code-runner/%s:latest", lang->image);
+    sb->env = lang->env;
+    sb->tmp_mb = be->c->workspace_mb;
+    cleanup_free char *name = sanitize(xstrdup(sb->job_id));
+    cleanup_free char *dir = xasprintf("%s/%s", be->files, name);
+    remove_tree(dir); /* whatever an earlier attempt left */
+    if (mkdir(dir, 0711) < 0) {
+        snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    sb->dir = steal_pointer(&dir);
+    sb->workspace = xasprintf("%s/ws", sb->dir);
+    cleanup_free char *in = xasprintf("%s/in", sb->dir);
+    sb->stdin_path = xasprintf("%s/stdin", in);
+    if (mkdir(in, 0711) < 0) {
+        snprintf(err, errlen, "mkdir %s: %s", in, strerror(errno));
+        return -1;
+    }
+    if (fs_mount_workspace(sb->workspace, be->c->workspace_mb, be->uid, err, errlen) < 0)
+        return -1;
+    if (!engine_sees(be->c->docker_host, sb->workspace)) { /* the mount must reach the engine */
+        snprintf(err, errlen,
+                 "the Docker engine at %s does not see the session's workspace mount %s (the "
+                 "worker runs in a mount namespace of its own): run session-hosting workers "
+                 "with EXECUTOR=oci",
+                 be->c->docker_host, sb->workspace);
+        return -1;
+    }
+    *out = steal_pointer(&sb);
+    return 0;
+}
+
+/* The prefix of its runs' containers' names, cr-docker-<worker>-S<session>. */
+static const char *docker_session_name(const sandbox *sb)
+{
+    return sb->base;
+}
+
+/* Nothing of a session runs between its runs: its workspace is a mount of this process's. */
+static bool docker_session_alive(sandbox *sb)
+{
+    (void)sb;
+    return true;
+}
+
+static int docker_file_put(sandbox *sb, const char *path, const char *data, size_t len,
+                           exec_file_error *e)
+{
+    return wsfiles_put(sb->workspace, path, data, len, sb->be->uid, e);
+}
+
+static int docker_file_get(sandbox *sb, const char *path, size_t max, char **data, size_t *len,
+                           exec_file_error *e)
+{
+    return wsfiles_get(sb->workspace, path, max, data, len, e);
+}
+
+static int docker_file_list(sandbox *sb, json_t **files, exec_file_error *e)
+{
+    return wsfiles_list(sb->workspace, files, e);
+}
+
 /* The engine has code-runner/<image>:latest (GET /images/{name}/json answers 200). */
 static bool docker_has_image(backend *be, const language *lang)
 {
@@ -778,5 +900,11 @@ const executor executor_docker = {
     .run = docker_run,
     .destroy = docker_destroy,
     .shutdown = docker_shutdown,
+    .session_open = docker_session_open,
+    .session_name = docker_session_name,
+    .session_alive = docker_session_alive,
+    .file_put = docker_file_put,
+    .file_get = docker_file_get,
+    .file_list = docker_file_list,
     .has_image = docker_has_image,
 };

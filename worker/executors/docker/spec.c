@@ -50,18 +50,20 @@ static json_t *ulimits(const docker_step_params *p)
     return a;
 }
 
-/* argv as given, or wrapped so that its stdin is the file the step's input was put in:
+/* argv as given, or wrapped so that its stdin is the file the step's input was put in (in the
+ * workspace, or bound read-only for a session's run):
  * /bin/sh -c 'exec "$@" <FILE' sh argv... (the shell replaces itself by the program). */
 static json_t *command(const docker_step_params *p)
 {
     json_t *a = json_array();
     if (p->init)
         json_array_append_new(a, json_string(DOCKER_INIT));
-    if (p->stdin_file) {
+    if (p->stdin_file || p->stdin_path) {
         json_array_append_new(a, json_string("/bin/sh"));
         json_array_append_new(a, json_string("-c"));
-        json_array_append_new(a,
-                              json_string("exec \"$@\" <" DOCKER_WORKSPACE "/" DOCKER_STDIN_NAME));
+        json_array_append_new(a, json_string(p->stdin_path ? "exec \"$@\" <" DOCKER_STDIN_BIND
+                                                           : "exec \"$@\" <" DOCKER_WORKSPACE
+                                                             "/" DOCKER_STDIN_NAME));
         json_array_append_new(a, json_string("sh"));
     }
     for (size_t i = 0; p->argv[i]; i++)
@@ -76,17 +78,21 @@ static json_t *bind(const char *src, const char *target)
                      "ReadOnly", 1);
 }
 
-/* The workspace volume mounted at DOCKER_WORKSPACE. */
-static json_t *workspace_mount(const char *volume)
+/* The workspace mounted at DOCKER_WORKSPACE: the job's volume, or (dir not NULL) a session's
+ * host directory bound read-write. */
+static json_t *workspace_mount(const char *volume, const char *dir)
 {
+    if (dir)
+        return json_pack("[{s:s, s:s, s:s, s:b}]", "Type", "bind", "Source", dir, "Target",
+                         DOCKER_WORKSPACE, "ReadOnly", 0);
     return json_pack("[{s:s, s:s, s:s}]", "Type", "volume", "Source", volume, "Target",
                      DOCKER_WORKSPACE);
 }
 
 /* What every container of ours has: user, network, labels, hardening. */
 static json_t *common_body(const char *image, json_t *cmd, char *const *env, const char *volume,
-                           uid_t uid, const char *worker_id, const char *job_id, int memory_mb,
-                           int pids, double cpus)
+                           const char *dir, uid_t uid, const char *worker_id, const char *job_id,
+                           int memory_mb, int pids, double cpus)
 {
     char user[32];
     snprintf(user, sizeof user, "%u:%u", (unsigned)uid, (unsigned)uid);
@@ -107,7 +113,7 @@ static json_t *common_body(const char *image, json_t *cmd, char *const *env, con
         "Env", sandbox_env_json(env),
         "HostConfig",
             "NetworkMode", "none",
-            "Mounts", workspace_mount(volume),
+            "Mounts", workspace_mount(volume, dir),
             "ReadonlyRootfs", 1,
             "CapDrop", "ALL",
             "SecurityOpt", "no-new-privileges", /* Docker's default seccomp profile stays on */
@@ -121,8 +127,8 @@ static json_t *common_body(const char *image, json_t *cmd, char *const *env, con
 
 json_t *docker_spec_step(const docker_step_params *p)
 {
-    json_t *body = common_body(p->image, command(p), p->env, p->volume, p->uid, p->worker_id,
-                               p->job_id, p->memory_mb, p->host_pids, p->cpus);
+    json_t *body = common_body(p->image, command(p), p->env, p->volume, p->workspace_dir, p->uid,
+                               p->worker_id, p->job_id, p->memory_mb, p->host_pids, p->cpus);
     json_t *hc = json_object_get(body, "HostConfig");
     json_int_t tmp = (json_int_t)p->tmp_mb * 1024 * 1024;
     cleanup_free char *tmpfs = xasprintf("rw,exec,nosuid,nodev,mode=1777,size=%dm", p->tmp_mb);
@@ -141,6 +147,8 @@ json_t *docker_spec_step(const docker_step_params *p)
     json_t *mounts = json_object_get(hc, "Mounts");
     if (p->init)
         json_array_append_new(mounts, bind(p->init, DOCKER_INIT));
+    if (p->stdin_path)
+        json_array_append_new(mounts, bind(p->stdin_path, DOCKER_STDIN_BIND));
     if (p->cpus_view && p->cpuset) {
         char cpus[256];
         snprintf(cpus, sizeof cpus, "%.*s", (int)strcspn(p->cpus_view->list, "\n"),
@@ -172,7 +180,7 @@ json_t *docker_spec_holder(const char *image, const char *volume, uid_t uid, con
 {
     /* The engine's default runtime: the holder only sleeps, it never touches the files. */
     json_t *cmd = json_pack("[s,s]", "sleep", "infinity");
-    return common_body(image, cmd, NULL, volume, uid, worker_id, job_id, HOLDER_MEMORY_MB,
+    return common_body(image, cmd, NULL, volume, NULL, uid, worker_id, job_id, HOLDER_MEMORY_MB,
                        HOLDER_PIDS, 0.1);
 }
 

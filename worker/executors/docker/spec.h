@@ -22,6 +22,9 @@
 #define DOCKER_INIT "/dev/.cr/init" /* where cr-init is bound, when the engine sees our files */
 /* Where a step's stdin bytes are put (in the workspace) when it has any. */
 #define DOCKER_STDIN_NAME ".stdin"
+/* Where a session's run finds its stdin bytes: a host file bound read-only (its workspace is
+ * the client's, never written by the worker but through the file routes). */
+#define DOCKER_STDIN_BIND "/dev/.cr/stdin"
 #define DOCKER_LABEL_SERVICE "code-runner.service"
 #define DOCKER_LABEL_WORKER "code-runner.worker"
 #define DOCKER_LABEL_JOB "code-runner.job"
@@ -33,7 +36,9 @@ typedef struct docker_step_params {
     char *const *env;          /* the language's "NAME=value" entries after the defaults
                                 * (worker/sandbox/env.h); NULL-terminated, or NULL */
     bool stdin_file;           /* run argv with stdin from DOCKER_WORKSPACE/DOCKER_STDIN_NAME */
+    const char *stdin_path;    /* or from this host file, bound at DOCKER_STDIN_BIND; NULL: not */
     const char *volume;        /* workspace volume, mounted at DOCKER_WORKSPACE */
+    const char *workspace_dir; /* or (a session's) this host directory, bound there read-write */
     const char *runtime;       /* HostConfig.Runtime (DOCKER_RUNTIME) */
     bool gvisor;               /* the runtime is gVisor (seccomp profile variant) */
     const char *cgroup_parent; /* HostConfig.CgroupParent, NULL for the engine's default */

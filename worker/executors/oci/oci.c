@@ -36,15 +36,15 @@
 #include "common/util.h"
 #include "worker/executors/oci/builtin/hold.h"
 #include "worker/executors/oci/builtin/launch.h"
-#include "worker/executors/oci/fs.h"
 #include "worker/executors/oci/runtime.h"
 #include "worker/executors/oci/spec.h"
 #include "worker/executors/oci/step.h"
-#include "worker/executors/oci/wsfiles.h"
 #include "worker/sandbox/cgroup.h"
 #include "worker/sandbox/cpus.h"
 #include "worker/sandbox/cgroup_limits.h"
+#include "worker/sandbox/fs.h"
 #include "worker/sandbox/policy.h"
+#include "worker/sandbox/wsfiles.h"
 
 #define CGROUP_PARENT "code-runner"
 #define NAME_MAX_LEN 64

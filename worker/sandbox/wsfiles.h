@@ -1,9 +1,9 @@
-/* A session's workspace seen from the host (oci backend): files written, read and listed the
- * way fs.h works, never following a link and never leaving the workspace's file system, since
- * the programs of the session own everything in it and may have planted links, FIFOs or
- * directories anywhere. Every path is relative to the workspace and already checked by
- * session_path_check; each component is opened with openat(O_NOFOLLOW) from the one before, so
- * a link swapped in at any moment is refused, not followed.
+/* A session's workspace seen from the host (oci backend; docker when the engine binds it):
+ * files written, read and listed the way fs.h works, never following a link and never leaving
+ * the workspace's file system, since the programs of the session own everything in it and may
+ * have planted links, FIFOs or directories anywhere. Every path is relative to the workspace
+ * and already checked by session_path_check; each component is opened with openat(O_NOFOLLOW)
+ * from the one before, so a link swapped in at any moment is refused, not followed.
  *
  *   wsfiles_put(ws, path, data, len, uid, &e)    make path a regular file holding data: made
  *                                                (with missing directories, new ones owned by
@@ -16,8 +16,8 @@
  *                                                array of {"path", "type" (file, directory,
  *                                                symlink, other), "size"}; at most
  *                                                WSFILES_LIST_MAX entries; 0 or -1 (e) */
-#ifndef CR_OCI_WSFILES_H
-#define CR_OCI_WSFILES_H
+#ifndef CR_SANDBOX_WSFILES_H
+#define CR_SANDBOX_WSFILES_H
 
 #include <jansson.h>
 #include <stddef.h>

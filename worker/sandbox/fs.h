@@ -1,6 +1,7 @@
-/* Host-side file work of the oci backend that never follows a path a sandboxed program could
- * have planted: files are created with openat(O_NOFOLLOW|O_EXCL) in freshly made directories,
- * trees are removed with openat/unlinkat without following links or crossing mounts.
+/* Host-side file work of the local backends (oci, docker) that never follows a path a
+ * sandboxed program could have planted: files are created with openat(O_NOFOLLOW|O_EXCL) in
+ * freshly made directories, trees are removed with openat/unlinkat without following links or
+ * crossing mounts.
  *
  *   fs_mount_workspace(dir, size_mb, uid, err, len)  mkdir dir and mount a size-capped tmpfs
  *                                                   owned by uid on it; 0/-1
@@ -8,8 +9,8 @@
  *                                                   write data, chown to uid; 0/-1
  *   fs_umount_below(path)   lazily unmount every mount at or below path
  *   fs_remove_tree(path)    unmount below path, then delete it (links are removed, not followed) */
-#ifndef CR_OCI_FS_H
-#define CR_OCI_FS_H
+#ifndef CR_SANDBOX_FS_H
+#define CR_SANDBOX_FS_H
 
 #include <stddef.h>
 #include <sys/types.h>
