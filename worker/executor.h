@@ -112,6 +112,10 @@ typedef struct executor {
      * to memory_mb and to lang's run limits (tasks, CPU), as each run is. */
     int (*session_open)(backend *be, const language *lang, int memory_mb, const char *session_id,
                         sandbox **out, char *err, size_t errlen);
+    /* Optional: why be cannot host sessions at all (the docker backend when the engine does not
+     * see this worker's files), or NULL when it can. A process whose backend says why offers no
+     * place, and its supervisor's log says why once. */
+    const char *(*sessions_refused)(backend *be);
     /* Its container's name, shown as the session's container_id (borrowed from sb). */
     const char *(*session_name)(const sandbox *sb);
     /* False once its sandbox is gone (the builtin runtime's holder died): nothing runs there

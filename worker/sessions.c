@@ -228,6 +228,12 @@ session_host *sessions_start(const cfg *c, const lang_table *langs, const execut
 {
     if (c->max_sessions_per_worker <= 0 || !ex->session_open)
         return NULL;
+    const char *why = ex->sessions_refused ? ex->sessions_refused(be) : NULL;
+    if (why) {
+        if (link->slot == 0) /* one line per host, not one per process */
+            log_warn("this worker hosts no sessions: %s", why);
+        return NULL;
+    }
     session_host *sh = xcalloc(1, sizeof *sh);
     *sh = (session_host){.c = c,
                          .langs = langs,

@@ -25,14 +25,15 @@ from test_sessions import marker_processes
 DOCKER_SOCK = os.environ.get("DOCKER_SOCK", "/var/run/docker.sock")
 
 
-def start_stack(workdir, **env):
+def start_stack(workdir, offers=True, **env):
     redis = harness.Redis(workdir)
     api = harness.Api(workdir, redis, RESULT_TTL=2)
     worker = harness.Worker(workdir, redis, EXECUTOR="docker", DOCKER_RUNTIME="runc",
                             WORKER_CONCURRENCY=1, HEARTBEAT_INTERVAL=1, RESULT_TTL=2,
                             MAX_SESSIONS_PER_WORKER=4, **env)
     st = types.SimpleNamespace(redis=redis, api=api, worker=worker, client=Client(api))
-    offering(st)
+    if offers:
+        offering(st)
     return st
 
 
@@ -238,13 +239,17 @@ def test_engine_that_does_not_see_our_files_refuses_sessions(stack):
     front = TcpToUnix(DOCKER_SOCK)
     workdir = harness.make_workdir()
     try:
-        st = start_stack(workdir, DOCKER_HOST=f"tcp://127.0.0.1:{front.port}")
+        st = start_stack(workdir, offers=False, DOCKER_HOST=f"tcp://127.0.0.1:{front.port}")
         try:
-            status, view, _ = st.api.request("POST", "/api/v1/sessions?wait=20",
-                                             {"environment": "python"})
-            assert status == 200 and view["status"] == "error", (status, view)
-            assert "sees this worker's files" in view["message"], view
-            assert "EXECUTOR=oci" in view["message"], view
+            # the worker says why, once, and offers no place: creating a session is a 503
+            harness.wait_until(lambda: "sees this worker's files" in st.worker.proc.output(), timeout=30,
+                               what="the worker to say why it hosts no sessions")
+            assert "EXECUTOR=oci" in st.worker.proc.output()
+            assert not st.redis.cmd("ZRANGE", f"{PREFIX}session_free", 0, -1)
+            status, body, headers = st.api.request("POST", "/api/v1/sessions?wait=20",
+                                                   {"environment": "python"})
+            assert status == 503 and "no worker process hosts sessions" in body["error"], body
+            assert headers.get("Retry-After"), headers
             # jobs still run through that engine
             res = st.api.wait_result(st.api.submit({"language": "python", "code": "print(2)"}))
             assert res["status"] == "SUCCESS" and res["result"]["output"] == "2\n", res

@@ -108,6 +108,7 @@ struct backend {
     char *files;             /* owned; STATE_DIR/docker-<worker>, holding cpu-view/<n>/, when the
                               * engine sees this process's files (it can bind them); else NULL */
     char init[PATH_MAX];     /* with files: cr-init, bound as the steps' PID 1 ("": not found) */
+    char *refused;           /* owned; why no session can be hosted (docker_sessions_refused) */
 };
 
 /* s with every character outside [A-Za-z0-9_-] replaced by '_' (s is returned). Fits Docker
@@ -246,6 +247,7 @@ static void docker_shutdown(backend *be)
     if (be->files)
         remove_tree(be->files);
     free(be->files);
+    free(be->refused);
     free(be->worker_id);
     cgroup_host_clear(&be->cg);
     for (int i = 0; be->views && i < be->cpus.n; i++)
@@ -798,18 +800,27 @@ static int docker_run(sandbox *sb, char *const argv[], const char *stdin_data, s
 /* A session's sandbox: its directory and its workspace tmpfs on the host, which every run's
  * step containers bind. Only when the engine sees our files (be->files): a remote engine, or a
  * worker in a container of its own, cannot bind them, and the session is refused. */
+/* Sessions need the engine to bind this worker's workspace directories. */
+static const char *docker_sessions_refused(backend *be)
+{
+    if (be->files)
+        return NULL;
+    if (!be->refused)
+        be->refused = xasprintf(
+            "the docker backend hosts sessions only when the Docker engine sees this worker's "
+            "files (an engine on this host at a unix socket, the worker not in a container of "
+            "its own); the engine at %s does not: run session-hosting workers with EXECUTOR=oci",
+            be->c->docker_host);
+    return be->refused;
+}
+
 static int docker_session_open(backend *be, const language *lang, int memory_mb,
                                const char *session_id, sandbox **out, char *err, size_t errlen)
 {
     (void)memory_mb; /* each step has its run's limits, as a job's step */
     *out = NULL;
-    if (!be->files) {
-        snprintf(err, errlen,
-                 "the docker backend hosts sessions only when the Docker engine sees this "
-                 "worker's files (an engine on this host at a unix socket, the worker not in a "
-                 "container of its own); the engine at %s does not: run session-hosting workers "
-                 "with EXECUTOR=oci",
-                 be->c->docker_host);
+    if (!be->files) { /* sessions_refused says so: no place is offered */
+        snprintf(err, errlen, "%s", docker_sessions_refused(be));
         return -1;
     }
     cleanup_ptr(sandbox) sandbox *sb = xcalloc(1, sizeof *sb);
@@ -900,6 +911,7 @@ const executor executor_docker = {
     .run = docker_run,
     .destroy = docker_destroy,
     .shutdown = docker_shutdown,
+    .sessions_refused = docker_sessions_refused,
     .session_open = docker_session_open,
     .session_name = docker_session_name,
     .session_alive = docker_session_alive,
